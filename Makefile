@@ -1,0 +1,16 @@
+# The two commands: `make dev` runs the platform, `make test` runs the whole suite.
+# Both install what they need first (scripts/setup.sh).
+.PHONY: setup dev test lint
+
+setup:
+	@scripts/setup.sh
+
+dev: setup
+	@scripts/dev.sh
+
+lint: setup
+	uv run --frozen ruff check governance pipelines tests examples
+	uv run --frozen mypy
+
+test: setup lint
+	uv run --frozen pytest

@@ -1,0 +1,173 @@
+"""The estate: `governance.yaml`, validated.
+
+A bad file fails with the file, the key path and the reason (`governance.yaml: datasets.penguins.suite:
+file not found`), never a traceback. Relative paths are resolved against the file's own directory so
+the estate means the same thing from any working directory.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from governance.errors import ConfigError
+
+ColumnType = Literal["string", "float", "integer"]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+CALLABLE_REF = re.compile(r"^(?P<file>[^:]+\.py):(?P<func>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    context = info.context or {}
+    return Path(context.get("base_dir", "."))
+
+
+def _existing_file(value: str, info: ValidationInfo) -> Path:
+    path = (_base_dir(info) / value).resolve()
+    if not path.is_file():
+        raise ValueError(f"file not found: {value} (looked at {path})")
+    return path
+
+
+class SourceSpec(_Strict):
+    """Where a dataset's raw file comes from: a path, or a resource shipped in a Python package."""
+
+    path: str | None = None
+    package: str | None = None
+    resource: str | None = None
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inject_base(cls, data: object, info: ValidationInfo) -> object:
+        if isinstance(data, dict):
+            return {**data, "base_dir": _base_dir(info)}
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if (self.path is None) == (self.package is None):
+            raise ValueError("give either `path` or `package` + `resource`")
+        if self.package is not None and not self.resource:
+            raise ValueError("`package` needs `resource` (a file inside the package)")
+        return self
+
+    def resolve(self) -> Path:
+        """The raw file's location; existence is checked at ingest time, where it can fail a run."""
+        if self.path is not None:
+            return (self.base_dir / self.path).resolve()
+        assert self.package is not None and self.resource is not None
+        return Path(str(resources.files(self.package).joinpath(self.resource)))
+
+    def describe(self) -> str:
+        return self.path if self.path is not None else f"{self.package}:{self.resource}"
+
+
+class CallableRef(_Strict):
+    """`path/to/file.py:function`, loaded by file so examples need not be an installed package."""
+
+    file: Path
+    function: str
+
+    @classmethod
+    def parse(cls, value: str, info: ValidationInfo) -> CallableRef:
+        match = CALLABLE_REF.match(value)
+        if not match:
+            raise ValueError(f"expected `path/to/file.py:function`, got {value!r}")
+        return cls(file=_existing_file(match["file"], info), function=match["func"])
+
+
+class DatasetSpec(_Strict):
+    name: Name
+    description: str
+    owner: str
+    source: SourceSpec
+    cleaner: CallableRef
+    suite: Path
+    columns: dict[str, ColumnType] = Field(min_length=1)
+
+    @field_validator("cleaner", mode="before")
+    @classmethod
+    def _cleaner(cls, value: object, info: ValidationInfo) -> object:
+        return CallableRef.parse(value, info) if isinstance(value, str) else value
+
+    @field_validator("suite", mode="before")
+    @classmethod
+    def _suite(cls, value: object, info: ValidationInfo) -> object:
+        return _existing_file(value, info) if isinstance(value, str) else value
+
+    @property
+    def raw_name(self) -> str:
+        return f"{self.name}_raw"
+
+
+class Estate(_Strict):
+    path: Path
+    datasets: dict[Name, DatasetSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_entries(cls, data: object) -> object:
+        """Entries are keyed by name in YAML; each spec also carries its name."""
+        if isinstance(data, dict) and isinstance(data.get("datasets"), dict):
+            named = {
+                key: {**value, "name": key} if isinstance(value, dict) else value
+                for key, value in data["datasets"].items()
+            }
+            return {**data, "datasets": named}
+        return data
+
+    def dataset(self, name: str) -> DatasetSpec:
+        try:
+            return self.datasets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets)) or "none"
+            raise ConfigError(f"{self.path.name}: no dataset named {name!r} (known: {known})") from None
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item not in ("function-after", "function-before") and not str(item).startswith("function-"):
+            parts.append(f".{item}" if parts else str(item))
+    return "".join(parts) or "(top level)"
+
+
+def load_estate(path: str | Path) -> Estate:
+    """Read and validate an estate file; every problem is a ConfigError naming file, key and reason."""
+    path = Path(path).resolve()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: expected a mapping at the top level")
+    try:
+        return Estate.model_validate({**data, "path": path}, context={"base_dir": path.parent})
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{_key_path(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path.name}: {reasons}") from None

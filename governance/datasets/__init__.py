@@ -1,0 +1,1 @@
+"""Governed datasets: read with a schema, clean, validate with Great Expectations, version with DVC."""

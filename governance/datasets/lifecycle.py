@@ -1,0 +1,85 @@
+"""The life of a dataset version: ingest the raw file, clean it, validate it, then publish it.
+
+Write-audit-publish: a version reaches DVC (and so becomes current) only after its suite passed, so a
+bad raw file can fail a run but never replace the last good version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance.config import DatasetSpec
+from governance.datasets.reading import read_table
+from governance.datasets.validation import ValidationReport, validate_frame
+from governance.datasets.versioning import DatasetStore, DatasetVersion
+from governance.errors import PermanentError, ValidationFailed
+from governance.plugins import load_callable
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    source: Path
+    path: Path
+    sha256: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    version: DatasetVersion
+    previous: DatasetVersion | None
+    report: ValidationReport
+    rows: int
+    null_counts: dict[str, int]
+
+
+def landed_path(spec: DatasetSpec, landing: Path) -> Path:
+    return landing / f"{spec.raw_name}.csv"
+
+
+def ingest(spec: DatasetSpec, landing: Path) -> LandedFile:
+    """Copy the raw file into the landing area once it reads as the dataset's schema."""
+    source = spec.source.resolve()
+    frame = read_table(source, spec.columns)
+    target = landed_path(spec, landing)
+    fd, tmp = tempfile.mkstemp(dir=landing, prefix=f".{spec.raw_name}.")
+    os.close(fd)
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    return LandedFile(source=source, path=target, sha256=digest, rows=len(frame))
+
+
+def publish(spec: DatasetSpec, landed: Path, store: DatasetStore, gx_dir: Path) -> PublishedVersion:
+    """Clean the landed file, validate the result, and only then commit it as the new version."""
+    cleaned = load_callable(spec.cleaner)(read_table(landed, spec.columns))
+    report = validate_frame(cleaned, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
+    if not report.success:
+        raise ValidationFailed(f"{spec.name} from {spec.source.resolve()}: {report.summary()}", report)
+    previous = store.current(spec.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / f"{spec.name}.csv"
+        cleaned.to_csv(staged, index=False)
+        version = store.commit(spec.name, staged)
+    nulls = {str(col): int(n) for col, n in cleaned.isna().sum().items()}
+    return PublishedVersion(version, previous, report, len(cleaned), nulls)
+
+
+def validate_current(spec: DatasetSpec, store: DatasetStore, gx_dir: Path) -> tuple[DatasetVersion, ValidationReport]:
+    """Re-validate the version DVC holds as current: what the daily quality run checks."""
+    version = store.current(spec.name)
+    if version is None:
+        raise PermanentError(f"{spec.name}: no version has been published yet; materialize it first")
+    frame = read_table(store.workspace_file(spec.name), spec.columns)
+    report = validate_frame(frame, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
+    return version, report
+
+
+def validate_file(spec: DatasetSpec, path: Path, gx_dir: Path) -> ValidationReport:
+    """Run the dataset's suite on any file, as it is (no cleaning)."""
+    return validate_frame(read_table(path, spec.columns), dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)

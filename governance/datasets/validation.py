@@ -1,0 +1,205 @@
+"""A small adapter from Great Expectations 1.x to plain results.
+
+dagster-ge still pins GX < 1.0, so the platform owns this seam. GX stays behind it: callers get
+`ValidationReport`, a frozen dataclass the asset check, the CLI and the tests all read. The result
+format is bounded (SUMMARY, a few unexpected values) because GX can otherwise copy whole frames into
+its results (great_expectations#10327).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from governance.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE_SIZE = 5
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    params: dict[str, Any]
+    success: bool
+    observed: str
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    unexpected_rows: tuple[int, ...] = ()
+
+    @property
+    def rule(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self.expectation}({args})"
+
+    def describe_failure(self) -> str:
+        where = f"column {self.column!r}" if self.column else "table"
+        found = (
+            f"{self.unexpected_count} unexpected ({self.observed})"
+            if self.unexpected_count
+            else f"observed {self.observed}"
+        )
+        return f"{where} breaks {self.rule}: {found}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    dataset: str
+    suite: Path
+    success: bool
+    row_count: int
+    outcomes: tuple[ExpectationOutcome, ...]
+    sample_rows: tuple[dict[str, Any], ...] = field(default=())
+    docs_url: str | None = None
+
+    @property
+    def failures(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(outcome for outcome in self.outcomes if not outcome.success)
+
+    def summary(self) -> str:
+        if self.success:
+            return f"{len(self.outcomes)} expectations passed on {self.row_count} rows"
+        return "; ".join(outcome.describe_failure() for outcome in self.failures)
+
+
+def load_suite(path: Path) -> dict[str, Any]:
+    """The suite file as reviewed in git; a malformed one is a config error, not a failed check."""
+    try:
+        suite = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable expectation suite: {exc}") from None
+    expectations = suite.get("expectations") if isinstance(suite, dict) else None
+    if not isinstance(expectations, list) or not expectations:
+        raise ConfigError(f"{path}: an expectation suite needs a non-empty `expectations` list")
+    for index, item in enumerate(expectations):
+        if not isinstance(item, dict) or "type" not in item:
+            raise ConfigError(f"{path}: expectations[{index}]: needs a `type`")
+    return suite
+
+
+def validate_frame(
+    frame: pd.DataFrame, *, dataset: str, suite_path: Path, gx_dir: Path
+) -> ValidationReport:
+    """Run the suite on the frame in the file-backed GX context under `gx_dir`, building Data Docs."""
+    suite = load_suite(suite_path)
+    with _locked(gx_dir):
+        context = _context(gx_dir)
+        checkpoint = _checkpoint(context, dataset, suite)
+        result = checkpoint.run(batch_parameters={"dataframe": frame})
+        identifier, run = next(iter(result.run_results.items()))
+        urls = context.get_docs_sites_urls(resource_identifier=identifier)
+    outcomes = tuple(_outcome(item) for item in run.results)
+    return ValidationReport(
+        dataset=dataset,
+        suite=suite_path,
+        success=bool(run.success),
+        row_count=len(frame),
+        outcomes=outcomes,
+        sample_rows=_sample_rows(frame, outcomes),
+        docs_url=urls[0]["site_url"] if urls else None,
+    )
+
+
+@contextmanager
+def _locked(gx_dir: Path) -> Iterator[None]:
+    """GX's file stores are not safe for concurrent writers: one validation per context at a time."""
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    with open(gx_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _context(gx_dir: Path) -> Any:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+    bars = context.variables.progress_bars
+    enabled = bars.get("globally", True) if isinstance(bars, dict) else getattr(bars, "globally", True)
+    if enabled:  # GX draws a progress bar per metric: noise in run logs
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    return context
+
+
+def _checkpoint(context: Any, dataset: str, suite_json: dict[str, Any]) -> Any:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    source = context.data_sources.add_or_update_pandas("governance")
+    asset = next((a for a in source.assets if a.name == dataset), None)
+    asset = asset or source.add_dataframe_asset(dataset)
+    batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
+    batch = batch or asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=dataset, expectations=suite_json["expectations"])
+    )
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=dataset, data=batch, suite=suite)
+    )
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=dataset,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="data_docs")],
+            result_format=RESULT_FORMAT,
+        )
+    )
+
+
+def _outcome(item: Any) -> ExpectationOutcome:
+    config = item.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")}
+    result = item.result or {}
+    unexpected = result.get("unexpected_count")
+    if "observed_value" in result:
+        observed = _plain(result["observed_value"])
+    else:
+        observed = ", ".join(repr(_plain(v)) for v in result.get("partial_unexpected_list", []))
+    if item.exception_info and item.exception_info.get("raised_exception"):
+        observed = "error: " + str(item.exception_info.get("exception_message"))
+    return ExpectationOutcome(
+        expectation=config.type,
+        column=config.kwargs.get("column"),
+        params={k: _plain(v) for k, v in kwargs.items()},
+        success=bool(item.success),
+        observed=str(observed),
+        unexpected_count=int(unexpected) if unexpected is not None else None,
+        unexpected_percent=_plain(result.get("unexpected_percent")),
+        unexpected_rows=tuple(int(i) for i in result.get("partial_unexpected_index_list") or ()),
+    )
+
+
+def _sample_rows(frame: pd.DataFrame, outcomes: tuple[ExpectationOutcome, ...]) -> tuple[dict[str, Any], ...]:
+    rows: list[int] = []
+    for outcome in outcomes:
+        rows.extend(i for i in outcome.unexpected_rows if i not in rows and i in frame.index)
+    sample = frame.loc[rows[:SAMPLE_SIZE]]
+    return tuple(
+        {"line": int(idx) + 2, **{k: _plain(v) for k, v in row.items()}} for idx, row in sample.iterrows()
+    )
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and NaN to plain JSON-able Python."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

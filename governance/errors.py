@@ -1,0 +1,34 @@
+"""Failure classes shared by every domain.
+
+The split matters operationally: a transient failure is retried with backoff, a permanent one fails
+at once with a message that says what to fix. The CLI prints any GovernanceError as one line, without
+a traceback.
+"""
+
+
+class GovernanceError(Exception):
+    """An error a user can act on; its message says what went wrong and where."""
+
+
+class ConfigError(GovernanceError):
+    """`governance.yaml` (or a file it names) is invalid."""
+
+
+class PermanentError(GovernanceError):
+    """Retrying will not help: the input must change."""
+
+
+class TransientError(GovernanceError):
+    """A retry may succeed (a lock held, a service briefly down)."""
+
+
+class DatasetReadError(PermanentError):
+    """A file cannot be read as the dataset at all (empty, not CSV, missing columns, bad types)."""
+
+
+class ValidationFailed(PermanentError):
+    """A dataset was read but breaks its expectation suite; `report` holds the evidence."""
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report

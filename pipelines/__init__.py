@@ -1,0 +1,1 @@
+"""The Dagster code location: wiring, metadata and checks over the `governance` library."""

@@ -1,0 +1,36 @@
+"""The one `Definitions` of the code location, assembled from `governance.yaml`.
+
+Cross-cutting policy (retries for transient failures) is applied here, once. Only light modules are
+imported at load: Dagster reloads definitions at the start of every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from governance.config import Estate, load_estate
+from pipelines.datasets import dataset_definitions
+from pipelines.ops import dataset_quality
+from pipelines.resources import DatasetStoreResource, ExpectationsResource
+
+ESTATE_FILE = Path(__file__).resolve().parent.parent / "governance.yaml"
+
+# Transient failures (locks, a service briefly down) retry with backoff; permanent ones raise
+# dg.Failure(allow_retries=False) and fail at once.
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def build_definitions(estate: Estate) -> dg.Definitions:
+    datasets = [d for spec in estate.datasets.values() for d in dataset_definitions(spec, TRANSIENT_RETRY)]
+    quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
+    return dg.Definitions(
+        assets=datasets,
+        jobs=[quality_job],
+        schedules=[quality_schedule],
+        resources={"datasets": DatasetStoreResource(), "expectations": ExpectationsResource()},
+    )
+
+
+defs = build_definitions(load_estate(ESTATE_FILE))

@@ -1,0 +1,28 @@
+"""Map the library's failure classes onto Dagster's retry semantics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from governance.errors import ConfigError, PermanentError, ValidationFailed
+from governance.datasets.validation import ValidationReport
+from pipelines.metadata import validation_metadata
+
+
+@contextmanager
+def permanent_failures() -> Iterator[None]:
+    """A permanent error fails the step at once (no retry) with its evidence as metadata.
+
+    Transient errors propagate unchanged, so the asset's RetryPolicy retries them with backoff.
+    """
+    try:
+        yield
+    except ValidationFailed as exc:
+        report = exc.report
+        metadata = validation_metadata(report) if isinstance(report, ValidationReport) else {}
+        raise dg.Failure(str(exc), metadata=metadata, allow_retries=False) from None
+    except (PermanentError, ConfigError) as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None

@@ -1,0 +1,64 @@
+"""Library results as Dagster metadata a reviewer can read: numbers as numbers, tables as tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from governance.config import DatasetSpec
+from governance.datasets.validation import ValidationReport
+
+_TYPES = {"string": "string", "float": "float", "integer": "int"}
+
+
+def column_schema(spec: DatasetSpec) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, _TYPES[kind]) for name, kind in spec.columns.items()])
+
+
+def validation_metadata(report: ValidationReport) -> dict[str, Any]:
+    """Per-expectation results, offending rows and the Data Docs link."""
+    metadata: dict[str, Any] = {
+        "suite": dg.MetadataValue.path(str(report.suite)),
+        "expectations_evaluated": len(report.outcomes),
+        "expectations_failed": len(report.failures),
+        "rows_validated": report.row_count,
+        "summary": report.summary(),
+        "expectations": dg.MetadataValue.table(
+            records=[
+                dg.TableRecord(
+                    {
+                        "success": outcome.success,
+                        "column": outcome.column or "(table)",
+                        "expectation": outcome.expectation,
+                        "parameters": ", ".join(f"{k}={v}" for k, v in outcome.params.items()),
+                        "observed": outcome.observed[:200],
+                        "unexpected_count": outcome.unexpected_count or 0,
+                    }
+                )
+                for outcome in sorted(report.outcomes, key=lambda o: o.success)
+            ],
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn("success", "bool"),
+                    dg.TableColumn("column", "string"),
+                    dg.TableColumn("expectation", "string"),
+                    dg.TableColumn("parameters", "string"),
+                    dg.TableColumn("observed", "string"),
+                    dg.TableColumn("unexpected_count", "int"),
+                ]
+            ),
+        ),
+    }
+    if report.sample_rows:
+        metadata["offending_rows_sample"] = dg.MetadataValue.md(_markdown_table(report.sample_rows))
+    if report.docs_url:
+        metadata["data_docs"] = dg.MetadataValue.url(report.docs_url)
+    return metadata
+
+
+def _markdown_table(rows: tuple[dict[str, Any], ...]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row.get(key)) for key in header) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything the platform needs on a fresh Debian machine (root, Python 3.11): system packages, uv,
+# and the locked Python environment. Idempotent and quick when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.8
+APT_PACKAGES=(git)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]]; then
+  echo "setup: installing uv $UV_VERSION"
+  python3 -m pip install -q "uv==$UV_VERSION"
+fi
+
+uv sync --frozen --quiet

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -35,8 +35,13 @@ pass_ctx = click.make_pass_decorator(_Context)
 
 
 @click.group()
-@click.option("--estate", default="governance.yaml", envvar="GOVERNANCE_ESTATE", show_default=True,
-              help="The estate file.")
+@click.option(
+    "--estate",
+    default="governance.yaml",
+    envvar="GOVERNANCE_ESTATE",
+    show_default=True,
+    help="The estate file.",
+)
 @click.option("--home", default=None, help="State directory (default: $GOVERNANCE_HOME or .governance).")
 @click.pass_context
 def cli(ctx: click.Context, estate: str, home: str | None) -> None:
@@ -72,17 +77,19 @@ def datasets_list(ctx: _Context, as_json: bool) -> None:
     from governance.datasets.versioning import DatasetStore
 
     store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
-    listing = []
+    listing: list[dict[str, Any]] = []
     for spec in ctx.estate.datasets.values():
         history = store.history(spec.name)
-        listing.append({
-            "name": spec.name,
-            "description": spec.description,
-            "owner": spec.owner,
-            "suite": str(spec.suite),
-            "current": history[0].as_dict() if history else None,
-            "versions": [version.as_dict() for version in history],
-        })
+        listing.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "owner": spec.owner,
+                "suite": str(spec.suite),
+                "current": history[0].as_dict() if history else None,
+                "versions": [version.as_dict() for version in history],
+            }
+        )
     if as_json:
         click.echo(json.dumps(listing, indent=2))
         return
@@ -96,8 +103,12 @@ def datasets_list(ctx: _Context, as_json: bool) -> None:
 @datasets.command("checkout")
 @click.argument("name")
 @click.option("--version", "md5", required=True, help="The DVC md5 (or a unique prefix).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Where to write it (default: ./NAME-MD5.csv).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write it (default: ./NAME-MD5.csv).",
+)
 @pass_ctx
 def datasets_checkout(ctx: _Context, name: str, md5: str, out: Path | None) -> None:
     """Write an older (or the current) version of dataset NAME to a file."""

@@ -21,7 +21,9 @@ class GovernanceHome:
     root: Path
 
     @classmethod
-    def resolve(cls, explicit: str | None = None, environ: Mapping[str, str] = os.environ) -> GovernanceHome:
+    def resolve(
+        cls, explicit: str | None = None, environ: Mapping[str, str] = os.environ
+    ) -> GovernanceHome:
         """An explicit path wins, then `$GOVERNANCE_HOME`, then `.governance/` in the working dir."""
         raw = explicit or environ.get(HOME_ENV) or DEFAULT_HOME
         return cls(Path(raw).expanduser().resolve())

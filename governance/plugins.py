@@ -18,7 +18,7 @@ def load_callable(ref: CallableRef) -> Callable[..., Any]:
         raise ConfigError(f"{ref.file}: cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    func = getattr(module, ref.function, None)
+    func: Callable[..., Any] | None = getattr(module, ref.function, None)
     if not callable(func):
         raise ConfigError(f"{ref.file}: has no function {ref.function!r}")
     return func

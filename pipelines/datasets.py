@@ -57,7 +57,9 @@ def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
     return raw
 
 
-def _dataset_asset(spec: DatasetSpec, raw: dg.AssetsDefinition, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
+def _dataset_asset(
+    spec: DatasetSpec, raw: dg.AssetsDefinition, retry: dg.RetryPolicy
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=spec.name,
         deps=[raw],
@@ -68,7 +70,9 @@ def _dataset_asset(spec: DatasetSpec, raw: dg.AssetsDefinition, retry: dg.RetryP
         code_version=_code_version(spec),
         retry_policy=retry,
     )
-    def dataset(datasets: DatasetStoreResource, expectations: ExpectationsResource) -> dg.MaterializeResult:
+    def dataset(
+        datasets: DatasetStoreResource, expectations: ExpectationsResource
+    ) -> dg.MaterializeResult:
         landed = landed_path(spec, datasets.landing())
         with permanent_failures():
             published = publish(spec, landed, datasets.store(), expectations.directory())

@@ -19,11 +19,15 @@ ESTATE_FILE = Path(__file__).resolve().parent.parent / "governance.yaml"
 
 # Transient failures (locks, a service briefly down) retry with backoff; permanent ones raise
 # dg.Failure(allow_retries=False) and fail at once.
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+TRANSIENT_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def build_definitions(estate: Estate) -> dg.Definitions:
-    datasets = [d for spec in estate.datasets.values() for d in dataset_definitions(spec, TRANSIENT_RETRY)]
+    datasets = [
+        d for spec in estate.datasets.values() for d in dataset_definitions(spec, TRANSIENT_RETRY)
+    ]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
     return dg.Definitions(
         assets=datasets,

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from governance.errors import ConfigError, PermanentError, ValidationFailed
 from governance.datasets.validation import ValidationReport
+from governance.errors import ConfigError, PermanentError, ValidationFailed
 from pipelines.metadata import validation_metadata
 
 

@@ -13,7 +13,9 @@ _TYPES = {"string": "string", "float": "float", "integer": "int"}
 
 
 def column_schema(spec: DatasetSpec) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, _TYPES[kind]) for name, kind in spec.columns.items()])
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, _TYPES[kind]) for name, kind in spec.columns.items()]
+    )
 
 
 def validation_metadata(report: ValidationReport) -> dict[str, Any]:

@@ -9,7 +9,9 @@ import dagster as dg
 DATASET_QUALITY_CRON = "0 6 * * *"
 
 
-def dataset_quality(dataset_keys: Sequence[dg.AssetKey]) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
+def dataset_quality(
+    dataset_keys: Sequence[dg.AssetKey],
+) -> tuple[dg.UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
     """A daily job of the datasets' checks only: it re-validates what is current, rebuilding nothing."""
     job = dg.define_asset_job(
         "dataset_quality",

@@ -70,7 +70,9 @@ def publish(spec: DatasetSpec, landed: Path, store: DatasetStore, gx_dir: Path) 
     return PublishedVersion(version, previous, report, len(cleaned), nulls)
 
 
-def validate_current(spec: DatasetSpec, store: DatasetStore, gx_dir: Path) -> tuple[DatasetVersion, ValidationReport]:
+def validate_current(
+    spec: DatasetSpec, store: DatasetStore, gx_dir: Path
+) -> tuple[DatasetVersion, ValidationReport]:
     """Re-validate the version DVC holds as current: what the daily quality run checks."""
     version = store.current(spec.name)
     if version is None:
@@ -82,4 +84,6 @@ def validate_current(spec: DatasetSpec, store: DatasetStore, gx_dir: Path) -> tu
 
 def validate_file(spec: DatasetSpec, path: Path, gx_dir: Path) -> ValidationReport:
     """Run the dataset's suite on any file, as it is (no cleaning)."""
-    return validate_frame(read_table(path, spec.columns), dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
+    return validate_frame(
+        read_table(path, spec.columns), dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir
+    )

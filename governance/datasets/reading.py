@@ -40,6 +40,9 @@ def _read_text_csv(path: Path) -> pd.DataFrame:
         raise DatasetReadError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DatasetReadError(f"{path}: file is empty (rule: non-empty)")
+    with open(path, "rb") as handle:
+        if b"\x00" in handle.read(8192):
+            raise DatasetReadError(f"{path}: binary data, not a text file (rule: csv)")
     try:
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=MISSING_MARKERS, encoding="utf-8"

@@ -84,7 +84,7 @@ def load_suite(path: Path) -> dict[str, Any]:
     for index, item in enumerate(expectations):
         if not isinstance(item, dict) or "type" not in item:
             raise ConfigError(f"{path}: expectations[{index}]: needs a `type`")
-    return suite
+    return dict(suite)
 
 
 def validate_frame(
@@ -138,7 +138,7 @@ def _context(gx_dir: Path) -> Any:
 
 def _checkpoint(context: Any, dataset: str, suite_json: dict[str, Any]) -> Any:
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
     source = context.data_sources.add_or_update_pandas("governance")
     asset = next((a for a in source.assets if a.name == dataset), None)
@@ -184,13 +184,17 @@ def _outcome(item: Any) -> ExpectationOutcome:
     )
 
 
-def _sample_rows(frame: pd.DataFrame, outcomes: tuple[ExpectationOutcome, ...]) -> tuple[dict[str, Any], ...]:
+def _sample_rows(
+    frame: pd.DataFrame, outcomes: tuple[ExpectationOutcome, ...]
+) -> tuple[dict[str, Any], ...]:
     rows: list[int] = []
     for outcome in outcomes:
         rows.extend(i for i in outcome.unexpected_rows if i not in rows and i in frame.index)
     sample = frame.loc[rows[:SAMPLE_SIZE]]
+    # Index labels are row positions of the file read (kept by cleaning): +2 for header and 1-based.
     return tuple(
-        {"line": int(idx) + 2, **{k: _plain(v) for k, v in row.items()}} for idx, row in sample.iterrows()
+        {"line": int(str(idx)) + 2, **{str(k): _plain(v) for k, v in row.items()}}
+        for idx, row in sample.iterrows()
     )
 
 

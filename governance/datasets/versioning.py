@@ -79,7 +79,13 @@ class DatasetStore:
         """Versions, newest first."""
         if not (self.root / ".git").exists():
             return []
-        args = ["log", "--format=%H %cI", *([f"-{limit}"] if limit else []), "--", f"data/{name}.csv.dvc"]
+        args = [
+            "log",
+            "--format=%H %cI",
+            *([f"-{limit}"] if limit else []),
+            "--",
+            f"data/{name}.csv.dvc",
+        ]
         versions = []
         for line in self._git(*args).splitlines():
             commit, committed_at = line.split(" ", 1)
@@ -94,9 +100,11 @@ class DatasetStore:
 
         version = self.find(name, md5)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with dvc.api.open(f"data/{name}.csv", repo=str(self.root), rev=version.commit, mode="rb") as src:
-            with open(destination, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        with (
+            dvc.api.open(f"data/{name}.csv", repo=str(self.root), rev=version.commit, mode="rb") as src,
+            open(destination, "wb") as dst,
+        ):
+            shutil.copyfileobj(src, dst)
         return version
 
     def find(self, name: str, md5: str) -> DatasetVersion:

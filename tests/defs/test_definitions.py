@@ -1,0 +1,83 @@
+"""The code location loads, and its groups, checks, jobs and schedules resolve."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import dagster as dg
+
+import governance
+from pipelines.definitions import defs
+from tests.conftest import REPO
+
+HEAVY = (
+    "great_expectations",
+    "mlflow",
+    "dvc",
+    "sklearn",
+    "pandas",
+    "kubernetes",
+    "docker",
+    "openlineage",
+)
+
+
+def test_definitions_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_datasets_group() -> None:
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {"penguins_raw": "datasets", "penguins": "datasets"}
+    assert graph.get(dg.AssetKey("penguins")).parent_keys == {dg.AssetKey("penguins_raw")}
+    assert graph.get(dg.AssetKey("penguins")).owners == ["data-platform@example.com"]
+
+
+def test_suite_check_is_blocking() -> None:
+    spec = next(
+        iter(
+            defs.resolve_asset_graph().get_check_spec(k)
+            for k in defs.resolve_asset_graph().asset_check_keys
+        )
+    )
+    assert spec.key == dg.AssetCheckKey(dg.AssetKey("penguins"), "matches_expectation_suite")
+    assert spec.blocking
+
+
+def test_daily_quality_schedule_runs_the_checks_only() -> None:
+    schedule = defs.resolve_schedule_def("daily_dataset_quality")
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    job = defs.resolve_job_def("dataset_quality")
+    assert job.asset_layer.executable_asset_keys == set()
+    assert job.asset_layer.asset_graph.asset_check_keys >= {
+        dg.AssetCheckKey(dg.AssetKey("penguins"), "matches_expectation_suite")
+    }
+
+
+def _modules_after(statement: str) -> list[str]:
+    code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return list(json.loads(output.stdout))
+
+
+def test_code_location_loads_without_heavy_libraries() -> None:
+    loaded = _modules_after("import pipelines.definitions")
+    assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
+
+
+def test_governance_library_never_imports_dagster() -> None:
+    names = [
+        m.name
+        for m in pkgutil.walk_packages(governance.__path__, "governance.")
+        if m.name != "governance.__main__"
+    ]
+    loaded = _modules_after("; ".join(f"import {name}" for name in names))
+    assert len(names) > 5
+    assert [m for m in loaded if m.split(".")[0] == "dagster"] == []

@@ -1,0 +1,152 @@
+"""The platform as a user starts it: `scripts/dev.sh` (what `make dev` runs) serves the UI, and the
+datasets group materializes green through the same GraphQL API the UI uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+LOCATION = "governance"
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+CHECKS = """
+query {
+  assetNodeOrError(assetKey: {path: ["penguins"]}) {
+    ... on AssetNode {
+      assetChecksOrError { ... on AssetChecks { checks {
+        name blocking executionForLatestMaterialization { status }
+      } } }
+    }
+  }
+}"""
+SCHEDULES = """
+query($repo: RepositorySelector!) {
+  schedulesOrError(repositorySelector: $repo) {
+    ... on Schedules { results { name cronSchedule scheduleState { status } } }
+  }
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Webserver:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/graphql"
+
+    def query(self, text: str, **variables: Any) -> dict[str, Any]:
+        body = json.dumps({"query": text, "variables": variables}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = json.load(response)
+        assert "errors" not in payload, payload
+        return dict(payload["data"])
+
+    def wait_for_location(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                data = self.query(
+                    "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
+                )
+                nodes = data["repositoriesOrError"].get("nodes", [])
+                if any(node["location"]["name"] == LOCATION for node in nodes):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(1)
+        raise TimeoutError("the code location did not load")
+
+
+@pytest.fixture
+def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
+    port = free_port()
+    env = {**os.environ, "GOVERNANCE_HOME": str(home), "DAGSTER_PORT": str(port)}
+    log = (tmp_path / "dagster-dev.log").open("w")
+    process = subprocess.Popen(
+        [str(REPO / "scripts" / "dev.sh")],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        server = Webserver(port)
+        server.wait_for_location(time.monotonic() + 120)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_datasets_group_materializes_green(webserver: Webserver, home: Path) -> None:
+    assert (home / "dagster" / "dagster.yaml").is_file()
+    params = {
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": ["penguins_raw"]}, {"path": ["penguins"]}],
+            "assetCheckSelection": [
+                {"assetKey": {"path": ["penguins"]}, "name": "matches_expectation_suite"}
+            ],
+        },
+    }
+    launched = webserver.query(LAUNCH, params=params)["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    deadline = time.monotonic() + 180
+    status = "QUEUED"
+    while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
+        time.sleep(1)
+        status = webserver.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
+    assert status == "SUCCESS"
+
+    checks = webserver.query(CHECKS)["assetNodeOrError"]["assetChecksOrError"]["checks"]
+    assert checks == [
+        {
+            "name": "matches_expectation_suite",
+            "blocking": True,
+            "executionForLatestMaterialization": {"status": "SUCCEEDED"},
+        }
+    ]
+    repo = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
+    schedules = webserver.query(SCHEDULES, repo=repo)["schedulesOrError"]["results"]
+    assert schedules == [
+        {
+            "name": "daily_dataset_quality",
+            "cronSchedule": "0 6 * * *",
+            "scheduleState": {"status": "RUNNING"},
+        }
+    ]
+    # The run wrote into this home's DVC repository, nowhere else.
+    assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()

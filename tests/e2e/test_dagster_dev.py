@@ -29,6 +29,7 @@ mutation Launch($params: ExecutionParams!) {
     ... on InvalidSubsetError { message }
   }
 }"""
+LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 CHECKS = """
 query {
@@ -69,9 +70,7 @@ class Webserver:
     def wait_for_location(self, deadline: float) -> None:
         while time.monotonic() < deadline:
             try:
-                data = self.query(
-                    "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
-                )
+                data = self.query(LOCATIONS)
                 nodes = data["repositoriesOrError"].get("nodes", [])
                 if any(node["location"]["name"] == LOCATION for node in nodes):
                     return

@@ -1,12 +1,15 @@
 # The two commands: `make dev` runs the platform, `make test` runs the whole suite.
 # Both install what they need first (scripts/setup.sh).
-.PHONY: setup dev test lint
+.PHONY: setup dev test lint mlflow
 
 setup:
 	@scripts/setup.sh
 
 dev: setup
 	@scripts/dev.sh
+
+mlflow: setup
+	@scripts/mlflow.sh
 
 lint: setup
 	uv run --frozen ruff check governance pipelines tests examples

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -17,18 +17,28 @@ from governance.config import Estate, load_estate
 from governance.errors import DatasetReadError, GovernanceError
 from governance.home import GovernanceHome
 
+if TYPE_CHECKING:
+    from governance.models.registry import ModelRegistry
+
 
 class _Context:
     def __init__(self, estate_path: str, home: str | None) -> None:
         self.estate_path = estate_path
         self.home = GovernanceHome.resolve(home)
         self._estate: Estate | None = None
+        self.tracking_uri: str | None = None
 
     @property
     def estate(self) -> Estate:
         if self._estate is None:
             self._estate = load_estate(self.estate_path)
         return self._estate
+
+    def registry(self) -> ModelRegistry:
+        from governance.models.registry import ModelRegistry
+        from governance.models.settings import mlflow_settings
+
+        return ModelRegistry(mlflow_settings(self.home, self.tracking_uri))
 
 
 pass_ctx = click.make_pass_decorator(_Context)
@@ -120,6 +130,72 @@ def datasets_checkout(ctx: _Context, name: str, md5: str, out: Path | None) -> N
     destination = out or Path(f"{name}-{version.md5}.csv")
     store.export(name, version.md5, destination)
     click.echo(f"{name} {version.md5} ({version.committed_at}) written to {destination}")
+
+
+@cli.group()
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    default=None,
+    help="MLflow tracking server (default: the embedded store under the home).",
+)
+@pass_ctx
+def models(ctx: _Context, tracking_uri: str | None) -> None:
+    """Registered model versions and their aliases."""
+    ctx.tracking_uri = tracking_uri
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def models_list(ctx: _Context, as_json: bool) -> None:
+    """Each governed model's versions with aliases, tags and metrics."""
+    from governance.models.aliases import describe
+
+    registry = ctx.registry()
+    listing = [describe(registry, spec) for spec in ctx.estate.models.values()]
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for entry in listing:
+        click.echo(f"{entry['model']} ({entry['registered_name']}): {len(entry['versions'])} version(s)")
+        for version in entry["versions"]:
+            aliases = ",".join(version["aliases"]) or "-"
+            gate = version["tags"].get("governance.gate.status", "not gated")
+            accuracy = version["metrics"].get("accuracy")
+            shown = f"{accuracy:.4f}" if accuracy is not None else "-"
+            click.echo(f"  v{version['version']}  aliases={aliases}  gate={gate}  accuracy={shown}")
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--by", required=True, help="Who decides (recorded).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@pass_ctx
+def models_promote(ctx: _Context, name: str, version: str, alias: str, by: str, reason: str) -> None:
+    """Point ALIAS of model NAME at VERSION."""
+    from governance.models.aliases import promote
+
+    spec = ctx.estate.model(name)
+    promote(ctx.registry(), spec.registered_name, version, alias, by=by, reason=reason)
+    click.echo(f"{spec.registered_name}@{alias} -> version {version} (by {by}: {reason})")
+
+
+@models.command("demote")
+@click.argument("name")
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--by", required=True, help="Who decides (recorded).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@pass_ctx
+def models_demote(ctx: _Context, name: str, alias: str, by: str, reason: str) -> None:
+    """Remove ALIAS from whichever version of model NAME holds it."""
+    from governance.models.aliases import demote
+
+    spec = ctx.estate.model(name)
+    version = demote(ctx.registry(), spec.registered_name, alias, by=by, reason=reason)
+    click.echo(f"{spec.registered_name}@{alias} removed from version {version} (by {by}: {reason})")
 
 
 def _fail(message: str, code: int) -> NoReturn:

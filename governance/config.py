@@ -118,21 +118,79 @@ class DatasetSpec(_Strict):
         return f"{self.name}_raw"
 
 
+class ModelSpec(_Strict):
+    """A classifier trained on a governed dataset and gated before it may become `challenger`."""
+
+    name: Name
+    description: str
+    owner: str
+    dataset: Name
+    trainer: CallableRef
+    registered_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    target: str
+    seed: int = 42
+    test_fraction: float = Field(default=0.25, gt=0, lt=1)
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(min_length=1, description="minimum value per metric")
+    max_regression: dict[str, float] = Field(
+        default_factory=dict, description="largest allowed drop per metric against the champion"
+    )
+
+    @field_validator("trainer", mode="before")
+    @classmethod
+    def _trainer(cls, value: object, info: ValidationInfo) -> object:
+        return CallableRef.parse(value, info) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> ModelSpec:
+        from governance.models.metrics import METRICS
+
+        for field_name in ("thresholds", "max_regression"):
+            unknown = sorted(set(getattr(self, field_name)) - set(METRICS))
+            if unknown:
+                raise ValueError(
+                    f"{field_name}: unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})"
+                )
+        return self
+
+
 class Estate(_Strict):
     path: Path
     datasets: dict[Name, DatasetSpec] = Field(default_factory=dict)
+    models: dict[Name, ModelSpec] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _name_entries(cls, data: object) -> object:
         """Entries are keyed by name in YAML; each spec also carries its name."""
-        if isinstance(data, dict) and isinstance(data.get("datasets"), dict):
-            named = {
-                key: {**value, "name": key} if isinstance(value, dict) else value
-                for key, value in data["datasets"].items()
-            }
-            return {**data, "datasets": named}
-        return data
+        if not isinstance(data, dict):
+            return data
+        named = dict(data)
+        for section in ("datasets", "models"):
+            if isinstance(data.get(section), dict):
+                named[section] = {
+                    key: {**value, "name": key} if isinstance(value, dict) else value
+                    for key, value in data[section].items()
+                }
+        return named
+
+    @model_validator(mode="after")
+    def _references(self) -> Estate:
+        for model in self.models.values():
+            if model.dataset not in self.datasets:
+                raise ValueError(f"models.{model.name}.dataset: no dataset named {model.dataset!r}")
+            if model.target not in self.datasets[model.dataset].columns:
+                raise ValueError(
+                    f"models.{model.name}.target: {model.target!r} is not a column of {model.dataset}"
+                )
+        return self
+
+    def model(self, name: str) -> ModelSpec:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ConfigError(f"{self.path.name}: no model named {name!r} (known: {known})") from None
 
     def dataset(self, name: str) -> DatasetSpec:
         try:
@@ -149,7 +207,12 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
             parts.append(f"[{item}]")
         elif item not in ("function-after", "function-before") and not str(item).startswith("function-"):
             parts.append(f".{item}" if parts else str(item))
-    return "".join(parts) or "(top level)"
+    return "".join(parts)
+
+
+def _reason(loc: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return f"{_key_path(loc)}: {message}" if loc else message
 
 
 def load_estate(path: str | Path) -> Estate:
@@ -169,8 +232,5 @@ def load_estate(path: str | Path) -> Estate:
     try:
         return Estate.model_validate({**data, "path": path}, context={"base_dir": path.parent})
     except ValidationError as exc:
-        reasons = "; ".join(
-            f"{_key_path(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
+        reasons = "; ".join(_reason(err["loc"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"{path.name}: {reasons}") from None

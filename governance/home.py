@@ -54,3 +54,7 @@ class GovernanceHome:
     @property
     def gx(self) -> Path:
         return self.dir("gx")
+
+    @property
+    def mlflow(self) -> Path:
+        return self.dir("mlflow")

@@ -22,8 +22,3 @@ def load_callable(ref: CallableRef) -> Callable[..., Any]:
     if not callable(func):
         raise ConfigError(f"{ref.file}: has no function {ref.function!r}")
     return func
-
-
-def source_digest(ref: CallableRef) -> str:
-    """Digest of the plugin's file: part of an asset's code version, so an edit re-runs it."""
-    return hashlib.sha256(ref.file.read_bytes()).hexdigest()[:16]

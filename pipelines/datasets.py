@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import dagster as dg
 
 from governance.config import DatasetSpec
-from governance.datasets.lifecycle import ingest, landed_path, publish, validate_current
+from governance.datasets.lifecycle import code_version, ingest, landed_path, publish, validate_current
 from governance.errors import PermanentError
-from governance.plugins import source_digest
 from pipelines.failures import permanent_failures
 from pipelines.metadata import column_schema, validation_metadata
 from pipelines.resources import DatasetStoreResource, ExpectationsResource
@@ -24,12 +20,6 @@ def dataset_definitions(
 ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     raw = _raw_asset(spec, retry)
     return [raw, _dataset_asset(spec, raw, retry), _suite_check(spec)]
-
-
-def _code_version(spec: DatasetSpec) -> str:
-    """Cleaner, suite and schema: change any and the dataset is stale in the UI."""
-    parts = [source_digest(spec.cleaner), spec.suite.read_text(), json.dumps(spec.columns)]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
@@ -67,7 +57,7 @@ def _dataset_asset(
         owners=[spec.owner],
         kinds={"dvc", "pandas"},
         description=spec.description,
-        code_version=_code_version(spec),
+        code_version=code_version(spec),
         retry_policy=retry,
     )
     def dataset(

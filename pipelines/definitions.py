@@ -12,8 +12,9 @@ import dagster as dg
 
 from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
+from pipelines.models import model_definitions
 from pipelines.ops import dataset_quality
-from pipelines.resources import DatasetStoreResource, ExpectationsResource
+from pipelines.resources import DatasetStoreResource, ExpectationsResource, MlflowResource
 
 ESTATE_FILE = Path(__file__).resolve().parent.parent / "governance.yaml"
 
@@ -28,12 +29,21 @@ def build_definitions(estate: Estate) -> dg.Definitions:
     datasets = [
         d for spec in estate.datasets.values() for d in dataset_definitions(spec, TRANSIENT_RETRY)
     ]
+    models = [
+        d
+        for spec in estate.models.values()
+        for d in model_definitions(spec, estate.dataset(spec.dataset), TRANSIENT_RETRY)
+    ]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
     return dg.Definitions(
-        assets=datasets,
+        assets=[*datasets, *models],
         jobs=[quality_job],
         schedules=[quality_schedule],
-        resources={"datasets": DatasetStoreResource(), "expectations": ExpectationsResource()},
+        resources={
+            "datasets": DatasetStoreResource(),
+            "expectations": ExpectationsResource(),
+            "mlflow": MlflowResource(),
+        },
     )
 
 

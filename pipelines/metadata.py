@@ -8,6 +8,7 @@ import dagster as dg
 
 from governance.config import DatasetSpec
 from governance.datasets.validation import ValidationReport
+from governance.models.gate import GateOutcome
 
 _TYPES = {"string": "string", "float": "float", "integer": "int"}
 
@@ -64,3 +65,41 @@ def _markdown_table(rows: tuple[dict[str, Any], ...]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(row.get(key)) for key in header) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def gate_metadata(outcome: GateOutcome) -> dict[str, Any]:
+    """Each criterion with its evidence; candidate and champion metrics as numbers."""
+    metadata: dict[str, Any] = {
+        "model_version": outcome.version,
+        "dataset_md5": outcome.dataset_md5,
+        "decision": "passed" if outcome.decision.passed else "failed",
+        "champion_version": outcome.champion_version or "(none)",
+        "criteria": dg.MetadataValue.table(
+            records=[
+                dg.TableRecord(
+                    {
+                        "passed": c.passed,
+                        "metric": c.metric,
+                        "kind": c.kind,
+                        "observed": c.observed,
+                        "required": c.required,
+                    }
+                )
+                for c in outcome.decision.criteria
+            ],
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn("passed", "bool"),
+                    dg.TableColumn("metric", "string"),
+                    dg.TableColumn("kind", "string"),
+                    dg.TableColumn("observed", "float"),
+                    dg.TableColumn("required", "float"),
+                ]
+            ),
+        ),
+        **{f"candidate_{k}": v for k, v in outcome.candidate_metrics.items()},
+        **{f"champion_{k}": v for k, v in (outcome.champion_metrics or {}).items()},
+    }
+    if outcome.decision.reasons:
+        metadata["reasons"] = "; ".join(outcome.decision.reasons)
+    return metadata

@@ -12,6 +12,8 @@ import dagster as dg
 
 from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
+from governance.models.registry import ModelRegistry
+from governance.models.settings import DEFAULT_UI_URL, mlflow_settings
 
 
 class DatasetStoreResource(dg.ConfigurableResource):  # type: ignore[misc]
@@ -40,3 +42,23 @@ class ExpectationsResource(dg.ConfigurableResource):  # type: ignore[misc]
         if self.context_dir:
             return Path(self.context_dir)
         return GovernanceHome.resolve().gx
+
+
+class MlflowResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """MLflow tracking and registry: by default a sqlite store with local artifacts under the home;
+    any tracking server (`http://…`) by config."""
+
+    tracking_uri: str | None = None
+    ui_url: str | None = DEFAULT_UI_URL
+    request_timeout_s: int = 10
+    attempts: int = 4
+
+    def registry(self) -> ModelRegistry:
+        settings = mlflow_settings(
+            GovernanceHome.resolve(),
+            self.tracking_uri,
+            ui_url=self.ui_url,
+            request_timeout_s=self.request_timeout_s,
+            attempts=self.attempts,
+        )
+        return ModelRegistry(settings)

@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,20 +31,33 @@ def penguins_csv() -> Path:
     return Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv")))
 
 
+def repository_estate_data() -> dict[str, Any]:
+    """The repository's `governance.yaml`, with its file references made absolute."""
+    data: dict[str, Any] = yaml.safe_load(ESTATE_FILE.read_text())
+    for section in ("datasets", "models"):
+        for entry in data.get(section, {}).values():
+            for key in ("cleaner", "suite", "trainer"):
+                if key in entry:
+                    entry[key] = str(REPO / entry[key])
+    return data
+
+
+def write_estate(data: dict[str, Any], directory: Path) -> Estate:
+    """Write an estate file (keeping key order: column order matters) and load it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"governance-{len(list(directory.glob('governance-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_estate(path)
+
+
 @pytest.fixture
 def estate_with_source(tmp_path: Path) -> Callable[[Path], Estate]:
     """The repository's estate, with the penguins source pointed at another file."""
 
     def make(source: Path) -> Estate:
-        data = yaml.safe_load(ESTATE_FILE.read_text())
+        data = repository_estate_data()
         data["datasets"]["penguins"]["source"] = {"path": str(source)}
-        for key in ("cleaner", "suite"):
-            value = data["datasets"]["penguins"][key]
-            data["datasets"]["penguins"][key] = str(REPO / value)
-        path = tmp_path / "estate" / "governance.yaml"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return load_estate(path)
+        return write_estate(data, tmp_path / "estate")
 
     return make
 

@@ -7,11 +7,13 @@ bad raw file can fail a run but never replace the last good version.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from governance.config import DatasetSpec
 from governance.datasets.reading import read_table
@@ -19,6 +21,10 @@ from governance.datasets.validation import ValidationReport, validate_frame
 from governance.datasets.versioning import DatasetStore, DatasetVersion
 from governance.errors import PermanentError, ValidationFailed
 from governance.plugins import load_callable
+from governance.provenance import fingerprint
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,19 @@ class PublishedVersion:
     report: ValidationReport
     rows: int
     null_counts: dict[str, int]
+
+
+def code_version(spec: DatasetSpec) -> str:
+    """Cleaner, suite and schema: change any and the dataset is stale in the UI."""
+    return fingerprint(spec.cleaner.file, spec.cleaner.function, spec.suite, json.dumps(spec.columns))
+
+
+def read_version(spec: DatasetSpec, store: DatasetStore, md5: str) -> pd.DataFrame:
+    """Exactly version `md5` of the dataset, from DVC, whatever is current now."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{spec.name}.csv"
+        store.export(spec.name, md5, path)
+        return read_table(path, spec.columns)
 
 
 def landed_path(spec: DatasetSpec, landing: Path) -> Path:

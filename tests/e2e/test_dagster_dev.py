@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
+from tests.services import free_port
 
 LOCATION = "governance"
 LAUNCH = """
@@ -47,12 +47,6 @@ query($repo: RepositorySelector!) {
     ... on Schedules { results { name cronSchedule scheduleState { status } } }
   }
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Webserver:

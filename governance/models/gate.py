@@ -1,0 +1,66 @@
+"""Apply the promotion policy to a registered version and move the `challenger` alias accordingly.
+
+The alias is only ever set here, after the version is fully registered and has passed, so a crash
+anywhere earlier leaves no version carrying it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from governance.config import ModelSpec
+from governance.models.policy import GateDecision, evaluate_gate
+from governance.models.registry import ModelRegistry
+from governance.models.training import DATASET_MD5_TAG, held_out, score
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+GATE_STATUS_TAG = "governance.gate.status"
+GATE_REASONS_TAG = "governance.gate.reasons"
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    version: str
+    dataset_md5: str
+    decision: GateDecision
+    candidate_metrics: dict[str, float]
+    champion_version: str | None
+    champion_metrics: dict[str, float] | None
+
+
+def gate_version(
+    spec: ModelSpec, registry: ModelRegistry, version: str, frame: pd.DataFrame
+) -> GateOutcome:
+    """Judge `version` on the held-out rows of its own dataset version (`frame`)."""
+    name = spec.registered_name
+    candidate = registry.version(name, version)
+    candidate_metrics = registry.run_metrics(str(candidate.run_id))
+    champion = registry.version_for_alias(name, CHAMPION)
+    champion_metrics = None
+    if champion is not None and str(champion.version) != version:
+        features, labels = held_out(frame, spec)
+        champion_metrics = score(f"models:/{name}/{champion.version}", features, labels)
+    decision = evaluate_gate(candidate_metrics, spec.thresholds, champion_metrics, spec.max_regression)
+    if decision.passed:
+        registry.set_tags(name, version, {GATE_STATUS_TAG: "passed", GATE_REASONS_TAG: ""})
+        registry.set_alias(name, CHALLENGER, version)
+    else:
+        registry.set_tags(
+            name, version, {GATE_STATUS_TAG: "failed", GATE_REASONS_TAG: "; ".join(decision.reasons)}
+        )
+        holder = registry.version_for_alias(name, CHALLENGER)
+        if holder is not None and str(holder.version) == version:
+            registry.delete_alias(name, CHALLENGER)
+    return GateOutcome(
+        version=version,
+        dataset_md5=str(candidate.tags.get(DATASET_MD5_TAG, "")),
+        decision=decision,
+        candidate_metrics=candidate_metrics,
+        champion_version=str(champion.version) if champion is not None else None,
+        champion_metrics=champion_metrics,
+    )

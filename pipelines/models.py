@@ -1,0 +1,100 @@
+"""Model assets: train + track + register in MLflow, and the evaluation gate that grants `challenger`."""
+
+import dagster as dg
+from dagster import AssetCheckExecutionContext, AssetExecutionContext
+
+from governance.config import DatasetSpec, ModelSpec
+from governance.errors import PermanentError
+from governance.models.lifecycle import gate, train_on_current
+from governance.models.training import code_version, model_card
+from governance.provenance import git_commit
+from pipelines.failures import permanent_failures
+from pipelines.metadata import gate_metadata
+from pipelines.resources import DatasetStoreResource, MlflowResource
+
+GROUP = "models"
+GATE_CHECK = "meets_promotion_policy"
+
+
+def model_definitions(
+    spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy
+) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    return [_model_asset(spec, dataset, retry), _gate_check(spec, dataset)]
+
+
+def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.name,
+        deps=[dataset.name],
+        group_name=GROUP,
+        owners=[spec.owner],
+        kinds={"mlflow", "scikitlearn"},
+        description=spec.description,
+        code_version=code_version(spec),
+        retry_policy=retry,
+    )
+    def model(
+        context: AssetExecutionContext, datasets: DatasetStoreResource, mlflow: MlflowResource
+    ) -> dg.MaterializeResult:
+        registry = mlflow.registry()
+        commit = git_commit(spec.trainer.file.parent)
+        with permanent_failures():
+            trained = train_on_current(
+                spec,
+                dataset,
+                datasets.store(),
+                registry,
+                {"dagster.run_id": context.run.run_id, "git.commit": commit},
+            )
+        run_url = registry.run_url(trained.experiment_id, trained.run_id)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(trained.ref),
+            metadata={
+                "model_version": trained.version,
+                "registered_model": trained.registered_name,
+                "dataset_md5": trained.dataset_md5,
+                "mlflow_run_id": trained.run_id,
+                "git_commit": commit,
+                **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
+                **{metric: value for metric, value in trained.metrics.items()},
+                "model_card": dg.MetadataValue.md(model_card(spec, trained)),
+            },
+        )
+
+    return model
+
+
+def _gate_check(spec: ModelSpec, dataset: DatasetSpec) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=spec.name,
+        name=GATE_CHECK,
+        blocking=True,
+        description=(
+            "Metrics meet the thresholds and do not regress past the champion on the same "
+            f"held-out rows; only then is the version aliased `challenger` in {spec.registered_name}."
+        ),
+    )
+    def meets_promotion_policy(
+        context: AssetCheckExecutionContext, datasets: DatasetStoreResource, mlflow: MlflowResource
+    ) -> dg.AssetCheckResult:
+        event = context.instance.get_latest_materialization_event(dg.AssetKey(spec.name))
+        materialization = event.asset_materialization if event else None
+        if materialization is None or "model_version" not in materialization.metadata:
+            return dg.AssetCheckResult(passed=False, description=f"{spec.name} has not been trained yet")
+        version = str(materialization.metadata["model_version"].value)
+        try:
+            outcome = gate(spec, dataset, datasets.store(), mlflow.registry(), version)
+        except PermanentError as exc:
+            return dg.AssetCheckResult(passed=False, description=str(exc), metadata={"error": str(exc)})
+        verdict = (
+            "passed; aliased challenger"
+            if outcome.decision.passed
+            else "; ".join(outcome.decision.reasons)
+        )
+        return dg.AssetCheckResult(
+            passed=outcome.decision.passed,
+            description=f"{spec.registered_name}/{version}: {verdict}",
+            metadata=gate_metadata(outcome),
+        )
+
+    return meets_promotion_policy

@@ -1,5 +1,5 @@
 """The platform as a user starts it: `scripts/dev.sh` (what `make dev` runs) serves the UI, and the
-datasets group materializes green through the same GraphQL API the UI uses."""
+estate materializes green through the same GraphQL API the UI uses."""
 
 from __future__ import annotations
 
@@ -31,14 +31,16 @@ mutation Launch($params: ExecutionParams!) {
 }"""
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-CHECKS = """
-query {
-  assetNodeOrError(assetKey: {path: ["penguins"]}) {
-    ... on AssetNode {
-      assetChecksOrError { ... on AssetChecks { checks {
-        name blocking executionForLatestMaterialization { status }
-      } } }
-    }
+CHECK_EXECUTIONS = """
+query($key: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $name, limit: 1) {
+    runId status evaluation { targetMaterialization { runId } }
+  }
+}"""
+BLOCKING = """
+query($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
   }
 }"""
 SCHEDULES = """
@@ -100,16 +102,19 @@ def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
         log.close()
 
 
-def test_datasets_group_materializes_green(webserver: Webserver, home: Path) -> None:
+def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
     assert (home / "dagster" / "dagster.yaml").is_file()
     params = {
         "selector": {
             "repositoryLocationName": LOCATION,
             "repositoryName": "__repository__",
             "jobName": "__ASSET_JOB",
-            "assetSelection": [{"path": ["penguins_raw"]}, {"path": ["penguins"]}],
+            "assetSelection": [
+                {"path": [asset]} for asset in ("penguins_raw", "penguins", "penguin_classifier")
+            ],
             "assetCheckSelection": [
-                {"assetKey": {"path": ["penguins"]}, "name": "matches_expectation_suite"}
+                {"assetKey": {"path": ["penguins"]}, "name": "matches_expectation_suite"},
+                {"assetKey": {"path": ["penguin_classifier"]}, "name": "meets_promotion_policy"},
             ],
         },
     }
@@ -124,14 +129,19 @@ def test_datasets_group_materializes_green(webserver: Webserver, home: Path) -> 
         status = webserver.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
     assert status == "SUCCESS"
 
-    checks = webserver.query(CHECKS)["assetNodeOrError"]["assetChecksOrError"]["checks"]
-    assert checks == [
-        {
-            "name": "matches_expectation_suite",
-            "blocking": True,
-            "executionForLatestMaterialization": {"status": "SUCCEEDED"},
+    for asset, check in [
+        ("penguins", "matches_expectation_suite"),
+        ("penguin_classifier", "meets_promotion_policy"),
+    ]:
+        key = {"path": [asset]}
+        (execution,) = webserver.query(CHECK_EXECUTIONS, key=key, name=check)["assetCheckExecutions"]
+        assert execution == {
+            "runId": run_id,
+            "status": "SUCCEEDED",
+            "evaluation": {"targetMaterialization": {"runId": run_id}},
         }
-    ]
+        node = webserver.query(BLOCKING, key=key)["assetNodeOrError"]
+        assert node["assetChecksOrError"]["checks"] == [{"name": check, "blocking": True}]
     repo = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
     schedules = webserver.query(SCHEDULES, repo=repo)["schedulesOrError"]["results"]
     assert schedules == [
@@ -141,5 +151,6 @@ def test_datasets_group_materializes_green(webserver: Webserver, home: Path) -> 
             "scheduleState": {"status": "RUNNING"},
         }
     ]
-    # The run wrote into this home's DVC repository, nowhere else.
+    # The run wrote into this home's DVC repository and MLflow store, nowhere else.
     assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()
+    assert (home / "mlflow" / "mlflow.db").is_file()

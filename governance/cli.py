@@ -18,12 +18,15 @@ from governance.errors import DatasetReadError, GovernanceError
 from governance.home import GovernanceHome
 
 if TYPE_CHECKING:
+    from governance.audit.store import AuditLog
+    from governance.lineage.outbox import Outbox
     from governance.models.registry import ModelRegistry
 
 
 class _Context:
-    def __init__(self, estate_path: str, home: str | None) -> None:
+    def __init__(self, estate_path: str, home: str | None, audit_url: str | None) -> None:
         self.estate_path = estate_path
+        self.audit_url = audit_url
         self.home = GovernanceHome.resolve(home)
         self._estate: Estate | None = None
         self.tracking_uri: str | None = None
@@ -33,6 +36,16 @@ class _Context:
         if self._estate is None:
             self._estate = load_estate(self.estate_path)
         return self._estate
+
+    def audit_log(self) -> AuditLog:
+        from governance.audit.store import open_audit_log
+
+        return open_audit_log(self.home.audit_db, self.audit_url)
+
+    def lineage_outbox(self) -> Outbox:
+        from governance.lineage.outbox import Outbox
+
+        return Outbox(self.home.lineage / "outbox.db")
 
     def registry(self) -> ModelRegistry:
         from governance.models.registry import ModelRegistry
@@ -53,10 +66,16 @@ pass_ctx = click.make_pass_decorator(_Context)
     help="The estate file.",
 )
 @click.option("--home", default=None, help="State directory (default: $GOVERNANCE_HOME or .governance).")
+@click.option(
+    "--audit-url",
+    default=None,
+    envvar="GOVERNANCE_AUDIT_URL",
+    help="postgresql://… for a Postgres audit log (default: sqlite under the home).",
+)
 @click.pass_context
-def cli(ctx: click.Context, estate: str, home: str | None) -> None:
+def cli(ctx: click.Context, estate: str, home: str | None, audit_url: str | None) -> None:
     """Govern datasets, models, images and releases."""
-    ctx.obj = _Context(estate, home)
+    ctx.obj = _Context(estate, home, audit_url)
 
 
 @cli.group()
@@ -179,7 +198,9 @@ def models_promote(ctx: _Context, name: str, version: str, alias: str, by: str, 
     from governance.models.aliases import promote
 
     spec = ctx.estate.model(name)
-    promote(ctx.registry(), spec.registered_name, version, alias, by=by, reason=reason)
+    promote(
+        ctx.registry(), spec.registered_name, version, alias, by=by, reason=reason, audit=ctx.audit_log()
+    )
     click.echo(f"{spec.registered_name}@{alias} -> version {version} (by {by}: {reason})")
 
 
@@ -194,8 +215,93 @@ def models_demote(ctx: _Context, name: str, alias: str, by: str, reason: str) ->
     from governance.models.aliases import demote
 
     spec = ctx.estate.model(name)
-    version = demote(ctx.registry(), spec.registered_name, alias, by=by, reason=reason)
+    version = demote(
+        ctx.registry(), spec.registered_name, alias, by=by, reason=reason, audit=ctx.audit_log()
+    )
     click.echo(f"{spec.registered_name}@{alias} removed from version {version} (by {by}: {reason})")
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@pass_ctx
+def audit_verify(ctx: _Context) -> None:
+    """Check the hash chain; exit 1 naming the first broken record."""
+    from governance.audit.chain import verify
+
+    records = list(ctx.audit_log().records())
+    broken = verify(records)
+    if broken is not None:
+        click.echo(f"audit log BROKEN at {broken}", err=True)
+        sys.exit(1)
+    head = records[-1].hash if records else "(empty)"
+    click.echo(f"audit log intact: {len(records)} records, head {head}")
+
+
+@audit.command("show")
+@click.option("--subject", default=None, help="Only records about this subject (e.g. dataset:penguins).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def audit_show(ctx: _Context, subject: str | None, as_json: bool) -> None:
+    """Print audit records, oldest first."""
+    records = list(ctx.audit_log().records(subject))
+    if as_json:
+        click.echo(json.dumps([record.as_dict() for record in records], indent=2))
+        return
+    for r in records:
+        versions = " ".join(f"{k}={v}" for k, v in r.versions.items())
+        reasons = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+        click.echo(
+            f"{r.seq:>6}  {r.at}  {r.actor}  {r.action}  {r.subject}  {versions}  {r.decision}{reasons}"
+        )
+
+
+@cli.group()
+def lineage() -> None:
+    """OpenLineage events and their delivery."""
+
+
+@lineage.command("events")
+@pass_ctx
+def lineage_events(ctx: _Context) -> None:
+    """Every recorded event, oldest first, as JSON lines."""
+    for event in ctx.lineage_outbox().events():
+        click.echo(json.dumps(event, sort_keys=True))
+
+
+@lineage.command("flush")
+@pass_ctx
+def lineage_flush(ctx: _Context) -> None:
+    """Deliver pending events, in order; exit 1 if the backend is still unreachable."""
+    from governance.lineage.transport import transport_from_environment
+
+    transport = transport_from_environment(ctx.home.lineage / "events.jsonl")
+    result = ctx.lineage_outbox().flush(transport)
+    click.echo(
+        f"delivered {result.delivered} event(s) to {transport.describe()}; {result.pending} pending"
+    )
+    if result.error:
+        _fail(result.error, 1)
+
+
+@lineage.command("graph")
+@click.option(
+    "--format", "fmt", type=click.Choice(["svg", "png", "html", "dot"]), default="svg", show_default=True
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Default: lineage.FORMAT in the home."
+)
+@pass_ctx
+def lineage_graph(ctx: _Context, fmt: str, out: Path | None) -> None:
+    """Render datasets and jobs from the recorded events, with versions on the nodes."""
+    from governance.lineage.graph import render
+
+    destination = out or ctx.home.lineage / f"lineage.{fmt}"
+    render(list(ctx.lineage_outbox().events()), fmt, destination)
+    click.echo(f"lineage graph written to {destination}")
 
 
 def _fail(message: str, code: int) -> NoReturn:

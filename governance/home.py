@@ -58,3 +58,11 @@ class GovernanceHome:
     @property
     def mlflow(self) -> Path:
         return self.dir("mlflow")
+
+    @property
+    def audit_db(self) -> Path:
+        return self.root / "audit.db"
+
+    @property
+    def lineage(self) -> Path:
+        return self.dir("lineage")

@@ -1,15 +1,21 @@
 """Dataset assets: a raw ingest asset, the governed dataset (DVC-versioned), and its suite check."""
 
-from __future__ import annotations
-
 import dagster as dg
+from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from governance.config import DatasetSpec
 from governance.datasets.lifecycle import code_version, ingest, landed_path, publish, validate_current
 from governance.errors import PermanentError
+from governance.lineage import refs
 from pipelines.failures import permanent_failures
+from pipelines.lineage import lineage_run
 from pipelines.metadata import column_schema, validation_metadata
-from pipelines.resources import DatasetStoreResource, ExpectationsResource
+from pipelines.resources import (
+    AuditResource,
+    DatasetStoreResource,
+    ExpectationsResource,
+    LineageResource,
+)
 
 GROUP = "datasets"
 SUITE_CHECK = "matches_expectation_suite"
@@ -31,9 +37,15 @@ def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
         description=f"Raw {spec.name} as ingested from {spec.source.describe()}.",
         retry_policy=retry,
     )
-    def raw(datasets: DatasetStoreResource) -> dg.MaterializeResult:
-        with permanent_failures():
+    def raw(
+        context: AssetExecutionContext, datasets: DatasetStoreResource, lineage: LineageResource
+    ) -> dg.MaterializeResult:
+        with (
+            lineage_run(context, lineage, refs.raw_job(spec), [refs.raw_file(spec)]) as run,
+            permanent_failures(),
+        ):
             landed = ingest(spec, datasets.landing())
+            run.inputs = [refs.raw_file(spec, landed.sha256, landed.rows)]
         return dg.MaterializeResult(
             data_version=dg.DataVersion(landed.sha256),
             metadata={
@@ -41,6 +53,7 @@ def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
                 "landed_at": dg.MetadataValue.path(str(landed.path)),
                 "sha256": landed.sha256,
                 "dagster/row_count": landed.rows,
+                "lineage_run_id": run.run_id,
             },
         )
 
@@ -61,12 +74,21 @@ def _dataset_asset(
         retry_policy=retry,
     )
     def dataset(
-        datasets: DatasetStoreResource, expectations: ExpectationsResource
+        context: AssetExecutionContext,
+        datasets: DatasetStoreResource,
+        expectations: ExpectationsResource,
+        lineage: LineageResource,
+        audit: AuditResource,
     ) -> dg.MaterializeResult:
         landed = landed_path(spec, datasets.landing())
-        with permanent_failures():
-            published = publish(spec, landed, datasets.store(), expectations.directory())
-        version, previous = published.version, published.previous
+        trail = audit.trail(context.run.run_id)
+        with lineage_run(context, lineage, refs.dataset_job(spec), [refs.raw_file(spec)]) as run:
+            with permanent_failures():
+                published = publish(spec, landed, datasets.store(), expectations.directory(), trail)
+            version, previous = published.version, published.previous
+            run.outputs = [
+                refs.governed_dataset(spec, version.md5, published.rows, published.null_counts)
+            ]
         return dg.MaterializeResult(
             data_version=dg.DataVersion(version.md5),
             metadata={
@@ -78,6 +100,8 @@ def _dataset_asset(
                 "dagster/column_schema": column_schema(spec),
                 "null_counts": dg.MetadataValue.json(published.null_counts),
                 "validation": published.report.summary(),
+                "lineage_run_id": run.run_id,
+                "lineage_graph": dg.MetadataValue.path(str(lineage.graph_path())),
                 **(
                     {"data_docs": dg.MetadataValue.url(published.report.docs_url)}
                     if published.report.docs_url
@@ -97,16 +121,32 @@ def _suite_check(spec: DatasetSpec) -> dg.AssetChecksDefinition:
         description=f"The current DVC version of {spec.name} passes {spec.suite.name}.",
     )
     def matches_expectation_suite(
-        datasets: DatasetStoreResource, expectations: ExpectationsResource
+        context: AssetCheckExecutionContext,
+        datasets: DatasetStoreResource,
+        expectations: ExpectationsResource,
+        lineage: LineageResource,
+        audit: AuditResource,
     ) -> dg.AssetCheckResult:
-        try:
-            version, report = validate_current(spec, datasets.store(), expectations.directory())
-        except PermanentError as exc:
-            return dg.AssetCheckResult(passed=False, description=str(exc), metadata={"error": str(exc)})
+        job = refs.check_job(spec.name, SUITE_CHECK, spec.owner)
+        trail = audit.trail(context.run.run_id)
+        with lineage_run(context, lineage, job, [refs.governed_dataset(spec)]) as run:
+            try:
+                version, report = validate_current(
+                    spec, datasets.store(), expectations.directory(), trail
+                )
+            except PermanentError as exc:
+                return dg.AssetCheckResult(
+                    passed=False, description=str(exc), metadata={"error": str(exc)}
+                )
+            run.inputs = [refs.governed_dataset(spec, version.md5, report.row_count, report=report)]
         return dg.AssetCheckResult(
             passed=report.success,
             description=report.summary(),
-            metadata={"dataset_md5": version.md5, **validation_metadata(report)},
+            metadata={
+                "dataset_md5": version.md5,
+                "lineage_run_id": run.run_id,
+                **validation_metadata(report),
+            },
         )
 
     return matches_expectation_suite

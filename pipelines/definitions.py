@@ -13,8 +13,14 @@ import dagster as dg
 from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
 from pipelines.models import model_definitions
-from pipelines.ops import dataset_quality
-from pipelines.resources import DatasetStoreResource, ExpectationsResource, MlflowResource
+from pipelines.ops import dataset_quality, lineage_outbox_sensor
+from pipelines.resources import (
+    AuditResource,
+    DatasetStoreResource,
+    ExpectationsResource,
+    LineageResource,
+    MlflowResource,
+)
 
 ESTATE_FILE = Path(__file__).resolve().parent.parent / "governance.yaml"
 
@@ -39,10 +45,13 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         assets=[*datasets, *models],
         jobs=[quality_job],
         schedules=[quality_schedule],
+        sensors=[lineage_outbox_sensor()],
         resources={
             "datasets": DatasetStoreResource(),
             "expectations": ExpectationsResource(),
             "mlflow": MlflowResource(),
+            "lineage": LineageResource(),
+            "audit": AuditResource(),
         },
     )
 

@@ -5,12 +5,14 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from governance.config import DatasetSpec, ModelSpec
 from governance.errors import PermanentError
+from governance.lineage import refs
 from governance.models.lifecycle import gate, train_on_current
 from governance.models.training import code_version, model_card
 from governance.provenance import git_commit
 from pipelines.failures import permanent_failures
+from pipelines.lineage import lineage_run
 from pipelines.metadata import gate_metadata
-from pipelines.resources import DatasetStoreResource, MlflowResource
+from pipelines.resources import AuditResource, DatasetStoreResource, LineageResource, MlflowResource
 
 GROUP = "models"
 GATE_CHECK = "meets_promotion_policy"
@@ -34,18 +36,23 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
         retry_policy=retry,
     )
     def model(
-        context: AssetExecutionContext, datasets: DatasetStoreResource, mlflow: MlflowResource
+        context: AssetExecutionContext,
+        datasets: DatasetStoreResource,
+        mlflow: MlflowResource,
+        lineage: LineageResource,
+        audit: AuditResource,
     ) -> dg.MaterializeResult:
         registry = mlflow.registry()
         commit = git_commit(spec.trainer.file.parent)
-        with permanent_failures():
-            trained = train_on_current(
-                spec,
-                dataset,
-                datasets.store(),
-                registry,
-                {"dagster.run_id": context.run.run_id, "git.commit": commit},
-            )
+        tags = {"dagster.run_id": context.run.run_id, "git.commit": commit}
+        trail = audit.trail(context.run.run_id)
+        with lineage_run(
+            context, lineage, refs.model_job(spec), [refs.governed_dataset(dataset)]
+        ) as run:
+            with permanent_failures():
+                trained = train_on_current(spec, dataset, datasets.store(), registry, tags, trail)
+            run.inputs = [refs.governed_dataset(dataset, trained.dataset_md5)]
+            run.outputs = [refs.model_version(spec, registry.settings.tracking_uri, trained.version)]
         run_url = registry.run_url(trained.experiment_id, trained.run_id)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(trained.ref),
@@ -58,6 +65,8 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
                 **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
                 **{metric: value for metric, value in trained.metrics.items()},
                 "model_card": dg.MetadataValue.md(model_card(spec, trained)),
+                "lineage_run_id": run.run_id,
+                "lineage_graph": dg.MetadataValue.path(str(lineage.graph_path())),
             },
         )
 
@@ -75,17 +84,30 @@ def _gate_check(spec: ModelSpec, dataset: DatasetSpec) -> dg.AssetChecksDefiniti
         ),
     )
     def meets_promotion_policy(
-        context: AssetCheckExecutionContext, datasets: DatasetStoreResource, mlflow: MlflowResource
+        context: AssetCheckExecutionContext,
+        datasets: DatasetStoreResource,
+        mlflow: MlflowResource,
+        lineage: LineageResource,
+        audit: AuditResource,
     ) -> dg.AssetCheckResult:
         event = context.instance.get_latest_materialization_event(dg.AssetKey(spec.name))
         materialization = event.asset_materialization if event else None
         if materialization is None or "model_version" not in materialization.metadata:
             return dg.AssetCheckResult(passed=False, description=f"{spec.name} has not been trained yet")
         version = str(materialization.metadata["model_version"].value)
-        try:
-            outcome = gate(spec, dataset, datasets.store(), mlflow.registry(), version)
-        except PermanentError as exc:
-            return dg.AssetCheckResult(passed=False, description=str(exc), metadata={"error": str(exc)})
+        registry = mlflow.registry()
+        uri = registry.settings.tracking_uri
+        job = refs.check_job(spec.name, GATE_CHECK, spec.owner)
+        with lineage_run(context, lineage, job, [refs.model_version(spec, uri, version)]) as run:
+            try:
+                outcome = gate(
+                    spec, dataset, datasets.store(), registry, version, audit.trail(context.run.run_id)
+                )
+            except PermanentError as exc:
+                return dg.AssetCheckResult(
+                    passed=False, description=str(exc), metadata={"error": str(exc)}
+                )
+            run.inputs = [refs.model_version(spec, uri, version, outcome.decision)]
         verdict = (
             "passed; aliased challenger"
             if outcome.decision.passed
@@ -94,7 +116,7 @@ def _gate_check(spec: ModelSpec, dataset: DatasetSpec) -> dg.AssetChecksDefiniti
         return dg.AssetCheckResult(
             passed=outcome.decision.passed,
             description=f"{spec.registered_name}/{version}: {verdict}",
-            metadata=gate_metadata(outcome),
+            metadata={**gate_metadata(outcome), "lineage_run_id": run.run_id},
         )
 
     return meets_promotion_policy

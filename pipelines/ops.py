@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from pipelines.resources import LineageResource
+
 DATASET_QUALITY_CRON = "0 6 * * *"
 
 
@@ -27,3 +29,22 @@ def dataset_quality(
         description="Daily quality run over every governed dataset.",
     )
     return job, schedule
+
+
+def lineage_outbox_sensor() -> dg.SensorDefinition:
+    @dg.sensor(
+        name="lineage_outbox",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Deliver pending OpenLineage events in order and redraw the lineage graph.",
+    )
+    def lineage_outbox(lineage: LineageResource) -> dg.SkipReason:
+        emitter = lineage.emitter()
+        result = emitter.flush()
+        graph = lineage.refresh_graph()
+        state = f"; backend unavailable: {result.error}" if result.error else ""
+        return dg.SkipReason(
+            f"delivered {result.delivered}, {result.pending} pending{state}; graph {graph}"
+        )
+
+    return lineage_outbox

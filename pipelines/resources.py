@@ -10,8 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from governance.audit.store import AuditTrail, open_audit_log
 from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
+from governance.lineage.emitter import LineageEmitter
+from governance.lineage.outbox import Outbox
+from governance.lineage.transport import HttpTransport, transport_from_environment
 from governance.models.registry import ModelRegistry
 from governance.models.settings import DEFAULT_UI_URL, mlflow_settings
 
@@ -62,3 +66,39 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[misc]
             attempts=self.attempts,
         )
         return ModelRegistry(settings)
+
+
+class LineageResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """OpenLineage behind a durable outbox under the home. Without `url`, the standard OpenLineage
+    configuration applies (`OPENLINEAGE_URL`, `openlineage.yml`), else a JSON-lines file."""
+
+    url: str | None = None
+    api_key: str | None = None  # dg.EnvVar("OPENLINEAGE_API_KEY") in production
+
+    def emitter(self) -> LineageEmitter:
+        home = GovernanceHome.resolve()
+        outbox = Outbox(home.lineage / "outbox.db")
+        if self.url:
+            return LineageEmitter(outbox, HttpTransport(self.url, api_key=self.api_key))
+        return LineageEmitter(outbox, transport_from_environment(home.lineage / "events.jsonl"))
+
+    def graph_path(self) -> Path:
+        return GovernanceHome.resolve().lineage / "lineage.svg"
+
+    def refresh_graph(self) -> Path:
+        from governance.lineage.graph import render
+
+        home = GovernanceHome.resolve()
+        return render(list(Outbox(home.lineage / "outbox.db").events()), "svg", self.graph_path())
+
+
+class AuditResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The audit log: sqlite at `$GOVERNANCE_HOME/audit.db`, or Postgres with
+    `url=dg.EnvVar("GOVERNANCE_AUDIT_URL")` (the URL holds a password: never a plain string)."""
+
+    url: str | None = None
+
+    def trail(self, run_id: str) -> AuditTrail:
+        return AuditTrail(
+            open_audit_log(GovernanceHome.resolve().audit_db, self.url), f"dagster:{run_id}"
+        )

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.8
-APT_PACKAGES=(git)
+APT_PACKAGES=(git graphviz postgresql)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

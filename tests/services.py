@@ -68,3 +68,39 @@ def mlflow_server(root: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", process, log)
         yield url
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL (Debian's) in a temporary cluster on a loopback port, run as `postgres`
+    because the server refuses to run as root."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="governance-pg-", dir="/tmp"))
+    shutil.chown(root, "postgres", "postgres")
+    data, port = root / "data", free_port()
+
+    def as_postgres(*args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120
+        )
+
+    as_postgres(
+        str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+    )
+    log = root / "postgres.log"
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
+    )
+    as_postgres(
+        str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        as_postgres(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from governance.audit.store import AuditTrail
 from governance.config import DatasetSpec
 from governance.datasets.reading import read_table
 from governance.datasets.validation import ValidationReport, validate_frame
@@ -74,23 +75,30 @@ def ingest(spec: DatasetSpec, landing: Path) -> LandedFile:
     return LandedFile(source=source, path=target, sha256=digest, rows=len(frame))
 
 
-def publish(spec: DatasetSpec, landed: Path, store: DatasetStore, gx_dir: Path) -> PublishedVersion:
+def publish(
+    spec: DatasetSpec, landed: Path, store: DatasetStore, gx_dir: Path, trail: AuditTrail
+) -> PublishedVersion:
     """Clean the landed file, validate the result, and only then commit it as the new version."""
     cleaned = load_callable(spec.cleaner)(read_table(landed, spec.columns))
     report = validate_frame(cleaned, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
-    if not report.success:
-        raise ValidationFailed(f"{spec.name} from {spec.source.resolve()}: {report.summary()}", report)
     previous = store.current(spec.name)
+    if not report.success:
+        reasons = [outcome.describe_failure() for outcome in report.failures]
+        current = {"current_md5": previous.md5} if previous else {}
+        trail.record("dataset.rejected", f"dataset:{spec.name}", current, "rejected", reasons)
+        raise ValidationFailed(f"{spec.name} from {spec.source.resolve()}: {report.summary()}", report)
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / f"{spec.name}.csv"
         cleaned.to_csv(staged, index=False)
         version = store.commit(spec.name, staged)
+    versions = {"md5": version.md5, **({"previous_md5": previous.md5} if previous else {})}
+    trail.record("dataset.published", f"dataset:{spec.name}", versions, "published", [report.summary()])
     nulls = {str(col): int(n) for col, n in cleaned.isna().sum().items()}
     return PublishedVersion(version, previous, report, len(cleaned), nulls)
 
 
 def validate_current(
-    spec: DatasetSpec, store: DatasetStore, gx_dir: Path
+    spec: DatasetSpec, store: DatasetStore, gx_dir: Path, trail: AuditTrail
 ) -> tuple[DatasetVersion, ValidationReport]:
     """Re-validate the version DVC holds as current: what the daily quality run checks."""
     version = store.current(spec.name)
@@ -98,6 +106,9 @@ def validate_current(
         raise PermanentError(f"{spec.name}: no version has been published yet; materialize it first")
     frame = read_table(store.workspace_file(spec.name), spec.columns)
     report = validate_frame(frame, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
+    decision = "passed" if report.success else "failed"
+    reasons = [outcome.describe_failure() for outcome in report.failures]
+    trail.record("dataset.checked", f"dataset:{spec.name}", {"md5": version.md5}, decision, reasons)
     return version, report
 
 

@@ -5,26 +5,50 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from governance.audit.chain import Entry
+from governance.audit.store import AuditLog
 from governance.config import ModelSpec
 from governance.errors import PermanentError
 from governance.models.registry import ModelRegistry
 
 
 def promote(
-    registry: ModelRegistry, name: str, version: str, alias: str, *, by: str, reason: str
+    registry: ModelRegistry,
+    name: str,
+    version: str,
+    alias: str,
+    *,
+    by: str,
+    reason: str,
+    audit: AuditLog,
 ) -> None:
+    tags = _record(alias, "promoted", by, reason)
     registry.version(name, version)
+    previous = registry.aliases(name).get(alias)
     registry.set_alias(name, alias, version)
-    registry.set_tags(name, version, _record(alias, "promoted", by, reason))
+    registry.set_tags(name, version, tags)
+    versions = {"model_version": f"{name}/{version}"}
+    if previous:
+        versions["previous_version"] = f"{name}/{previous}"
+    audit.append(
+        Entry(f"cli:{by}", f"alias.{alias}.promoted", f"model:{name}", versions, "promoted", [reason])
+    )
 
 
-def demote(registry: ModelRegistry, name: str, alias: str, *, by: str, reason: str) -> str:
+def demote(
+    registry: ModelRegistry, name: str, alias: str, *, by: str, reason: str, audit: AuditLog
+) -> str:
     """Remove `alias` from whichever version holds it; returns that version."""
+    tags = _record(alias, "demoted", by, reason)
     holder = registry.version_for_alias(name, alias)
     if holder is None:
         raise PermanentError(f"{name} has no version with alias {alias!r}")
     registry.delete_alias(name, alias)
-    registry.set_tags(name, str(holder.version), _record(alias, "demoted", by, reason))
+    registry.set_tags(name, str(holder.version), tags)
+    versions = {"model_version": f"{name}/{holder.version}"}
+    audit.append(
+        Entry(f"cli:{by}", f"alias.{alias}.demoted", f"model:{name}", versions, "demoted", [reason])
+    )
     return str(holder.version)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from governance.audit.store import AuditTrail
 from governance.config import DatasetSpec, ModelSpec
 from governance.datasets.lifecycle import read_version
 from governance.datasets.versioning import DatasetStore
@@ -19,6 +20,7 @@ def train_on_current(
     store: DatasetStore,
     registry: ModelRegistry,
     tags: Mapping[str, str],
+    trail: AuditTrail,
 ) -> TrainedVersion:
     current = store.current(dataset.name)
     if current is None:
@@ -26,7 +28,7 @@ def train_on_current(
             f"{spec.name}: dataset {dataset.name} has no published version yet; materialize it first"
         )
     frame = read_version(dataset, store, current.md5)
-    return train_and_register(
+    trained = train_and_register(
         spec,
         frame,
         dataset_md5=current.md5,
@@ -35,10 +37,26 @@ def train_on_current(
         registry=registry,
         tags=tags,
     )
+    trail.record(
+        "model.registered",
+        f"model:{spec.registered_name}",
+        {
+            "model_version": trained.ref,
+            "dataset_md5": trained.dataset_md5,
+            "mlflow_run_id": trained.run_id,
+        },
+        "registered",
+    )
+    return trained
 
 
 def gate(
-    spec: ModelSpec, dataset: DatasetSpec, store: DatasetStore, registry: ModelRegistry, version: str
+    spec: ModelSpec,
+    dataset: DatasetSpec,
+    store: DatasetStore,
+    registry: ModelRegistry,
+    version: str,
+    trail: AuditTrail,
 ) -> GateOutcome:
     """Gate `version` on the held-out rows of the dataset version it was trained on, not today's."""
     registered = registry.version(spec.registered_name, version)
@@ -47,4 +65,12 @@ def gate(
         raise PermanentError(
             f"{spec.registered_name}/{version} has no {DATASET_MD5_TAG} tag: not trained by the platform"
         )
-    return gate_version(spec, registry, version, read_version(dataset, store, md5))
+    outcome = gate_version(spec, registry, version, read_version(dataset, store, md5))
+    versions = {"model_version": f"{spec.registered_name}/{version}", "dataset_md5": md5}
+    if outcome.champion_version:
+        versions["champion_version"] = f"{spec.registered_name}/{outcome.champion_version}"
+    decision = "passed: aliased challenger" if outcome.decision.passed else "failed"
+    trail.record(
+        "model.gated", f"model:{spec.registered_name}", versions, decision, outcome.decision.reasons
+    )
+    return outcome

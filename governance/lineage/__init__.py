@@ -1,0 +1,1 @@
+"""OpenLineage events for every materialization and check, behind a durable outbox."""

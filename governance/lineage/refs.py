@@ -1,0 +1,94 @@
+"""How the estate's artifacts appear as OpenLineage datasets: stable namespaces, exact versions."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from governance.config import DatasetSpec, ModelSpec
+from governance.datasets.validation import ValidationReport
+from governance.lineage.events import Assertion, DatasetRef, JobRef
+from governance.models.policy import GateDecision
+
+DVC_NAMESPACE = "dvc://governance"
+_COLUMN_TYPES = {"string": "string", "float": "double", "integer": "long"}
+
+
+def raw_job(spec: DatasetSpec) -> JobRef:
+    return JobRef(spec.raw_name, spec.owner, f"Ingest the raw source of {spec.name}.")
+
+
+def dataset_job(spec: DatasetSpec) -> JobRef:
+    return JobRef(spec.name, spec.owner, spec.description)
+
+
+def model_job(spec: ModelSpec) -> JobRef:
+    return JobRef(spec.name, spec.owner, spec.description)
+
+
+def check_job(asset: str, check: str, owner: str) -> JobRef:
+    return JobRef(f"{asset}.{check}", owner, f"Blocking check {check} on {asset}.")
+
+
+def raw_file(spec: DatasetSpec, sha256: str | None = None, rows: int | None = None) -> DatasetRef:
+    return DatasetRef(
+        namespace="file://localhost",
+        name=str(spec.source.resolve()),
+        version=sha256,
+        columns=_columns(spec),
+        owner=spec.owner,
+        description=f"Raw source of {spec.name} ({spec.source.describe()}).",
+        row_count=rows,
+    )
+
+
+def governed_dataset(
+    spec: DatasetSpec,
+    md5: str | None = None,
+    rows: int | None = None,
+    null_counts: dict[str, int] | None = None,
+    report: ValidationReport | None = None,
+) -> DatasetRef:
+    return DatasetRef(
+        namespace=DVC_NAMESPACE,
+        name=spec.name,
+        version=md5,
+        columns=_columns(spec),
+        owner=spec.owner,
+        description=spec.description,
+        row_count=rows,
+        null_counts=null_counts or {},
+        assertions=expectation_assertions(report) if report else (),
+    )
+
+
+def model_version(
+    spec: ModelSpec, tracking_uri: str, version: str | None, decision: GateDecision | None = None
+) -> DatasetRef:
+    """A registered model version: namespace `mlflow://HOST`, name `models/NAME/VERSION`."""
+    name = f"models/{spec.registered_name}/{version}" if version else f"models/{spec.registered_name}"
+    return DatasetRef(
+        namespace=mlflow_namespace(tracking_uri),
+        name=name,
+        version=f"{spec.registered_name}/{version}" if version else None,
+        owner=spec.owner,
+        description=spec.description,
+        assertions=gate_assertions(decision) if decision else (),
+    )
+
+
+def mlflow_namespace(tracking_uri: str) -> str:
+    parsed = urlparse(tracking_uri)
+    host = parsed.netloc if parsed.scheme in ("http", "https") else "local"
+    return f"mlflow://{host}"
+
+
+def expectation_assertions(report: ValidationReport) -> tuple[Assertion, ...]:
+    return tuple(Assertion(o.expectation, o.success, o.column) for o in report.outcomes)
+
+
+def gate_assertions(decision: GateDecision) -> tuple[Assertion, ...]:
+    return tuple(Assertion(f"{c.kind}:{c.metric}", c.passed) for c in decision.criteria)
+
+
+def _columns(spec: DatasetSpec) -> dict[str, str]:
+    return {name: _COLUMN_TYPES[kind] for name, kind in spec.columns.items()}

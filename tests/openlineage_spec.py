@@ -48,9 +48,8 @@ def spec_errors(event: dict[str, Any]) -> list[str]:
                     continue
                 definition = file_name.removesuffix(".json")
                 if key not in schema.get("properties", {}):
-                    errors.append(
-                        f"{where}.{slot}.{key}: {definition} is published under {list(schema['properties'])}"
-                    )
+                    published = list(schema["properties"])
+                    errors.append(f"{where}.{slot}.{key}: {definition} is published under {published}")
                 declared_base = (
                     json.dumps(schema["$defs"][definition]).split("#/$defs/")[1].split('"')[0]
                 )

@@ -104,3 +104,44 @@ def postgres_server() -> Iterator[str]:
     finally:
         as_postgres(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+class LineageBackend:
+    """A Marquez-shaped HTTP endpoint on loopback that can be made to fail (500) or be slow."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.mode = "ok"
+        self.slow_s = 5.0
+        self.received: list[dict[str, object]] = []
+        self.headers: list[dict[str, str]] = []
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if backend.mode == "slow":
+                    time.sleep(backend.slow_s)
+                if backend.mode == "fail":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                backend.received.append(json.loads(body))
+                backend.headers.append(dict(self.headers))
+                self.send_response(201)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import yaml
 
 from governance.errors import ConfigError, TransientError
+from governance.redaction import redact_url
 
 
 class Transport(Protocol):
@@ -50,7 +51,8 @@ class HttpTransport:
         api_key: str | None = None,
         timeout_s: float = 2.0,
     ) -> None:
-        self.target = f"{url.rstrip('/')}/{endpoint.lstrip('/')}"
+        self.target = redact_url(f"{url.rstrip('/')}/{endpoint.lstrip('/')}")
+        self._url = f"{url.rstrip('/')}/{endpoint.lstrip('/')}"
         self._api_key = api_key
         self.timeout_s = timeout_s
 
@@ -58,7 +60,7 @@ class HttpTransport:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.target, json.dumps(event).encode(), headers, method="POST")
+        request = urllib.request.Request(self._url, json.dumps(event).encode(), headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()

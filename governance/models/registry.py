@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.errors import PermanentError
+from governance.redaction import redact_url
 from governance.retry import Backoff, with_retries
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class ModelRegistry:
         TransientError); any other MLflow error is permanent and says which operation failed."""
         from mlflow.exceptions import MlflowException
 
-        described = f"MLflow {what} at {self.settings.tracking_uri}"
+        described = f"MLflow {what} at {redact_url(self.settings.tracking_uri)}"
         try:
             return with_retries(
                 action, what=described, backoff=self.settings.backoff, is_transient=is_transient

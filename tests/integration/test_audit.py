@@ -69,8 +69,8 @@ def _sql(target: str) -> Callable[[str], None]:
 
 
 COPY_OF_2_AS_99 = (
-    "INSERT INTO audit_log SELECT 99, at, actor, action, subject, versions, decision, reasons, prev_hash, hash"
-    " FROM audit_log WHERE seq = 2"
+    "INSERT INTO audit_log SELECT 99, at, actor, action, subject, versions, decision, reasons,"
+    " prev_hash, hash FROM audit_log WHERE seq = 2"
 )
 
 

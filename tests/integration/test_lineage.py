@@ -1,0 +1,243 @@
+"""OpenLineage events from real materializations, validated against the spec; delivery through the
+outbox to a real HTTP backend on loopback that is up, failing, slow or down."""
+
+from __future__ import annotations
+
+import html
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from governance.config import Estate
+from governance.home import GovernanceHome
+from governance.lineage.emitter import LineageEmitter
+from governance.lineage.events import JobRef, new_run_id, run_event
+from governance.lineage.outbox import Outbox
+from governance.lineage.transport import FileTransport, HttpTransport, transport_from_environment
+from pipelines.definitions import build_definitions
+from tests.badfiles import BAD_FILES
+from tests.conftest import REPO
+from tests.openlineage_spec import spec_errors
+from tests.services import LineageBackend, free_port
+
+
+@pytest.fixture
+def backend() -> Iterator[LineageBackend]:
+    server = LineageBackend()
+    yield server
+    server.close()
+
+
+def outbox() -> Outbox:
+    return Outbox(GovernanceHome.resolve().lineage / "outbox.db")
+
+
+def materialize(estate: Estate, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(estate)
+    return dg.materialize(defs.assets, instance=instance, resources=defs.resources, raise_on_error=False)
+
+
+def test_every_materialization_and_check_emits_spec_valid_events(
+    estate_with_source: Callable[[Path], Estate], penguins_csv: Path
+) -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize(estate_with_source(penguins_csv), instance)
+    assert result.success
+    events = list(outbox().events())
+    for event in events:
+        assert spec_errors(event) == [], event["job"]["name"]
+
+    by_job: dict[str, list[str]] = {}
+    for event in events:
+        by_job.setdefault(event["job"]["name"], []).append(event["eventType"])
+        assert event["run"]["facets"]["parent"]["run"]["runId"] == result.run_id
+    assert by_job == {
+        name: ["START", "COMPLETE"]
+        for name in [
+            "penguins_raw",
+            "penguins",
+            "penguins.matches_expectation_suite",
+            "penguin_classifier",
+            "penguin_classifier.meets_promotion_policy",
+        ]
+    }
+
+    def complete(job: str) -> dict:  # type: ignore[type-arg]
+        return next(e for e in events if e["job"]["name"] == job and e["eventType"] == "COMPLETE")
+
+    md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
+    (dataset,) = complete("penguins")["outputs"]
+    assert (dataset["namespace"], dataset["name"]) == ("dvc://governance", "penguins")
+    assert dataset["facets"]["version"]["datasetVersion"] == md5
+    assert dataset["facets"]["dataQualityMetrics"]["rowCount"] == 333
+    assert dataset["facets"]["dataQualityMetrics"]["columnMetrics"]["sex"]["nullCount"] == 0
+    assert [f["name"] for f in dataset["facets"]["schema"]["fields"]][:2] == ["species", "island"]
+    assert dataset["facets"]["ownership"]["owners"] == [{"name": "data-platform@example.com"}]
+
+    (checked,) = complete("penguins.matches_expectation_suite")["inputs"]
+    assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert len(assertions) == 23 and all(a["success"] for a in assertions)
+    assert checked["facets"]["version"]["datasetVersion"] == md5
+
+    model_run = complete("penguin_classifier")
+    assert model_run["inputs"][0]["facets"]["version"]["datasetVersion"] == md5
+    (model,) = model_run["outputs"]
+    assert (model["namespace"], model["name"]) == ("mlflow://local", "models/penguin-classifier/1")
+    gate = complete("penguin_classifier.meets_promotion_policy")["inputs"][0]["inputFacets"][
+        "dataQualityAssertions"
+    ]
+    assert {a["assertion"] for a in gate["assertions"]} == {"threshold:accuracy", "threshold:f1_macro"}
+
+
+def test_a_failed_step_emits_fail_with_the_error_message(
+    estate_with_source: Callable[[Path], Estate], penguins_csv: Path, tmp_path: Path
+) -> None:
+    bad = next(b for b in BAD_FILES if b.name == "out_of_range").write(penguins_csv, tmp_path)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert not materialize(estate_with_source(bad), instance).success
+    events = list(outbox().events())
+    (failed,) = [e for e in events if e["eventType"] == "FAIL"]
+    assert failed["job"]["name"] == "penguins"
+    assert "flipper_length_mm" in failed["run"]["facets"]["errorMessage"]["message"]
+    assert spec_errors(failed) == []
+    assert not any(e["job"]["name"] == "penguin_classifier" for e in events)  # nothing downstream ran
+
+
+def event(n: int) -> dict:  # type: ignore[type-arg]
+    return run_event("START", JobRef(f"job-{n}"), new_run_id())
+
+
+def test_backend_outage_loses_nothing_and_duplicates_nothing(backend: LineageBackend) -> None:
+    emitter = LineageEmitter(outbox(), HttpTransport(backend.url, timeout_s=1), backoff_s=60)
+    emitter.emit(event(0))
+    assert len(backend.received) == 1
+
+    backend.mode = "fail"
+    for n in range(1, 6):
+        emitter.emit(event(n))
+    assert outbox().pending_count() == 5
+
+    backend.mode = "ok"
+    result = outbox().flush(HttpTransport(backend.url))
+    assert (result.delivered, result.pending) == (5, 0)
+    assert [e["job"]["name"] for e in backend.received] == [f"job-{n}" for n in range(6)]
+    assert outbox().flush(HttpTransport(backend.url)).delivered == 0  # nothing twice
+    assert len(backend.received) == 6
+
+
+@pytest.mark.parametrize("failure", ["fail", "slow", "down"])
+def test_emission_never_stalls_the_caller(backend: LineageBackend, failure: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}" if failure == "down" else backend.url
+    backend.mode, backend.slow_s = failure, 5
+    emitter = LineageEmitter(outbox(), HttpTransport(url, timeout_s=1), backoff_s=60)
+    timings = []
+    for n in range(20):
+        started = time.perf_counter()
+        emitter.emit(event(n))
+        timings.append(time.perf_counter() - started)
+    assert timings[0] < 2.5  # the first attempt is bounded by the transport timeout
+    assert statistics.median(timings[1:]) < 0.05  # then backed off: one local insert per event
+    assert outbox().pending_count() == 20
+
+
+def test_black_holed_backend_is_bounded_by_the_timeout() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)  # accepts connections, never answers
+    try:
+        emitter = LineageEmitter(
+            outbox(), HttpTransport(f"http://127.0.0.1:{server.getsockname()[1]}", timeout_s=1)
+        )
+        started = time.perf_counter()
+        emitter.emit(event(0))
+        assert time.perf_counter() - started < 2.5
+        assert outbox().pending_count() == 1
+    finally:
+        server.close()
+
+
+def test_concurrent_flushers_send_each_event_once(backend: LineageBackend) -> None:
+    box = outbox()
+    for n in range(50):
+        box.append(event(n))
+    threads = [
+        threading.Thread(target=lambda: Outbox(box.path).flush(HttpTransport(backend.url)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e["job"]["name"] for e in backend.received] == [f"job-{n}" for n in range(50)]
+
+
+def test_standard_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    default = tmp_path / "events.jsonl"
+    assert isinstance(transport_from_environment(default, {}), FileTransport)
+    http = transport_from_environment(
+        default, {"OPENLINEAGE_URL": "http://127.0.0.1:5000", "OPENLINEAGE_ENDPOINT": "api/v1/lineage"}
+    )
+    assert isinstance(http, HttpTransport) and http.target == "http://127.0.0.1:5000/api/v1/lineage"
+    config = tmp_path / "openlineage.yml"
+    config.write_text(
+        "transport:\n  type: http\n  url: http://127.0.0.1:9\n  auth: {type: api_key, apiKey: k}\n"
+    )
+    from_yaml = transport_from_environment(default, {"OPENLINEAGE_CONFIG": str(config)})
+    assert (
+        isinstance(from_yaml, HttpTransport) and from_yaml.target == "http://127.0.0.1:9/api/v1/lineage"
+    )
+    assert "k" not in from_yaml.describe().split("://")[0]
+
+
+def governance(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "governance", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_cli_events_flush_and_graph(backend: LineageBackend, tmp_path: Path) -> None:
+    box = outbox()
+    for n in range(3):
+        box.append(run_event("COMPLETE", JobRef(f"job-{n}"), new_run_id()))
+    lines = governance("lineage", "events").stdout.splitlines()
+    assert [json.loads(line)["job"]["name"] for line in lines] == ["job-0", "job-1", "job-2"]
+
+    backend.mode = "fail"
+    failed = governance("lineage", "flush", env={"OPENLINEAGE_URL": backend.url})
+    assert failed.returncode == 1 and "answered 500" in failed.stderr and "3 pending" in failed.stdout
+    backend.mode = "ok"
+    flushed = governance("lineage", "flush", env={"OPENLINEAGE_URL": backend.url})
+    assert flushed.returncode == 0 and "delivered 3 event(s)" in flushed.stdout
+    assert len(backend.received) == 3
+
+
+def test_graph_of_the_estate_has_versions_on_the_nodes(
+    estate_with_source: Callable[[Path], Estate], penguins_csv: Path, tmp_path: Path
+) -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize(estate_with_source(penguins_csv), instance)
+    md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
+    for fmt in ("svg", "png", "html", "dot"):
+        out = tmp_path / f"graph.{fmt}"
+        done = governance("lineage", "graph", "--format", fmt, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        assert out.stat().st_size > 0
+    svg = html.unescape((tmp_path / "graph.svg").read_text())  # graphviz writes "-" as &#45;
+    assert md5 in svg and "penguin-classifier/1" in svg and "penguins.matches_expectation_suite" in svg
+    assert (tmp_path / "graph.png").read_bytes()[:4] == b"\x89PNG"

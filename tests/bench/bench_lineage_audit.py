@@ -67,9 +67,8 @@ def main() -> None:
         list(pool.map(_append, [str(audit)] * WRITERS))
     elapsed = time.perf_counter() - started
     total = WRITERS * APPENDS
-    print(
-        f"audit appends, {WRITERS} writers: {total / elapsed:8.0f} /s ({total} records in {elapsed:.2f} s)"
-    )
+    rate = total / elapsed
+    print(f"audit appends, {WRITERS} writers: {rate:8.0f} /s ({total} records, {elapsed:.2f} s)")
 
     log = SqliteAuditLog(root / "verify.db")
     for i in range(VERIFY_RECORDS):

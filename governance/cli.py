@@ -221,6 +221,41 @@ def models_demote(ctx: _Context, name: str, alias: str, by: str, reason: str) ->
     click.echo(f"{spec.registered_name}@{alias} removed from version {version} (by {by}: {reason})")
 
 
+@models.command("explain")
+@click.argument("name")
+@click.option(
+    "--alias", default=None, help="Which version: the one holding this alias (default champion)."
+)
+@click.option("--version", default=None, help="Or an exact version number.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def models_explain(
+    ctx: _Context, name: str, alias: str | None, version: str | None, as_json: bool
+) -> None:
+    """Where a model version came from: dataset version, validations, lineage runs, audit records."""
+    from governance.datasets.versioning import DatasetStore
+    from governance.explain import explain_model
+
+    spec = ctx.estate.model(name)
+    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    links = explain_model(
+        spec,
+        ctx.estate.dataset(spec.dataset),
+        ctx.registry(),
+        store,
+        ctx.audit_log().records(),
+        ctx.lineage_outbox().events(),
+        alias=alias,
+        version=version,
+    )
+    if as_json:
+        click.echo(json.dumps([link.as_dict() for link in links], indent=2))
+        return
+    for link in links:
+        details = ", ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None))
+        click.echo(f"{link.kind:>16}  {link.ref}  [{link.at}]  {details}")
+
+
 @cli.group()
 def audit() -> None:
     """The tamper-evident audit log."""

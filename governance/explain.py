@@ -1,0 +1,125 @@
+"""Provenance: from a model version back to the data it came from, with the evidence for each step.
+
+Each link says what it is, when, and what vouches for it (validation results, lineage run ids, audit
+records), so a reviewer can answer "where did this come from?" in one command. Releases will prepend
+their links (service, color, image digest) when they land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from governance.audit.chain import AuditRecord
+from governance.config import DatasetSpec, ModelSpec
+from governance.datasets.versioning import DatasetStore
+from governance.errors import PermanentError
+from governance.models.registry import ModelRegistry
+from governance.models.training import DATASET_MD5_TAG
+
+
+@dataclass(frozen=True)
+class Link:
+    kind: str
+    ref: str
+    at: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def explain_model(
+    spec: ModelSpec,
+    dataset: DatasetSpec,
+    registry: ModelRegistry,
+    store: DatasetStore,
+    audit: Iterable[AuditRecord],
+    events: Iterable[Mapping[str, Any]],
+    *,
+    alias: str | None = None,
+    version: str | None = None,
+) -> list[Link]:
+    """The chain model version -> dataset version -> validations -> lineage runs -> audit records."""
+    name = spec.registered_name
+    if version is None:
+        holder = registry.version_for_alias(name, alias or "champion")
+        if holder is None:
+            raise PermanentError(f"{name} has no version with alias {alias or 'champion'!r}")
+        version = str(holder.version)
+    registered = registry.version(name, version)
+    md5 = registered.tags.get(DATASET_MD5_TAG, "")
+    ref = f"{name}/{version}"
+    records, events = list(audit), list(events)
+    links = [
+        Link(
+            "model version",
+            ref,
+            _ms(registered.creation_timestamp),
+            {
+                "aliases": sorted(a for a, v in registry.aliases(name).items() if v == version),
+                "mlflow_run_id": registered.run_id,
+                "gate": registered.tags.get("governance.gate.status", "not gated"),
+                "git_commit": registered.tags.get("git.commit", ""),
+                "dagster_run_id": registered.tags.get("dagster.run_id", ""),
+            },
+        )
+    ]
+    dataset_version = next((v for v in store.history(dataset.name) if v.md5 == md5), None)
+    links.append(
+        Link(
+            "dataset version",
+            f"{dataset.name}@{md5}",
+            dataset_version.committed_at if dataset_version else "",
+            {
+                "dvc_commit": dataset_version.commit
+                if dataset_version
+                else "(not in this home's DVC history)"
+            },
+        )
+    )
+    links += [
+        Link(
+            "validation",
+            f"{r.action} {r.decision}",
+            r.at,
+            {"audit_seq": r.seq, "reasons": list(r.reasons)},
+        )
+        for r in records
+        if r.subject == f"dataset:{dataset.name}" and r.versions.get("md5") == md5
+    ]
+    links += [
+        Link(
+            "lineage run",
+            f"{e['job']['name']} {e['eventType']}",
+            e["eventTime"],
+            {"run_id": e["run"]["runId"]},
+        )
+        for e in events
+        if _mentions(e, {md5, ref})
+    ]
+    links += [
+        Link(
+            "audit record",
+            f"{r.action} {r.decision}",
+            r.at,
+            {"seq": r.seq, "actor": r.actor, "hash": r.hash},
+        )
+        for r in records
+        if ref in r.versions.values()
+        or (r.subject == f"dataset:{dataset.name}" and md5 in r.versions.values())
+    ]
+    return links
+
+
+def _mentions(event: Mapping[str, Any], versions: set[str]) -> bool:
+    for dataset in [*(event.get("inputs") or []), *(event.get("outputs") or [])]:
+        if (dataset.get("facets") or {}).get("version", {}).get("datasetVersion") in versions:
+            return True
+    return False
+
+
+def _ms(timestamp: int | None) -> str:
+    return datetime.fromtimestamp((timestamp or 0) / 1000, UTC).isoformat(timespec="seconds")

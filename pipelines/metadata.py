@@ -27,30 +27,26 @@ def validation_metadata(report: ValidationReport) -> dict[str, Any]:
         "expectations_failed": len(report.failures),
         "rows_validated": report.row_count,
         "summary": report.summary(),
-        "expectations": dg.MetadataValue.table(
-            records=[
-                dg.TableRecord(
-                    {
-                        "success": outcome.success,
-                        "column": outcome.column or "(table)",
-                        "expectation": outcome.expectation,
-                        "parameters": ", ".join(f"{k}={v}" for k, v in outcome.params.items()),
-                        "observed": outcome.observed[:200],
-                        "unexpected_count": outcome.unexpected_count or 0,
-                    }
-                )
+        "expectations": _table(
+            [
+                {
+                    "success": outcome.success,
+                    "column": outcome.column or "(table)",
+                    "expectation": outcome.expectation,
+                    "parameters": ", ".join(f"{k}={v}" for k, v in outcome.params.items()),
+                    "observed": outcome.observed[:200],
+                    "unexpected_count": outcome.unexpected_count or 0,
+                }
                 for outcome in sorted(report.outcomes, key=lambda o: o.success)
             ],
-            schema=dg.TableSchema(
-                columns=[
-                    dg.TableColumn("success", "bool"),
-                    dg.TableColumn("column", "string"),
-                    dg.TableColumn("expectation", "string"),
-                    dg.TableColumn("parameters", "string"),
-                    dg.TableColumn("observed", "string"),
-                    dg.TableColumn("unexpected_count", "int"),
-                ]
-            ),
+            {
+                "success": "bool",
+                "column": "string",
+                "expectation": "string",
+                "parameters": "string",
+                "observed": "string",
+                "unexpected_count": "int",
+            },
         ),
     }
     if report.sample_rows:
@@ -58,6 +54,12 @@ def validation_metadata(report: ValidationReport) -> dict[str, Any]:
     if report.docs_url:
         metadata["data_docs"] = dg.MetadataValue.url(report.docs_url)
     return metadata
+
+
+def _table(rows: list[dict[str, Any]], types: dict[str, str]) -> dg.TableMetadataValue:
+    """Rows as a Dagster table, so the UI can sort and filter them."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in types.items()])
+    return dg.MetadataValue.table(records=[dg.TableRecord(row) for row in rows], schema=schema)
 
 
 def _markdown_table(rows: tuple[dict[str, Any], ...]) -> str:
@@ -74,28 +76,24 @@ def gate_metadata(outcome: GateOutcome) -> dict[str, Any]:
         "dataset_md5": outcome.dataset_md5,
         "decision": "passed" if outcome.decision.passed else "failed",
         "champion_version": outcome.champion_version or "(none)",
-        "criteria": dg.MetadataValue.table(
-            records=[
-                dg.TableRecord(
-                    {
-                        "passed": c.passed,
-                        "metric": c.metric,
-                        "kind": c.kind,
-                        "observed": c.observed,
-                        "required": c.required,
-                    }
-                )
+        "criteria": _table(
+            [
+                {
+                    "passed": c.passed,
+                    "metric": c.metric,
+                    "kind": c.kind,
+                    "observed": c.observed,
+                    "required": c.required,
+                }
                 for c in outcome.decision.criteria
             ],
-            schema=dg.TableSchema(
-                columns=[
-                    dg.TableColumn("passed", "bool"),
-                    dg.TableColumn("metric", "string"),
-                    dg.TableColumn("kind", "string"),
-                    dg.TableColumn("observed", "float"),
-                    dg.TableColumn("required", "float"),
-                ]
-            ),
+            {
+                "passed": "bool",
+                "metric": "string",
+                "kind": "string",
+                "observed": "float",
+                "required": "float",
+            },
         ),
         **{f"candidate_{k}": v for k, v in outcome.candidate_metrics.items()},
         **{f"champion_{k}": v for k, v in (outcome.champion_metrics or {}).items()},

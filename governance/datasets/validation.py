@@ -8,16 +8,14 @@ its results (great_expectations#10327).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.errors import ConfigError
+from governance.locks import file_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,7 +90,8 @@ def validate_frame(
 ) -> ValidationReport:
     """Run the suite on the frame in the file-backed GX context under `gx_dir`, building Data Docs."""
     suite = load_suite(suite_path)
-    with _locked(gx_dir):
+    # GX's file stores are not safe for concurrent writers: one validation per context at a time.
+    with file_lock(gx_dir / ".lock"):
         context = _context(gx_dir)
         checkpoint = _checkpoint(context, dataset, suite)
         result = checkpoint.run(batch_parameters={"dataframe": frame})
@@ -108,18 +107,6 @@ def validate_frame(
         sample_rows=_sample_rows(frame, outcomes),
         docs_url=urls[0]["site_url"] if urls else None,
     )
-
-
-@contextmanager
-def _locked(gx_dir: Path) -> Iterator[None]:
-    """GX's file stores are not safe for concurrent writers: one validation per context at a time."""
-    gx_dir.mkdir(parents=True, exist_ok=True)
-    with open(gx_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _context(gx_dir: Path) -> Any:

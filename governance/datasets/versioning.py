@@ -8,13 +8,10 @@ read from DVC, never recomputed (DVC normalises text line endings before hashing
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from governance.errors import PermanentError, TransientError
+from governance.locks import file_lock
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -52,7 +50,7 @@ class DatasetStore:
 
     def commit(self, name: str, staged: Path) -> DatasetVersion:
         """Make `staged` the current version. On any failure the previous version stays current."""
-        with self._lock():
+        with file_lock(self.root.parent / f".{self.root.name}.lock"):
             repo = self._repo()
             target = self.workspace_file(name)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +137,6 @@ class DatasetStore:
             self.root.mkdir(parents=True, exist_ok=True)
             self._git("init", "-q")
             Repo.init(str(self.root))
-            (self.root / ".gitignore").write_text(".governance.lock\n")
         repo = Repo(str(self.root))
         with repo.config.edit() as config:
             config["core"]["analytics"] = False
@@ -148,8 +145,8 @@ class DatasetStore:
             config["core"]["site_cache_dir"] = str(self.root / ".dvc" / "tmp" / "site-cache")
             config["remote"]["store"] = {"url": self.remote_url}
         # Reading an old version uses that commit's config, so the remote must be committed too.
-        self._git("add", ".dvc/config", ".dvcignore", ".gitignore")
-        if self._git("status", "--porcelain", ".dvc/config", ".dvcignore", ".gitignore"):
+        self._git("add", ".dvc/config", ".dvcignore")
+        if self._git("status", "--porcelain", ".dvc/config", ".dvcignore"):
             self._git(*_GIT_IDENTITY, "commit", "-q", "-m", "configure dataset repository")
         return Repo(str(self.root))
 
@@ -160,16 +157,6 @@ class DatasetStore:
         if result.returncode != 0:
             raise TransientError(f"git {args[0]} in {self.root} failed: {result.stderr.strip()}")
         return result.stdout
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".governance.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _git_env() -> dict[str, str]:

@@ -7,19 +7,18 @@ flusher runs at a time (a file lock), so the sensor and the CLI never send the s
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from governance.errors import TransientError
 from governance.lineage.transport import Transport
+from governance.locks import file_lock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -69,7 +68,7 @@ class Outbox:
     def flush(self, transport: Transport, limit: int | None = None) -> FlushResult:
         """Deliver pending events oldest first; stop at the first failure so order is kept."""
         delivered = 0
-        with self._flush_lock():
+        with file_lock(self.path.with_suffix(".flush.lock")):
             rows = self._conn.execute(
                 "SELECT seq, payload FROM outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT ?",
                 (limit or -1,),
@@ -89,12 +88,3 @@ class Outbox:
                 )
                 delivered += 1
         return FlushResult(delivered, self.pending_count())
-
-    @contextmanager
-    def _flush_lock(self) -> Iterator[None]:
-        with open(self.path.with_suffix(".flush.lock"), "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -10,7 +10,6 @@ Three MLflow behaviours are tamed here:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.errors import PermanentError
+from governance.locks import file_lock
 from governance.redaction import redact_url
 from governance.retry import Backoff, with_retries
 
@@ -57,13 +57,8 @@ def _sqlite_init_lock(tracking_uri: str) -> Iterator[None]:
         yield
         return
     database = Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_suffix(".init.lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(database.with_suffix(".init.lock")):
+        yield
 
 
 def is_transient(exc: BaseException) -> bool:

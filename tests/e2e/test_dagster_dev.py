@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.services import free_port
+from tests.services import free_port, process_group
 
 LOCATION = "governance"
 LAUNCH = """
@@ -80,26 +78,10 @@ class Webserver:
 def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
     port = free_port()
     env = {**os.environ, "GOVERNANCE_HOME": str(home), "DAGSTER_PORT": str(port)}
-    log = (tmp_path / "dagster-dev.log").open("w")
-    process = subprocess.Popen(
-        [str(REPO / "scripts" / "dev.sh")],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with process_group([str(REPO / "scripts" / "dev.sh")], tmp_path / "dagster-dev.log", env=env):
         server = Webserver(port)
         server.wait_for_location(time.monotonic() + 120)
         yield server
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:

@@ -31,6 +31,7 @@ def main() -> None:
     os.environ["GOVERNANCE_HOME"] = tempfile.mkdtemp(prefix="bench-models-")
     from importlib import resources
 
+    from governance.audit.store import AuditTrail, open_audit_log
     from governance.config import load_estate
     from governance.datasets.lifecycle import publish, read_version
     from governance.datasets.versioning import DatasetStore
@@ -46,7 +47,8 @@ def main() -> None:
     home = GovernanceHome.resolve()
     store = DatasetStore(home.datasets_repo, str(home.dvc_remote))
     raw = Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv")))
-    md5 = publish(dataset, raw, store, home.gx).version.md5
+    trail = AuditTrail(open_audit_log(home.audit_db), "bench")
+    md5 = publish(dataset, raw, store, home.gx, trail).version.md5
     frame = read_version(dataset, store, md5)
     registry = ModelRegistry(mlflow_settings(home))
     registry.experiment_id()  # store creation is a one-off, not per model version

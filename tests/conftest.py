@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,18 @@ from governance.config import DatasetSpec, Estate, load_estate
 REPO = Path(__file__).resolve().parent.parent
 ESTATE_FILE = REPO / "governance.yaml"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def run_governance(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The `governance` command in a subprocess, run from the repository as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "governance", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(autouse=True)

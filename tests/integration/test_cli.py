@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,7 @@ import pytest
 from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
 from tests.badfiles import BAD_FILES, BadFile
-from tests.conftest import REPO
-
-
-def governance(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "governance", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import run_governance as governance
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,14 +11,11 @@ import dagster as dg
 
 from governance.config import Estate
 from pipelines.definitions import build_definitions
-from tests.conftest import REPO
+from tests.conftest import run_governance
 
 
 def governance(estate: Estate, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "governance", "--estate", str(estate.path), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_governance("--estate", str(estate.path), *args)
 
 
 def test_explain_walks_from_the_champion_to_its_dataset_version(

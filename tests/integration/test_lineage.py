@@ -7,8 +7,6 @@ import html
 import json
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +23,7 @@ from governance.lineage.outbox import Outbox
 from governance.lineage.transport import FileTransport, HttpTransport, transport_from_environment
 from pipelines.definitions import build_definitions
 from tests.badfiles import BAD_FILES
-from tests.conftest import REPO
+from tests.conftest import run_governance as governance
 from tests.openlineage_spec import spec_errors
 from tests.services import LineageBackend, free_port
 
@@ -196,19 +194,6 @@ def test_standard_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         isinstance(from_yaml, HttpTransport) and from_yaml.target == "http://127.0.0.1:9/api/v1/lineage"
     )
     assert "k" not in from_yaml.describe().split("://")[0]
-
-
-def governance(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "governance", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_cli_events_flush_and_graph(backend: LineageBackend, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from pipelines.definitions import build_definitions
 from pipelines.resources import MlflowResource
-from tests.conftest import REPO, repository_estate_data, write_estate
+from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 
 MODEL = dg.AssetKey("penguin_classifier")
 GATE = dg.AssetCheckKey(MODEL, "meets_promotion_policy")
@@ -311,13 +311,7 @@ def test_cli_lists_promotes_and_demotes_with_who_and_why(
     assert materialize(est, instance).success
 
     def governance(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "governance", "--estate", str(est.path), "models", *args],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_governance("--estate", str(est.path), "models", *args)
 
     promoted = governance(
         "promote",

@@ -257,6 +257,29 @@ def models_explain(
 
 
 @cli.group()
+def images() -> None:
+    """Container images of the apps."""
+
+
+@images.command("check-lockfile")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def images_check_lockfile(directory: Path) -> None:
+    """What a frozen install in DIRECTORY would refuse, per manifest and package; exit 1 if any."""
+    from governance.images.lockfiles import check_lockfile
+
+    report = check_lockfile(directory)
+    for mismatch in report.mismatches:
+        click.echo(str(mismatch))
+    if not report.consistent:
+        click.echo(
+            f"{report.lockfile}: {len(report.mismatches)} mismatch(es); "
+            f"a frozen {report.kind} install would fail"
+        )
+        sys.exit(1)
+    click.echo(f"{report.lockfile}: consistent with every manifest ({report.kind})")
+
+
+@cli.group()
 def audit() -> None:
     """The tamper-evident audit log."""
 

@@ -1,0 +1,41 @@
+"""Say exactly what a frozen install (`pnpm install --frozen-lockfile`, `uv sync --locked`) would
+refuse, before a build spends minutes finding out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    manifest: str
+    package: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.manifest}: {self.package}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class LockfileReport:
+    kind: str
+    lockfile: Path
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def consistent(self) -> bool:
+        return not self.mismatches
+
+
+def check_lockfile(directory: Path) -> LockfileReport:
+    """Detect the package manager by its lockfile and check every manifest against it."""
+    from governance.images.lockfiles import pnpm, uv
+
+    checkers = {"pnpm-lock.yaml": ("pnpm", pnpm.check), "uv.lock": ("uv", uv.check)}
+    for name, (kind, check) in checkers.items():
+        if (directory / name).is_file():
+            return LockfileReport(kind, directory / name, tuple(check(directory)))
+    raise PermanentError(f"{directory}: no lockfile found (looked for {', '.join(checkers)})")

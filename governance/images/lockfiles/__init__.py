@@ -32,9 +32,14 @@ class LockfileReport:
 
 def check_lockfile(directory: Path) -> LockfileReport:
     """Detect the package manager by its lockfile and check every manifest against it."""
-    from governance.images.lockfiles import pnpm, uv
+    from governance.images.lockfiles import npm, piptools, pnpm, uv
 
-    checkers = {"pnpm-lock.yaml": ("pnpm", pnpm.check), "uv.lock": ("uv", uv.check)}
+    checkers = {
+        "pnpm-lock.yaml": ("pnpm", pnpm.check),
+        "package-lock.json": ("npm", npm.check),
+        "uv.lock": ("uv", uv.check),
+        "requirements.txt": ("pip-tools", piptools.check),
+    }
     for name, (kind, check) in checkers.items():
         if (directory / name).is_file():
             return LockfileReport(kind, directory / name, tuple(check(directory)))

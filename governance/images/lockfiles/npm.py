@@ -1,0 +1,55 @@
+"""npm lockfiles (v2/v3 `package-lock.json`): each workspace's manifest against its `packages` entry,
+which is what `npm ci` compares before it refuses with "package.json and package-lock.json ... are
+not in sync"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from governance.errors import PermanentError
+from governance.images.lockfiles import Mismatch
+
+DEPENDENCY_TYPES = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
+
+
+def check(root: Path) -> Iterator[Mismatch]:
+    lock = _json(root / "package-lock.json")
+    if int(lock.get("lockfileVersion", 1)) < 2:
+        yield Mismatch(
+            "package-lock.json",
+            "lockfileVersion",
+            "v1 lockfiles carry no manifest copy; regenerate with npm 7+",
+        )
+        return
+    manifest = _json(root / "package.json")
+    locked: dict[str, Any] = lock.get("packages") or {}
+    workspaces = {"": manifest}
+    for pattern in manifest.get("workspaces") or []:
+        for manifest_path in sorted(root.glob(f"{pattern.rstrip('/')}/package.json")):
+            workspaces[manifest_path.parent.relative_to(root).as_posix()] = _json(manifest_path)
+    for key, wanted in workspaces.items():
+        where = f"{key}/package.json" if key else "package.json"
+        entry = locked.get(key)
+        if entry is None:
+            yield Mismatch(where, "(workspace)", "missing from package-lock.json")
+            continue
+        for kind in DEPENDENCY_TYPES:
+            asked: dict[str, str] = wanted.get(kind) or {}
+            recorded: dict[str, str] = entry.get(kind) or {}
+            for name in sorted(set(asked) | set(recorded)):
+                if asked.get(name) != recorded.get(name):
+                    yield Mismatch(
+                        where,
+                        name,
+                        f"{kind} asks {asked.get(name)!r}, package-lock.json has {recorded.get(name)!r}",
+                    )
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PermanentError(f"{path}: unreadable: {exc}") from None

@@ -1,0 +1,85 @@
+"""`governance datasets …`: validate, list and check out dataset versions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from governance.cli.root import CliContext, cli, pass_ctx
+
+
+@cli.group()
+def datasets() -> None:
+    """Versioned, validated datasets."""
+
+
+@datasets.command("validate")
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_ctx
+def datasets_validate(ctx: CliContext, name: str, path: Path) -> None:
+    """Run dataset NAME's expectation suite on the file PATH, as it is."""
+    from governance.datasets.lifecycle import validate_file
+    from governance.datasets.report import render
+
+    spec = ctx.estate.dataset(name)
+    report = validate_file(spec, path, ctx.home.gx)
+    click.echo(render(report, path))
+    sys.exit(0 if report.success else 1)
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def datasets_list(ctx: CliContext, as_json: bool) -> None:
+    """Every governed dataset with its current and past versions."""
+    from governance.datasets.versioning import DatasetStore
+
+    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    listing: list[dict[str, Any]] = []
+    for spec in ctx.estate.datasets.values():
+        history = store.history(spec.name)
+        listing.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "owner": spec.owner,
+                "suite": str(spec.suite),
+                "current": history[0].as_dict() if history else None,
+                "versions": [version.as_dict() for version in history],
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for entry in listing:
+        current = entry["current"]["md5"] if entry["current"] else "(no version yet)"
+        click.echo(f"{entry['name']}: current {current}, {len(entry['versions'])} version(s)")
+        for version in entry["versions"]:
+            click.echo(f"  {version['md5']}  {version['committed_at']}  {version['size']} bytes")
+
+
+@datasets.command("checkout")
+@click.argument("name")
+@click.option("--version", "md5", required=True, help="The DVC md5 (or a unique prefix).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write it (default: ./NAME-MD5.csv).",
+)
+@pass_ctx
+def datasets_checkout(ctx: CliContext, name: str, md5: str, out: Path | None) -> None:
+    """Write an older (or the current) version of dataset NAME to a file."""
+    from governance.datasets.versioning import DatasetStore
+
+    ctx.estate.dataset(name)
+    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    version = store.find(name, md5)
+    destination = out or Path(f"{name}-{version.md5}.csv")
+    store.export(name, version.md5, destination)
+    click.echo(f"{name} {version.md5} ({version.committed_at}) written to {destination}")

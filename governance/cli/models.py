@@ -1,0 +1,114 @@
+"""`governance models …`: registered versions, alias moves, provenance."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from governance.cli.root import CliContext, cli, pass_ctx
+
+
+@cli.group()
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    default=None,
+    help="MLflow tracking server (default: the embedded store under the home).",
+)
+@pass_ctx
+def models(ctx: CliContext, tracking_uri: str | None) -> None:
+    """Registered model versions and their aliases."""
+    ctx.tracking_uri = tracking_uri
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def models_list(ctx: CliContext, as_json: bool) -> None:
+    """Each governed model's versions with aliases, tags and metrics."""
+    from governance.models.aliases import describe
+
+    registry = ctx.registry()
+    listing = [describe(registry, spec) for spec in ctx.estate.models.values()]
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for entry in listing:
+        click.echo(f"{entry['model']} ({entry['registered_name']}): {len(entry['versions'])} version(s)")
+        for version in entry["versions"]:
+            aliases = ",".join(version["aliases"]) or "-"
+            gate = version["tags"].get("governance.gate.status", "not gated")
+            accuracy = version["metrics"].get("accuracy")
+            shown = f"{accuracy:.4f}" if accuracy is not None else "-"
+            click.echo(f"  v{version['version']}  aliases={aliases}  gate={gate}  accuracy={shown}")
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--by", required=True, help="Who decides (recorded).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@pass_ctx
+def models_promote(ctx: CliContext, name: str, version: str, alias: str, by: str, reason: str) -> None:
+    """Point ALIAS of model NAME at VERSION."""
+    from governance.models.aliases import promote
+
+    spec = ctx.estate.model(name)
+    promote(
+        ctx.registry(), spec.registered_name, version, alias, by=by, reason=reason, audit=ctx.audit_log()
+    )
+    click.echo(f"{spec.registered_name}@{alias} -> version {version} (by {by}: {reason})")
+
+
+@models.command("demote")
+@click.argument("name")
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--by", required=True, help="Who decides (recorded).")
+@click.option("--reason", required=True, help="Why (recorded).")
+@pass_ctx
+def models_demote(ctx: CliContext, name: str, alias: str, by: str, reason: str) -> None:
+    """Remove ALIAS from whichever version of model NAME holds it."""
+    from governance.models.aliases import demote
+
+    spec = ctx.estate.model(name)
+    version = demote(
+        ctx.registry(), spec.registered_name, alias, by=by, reason=reason, audit=ctx.audit_log()
+    )
+    click.echo(f"{spec.registered_name}@{alias} removed from version {version} (by {by}: {reason})")
+
+
+@models.command("explain")
+@click.argument("name")
+@click.option(
+    "--alias", default=None, help="Which version: the one holding this alias (default champion)."
+)
+@click.option("--version", default=None, help="Or an exact version number.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def models_explain(
+    ctx: CliContext, name: str, alias: str | None, version: str | None, as_json: bool
+) -> None:
+    """Where a model version came from: dataset version, validations, lineage runs, audit records."""
+    from governance.datasets.versioning import DatasetStore
+    from governance.explain import explain_model
+
+    spec = ctx.estate.model(name)
+    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    links = explain_model(
+        spec,
+        ctx.estate.dataset(spec.dataset),
+        ctx.registry(),
+        store,
+        ctx.audit_log().records(),
+        ctx.lineage_outbox().events(),
+        alias=alias,
+        version=version,
+    )
+    if as_json:
+        click.echo(json.dumps([link.as_dict() for link in links], indent=2))
+        return
+    for link in links:
+        details = ", ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None))
+        click.echo(f"{link.kind:>16}  {link.ref}  [{link.at}]  {details}")

@@ -1,0 +1,94 @@
+"""`governance audit …` and `governance lineage …`: the platform's records."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from governance.cli.root import CliContext, cli, fail, pass_ctx
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@pass_ctx
+def audit_verify(ctx: CliContext) -> None:
+    """Check the hash chain; exit 1 naming the first broken record."""
+    from governance.audit.chain import verify
+
+    records = list(ctx.audit_log().records())
+    broken = verify(records)
+    if broken is not None:
+        click.echo(f"audit log BROKEN at {broken}", err=True)
+        sys.exit(1)
+    head = records[-1].hash if records else "(empty)"
+    click.echo(f"audit log intact: {len(records)} records, head {head}")
+
+
+@audit.command("show")
+@click.option("--subject", default=None, help="Only records about this subject (e.g. dataset:penguins).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def audit_show(ctx: CliContext, subject: str | None, as_json: bool) -> None:
+    """Print audit records, oldest first."""
+    records = list(ctx.audit_log().records(subject))
+    if as_json:
+        click.echo(json.dumps([record.as_dict() for record in records], indent=2))
+        return
+    for r in records:
+        versions = " ".join(f"{k}={v}" for k, v in r.versions.items())
+        reasons = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+        click.echo(
+            f"{r.seq:>6}  {r.at}  {r.actor}  {r.action}  {r.subject}  {versions}  {r.decision}{reasons}"
+        )
+
+
+@cli.group()
+def lineage() -> None:
+    """OpenLineage events and their delivery."""
+
+
+@lineage.command("events")
+@pass_ctx
+def lineage_events(ctx: CliContext) -> None:
+    """Every recorded event, oldest first, as JSON lines."""
+    for event in ctx.lineage_outbox().events():
+        click.echo(json.dumps(event, sort_keys=True))
+
+
+@lineage.command("flush")
+@pass_ctx
+def lineage_flush(ctx: CliContext) -> None:
+    """Deliver pending events, in order; exit 1 if the backend is still unreachable."""
+    from governance.lineage.transport import transport_from_environment
+
+    transport = transport_from_environment(ctx.home.lineage / "events.jsonl")
+    result = ctx.lineage_outbox().flush(transport)
+    click.echo(
+        f"delivered {result.delivered} event(s) to {transport.describe()}; {result.pending} pending"
+    )
+    if result.error:
+        fail(result.error, 1)
+
+
+@lineage.command("graph")
+@click.option(
+    "--format", "fmt", type=click.Choice(["svg", "png", "html", "dot"]), default="svg", show_default=True
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Default: lineage.FORMAT in the home."
+)
+@pass_ctx
+def lineage_graph(ctx: CliContext, fmt: str, out: Path | None) -> None:
+    """Render datasets and jobs from the recorded events, with versions on the nodes."""
+    from governance.lineage.graph import render
+
+    destination = out or ctx.home.lineage / f"lineage.{fmt}"
+    render(list(ctx.lineage_outbox().events()), fmt, destination)
+    click.echo(f"lineage graph written to {destination}")

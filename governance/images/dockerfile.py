@@ -1,0 +1,179 @@
+"""Dockerfile policy: the rules that keep builds cacheable, reproducible and safe.
+
+- `dependency-layer`: dependencies installed after the whole source is copied, so every source
+  change reinstalls them (copy the lockfile first, install, then copy the source);
+- `frozen-lockfile`: an install that may re-resolve instead of installing exactly the lockfile;
+- `unpinned-base`: a base image by moving tag instead of `@sha256:` digest;
+- `root-user`: the final stage runs as root;
+- `secret-in-env`: a credential baked into the image through ENV or ARG.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from governance.errors import PermanentError
+
+_SECRET_NAME = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)", re.I
+)
+_SECRET_FIX = "use a build secret (RUN --mount=type=secret) instead"
+_LAYER_FIX = "every source change reinstalls; copy the lockfile first, install, then copy the source"
+_INSTALLS = {
+    # command prefix -> what makes it frozen (any of), or None when the command is frozen by nature
+    ("npm", "ci"): None,
+    ("npm", "install"): (),
+    ("npm", "i"): (),
+    ("pnpm", "install"): ("--frozen-lockfile", "--offline"),
+    ("pnpm", "i"): ("--frozen-lockfile", "--offline"),
+    ("yarn", "install"): ("--frozen-lockfile", "--immutable"),
+    ("uv", "sync"): ("--frozen", "--locked"),
+    ("pip", "install"): ("-r", "--requirement", "--require-hashes", "--no-deps"),
+    ("poetry", "install"): ("--no-update",),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str  # "error" blocks a build; "warning" is shown and recorded
+    line: int
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Instruction:
+    line: int
+    keyword: str
+    args: str
+
+
+def lint(path: Path) -> list[Finding]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PermanentError(f"{path}: cannot read the Dockerfile: {exc.strerror}") from None
+    return lint_text(text)
+
+
+def lint_text(text: str) -> list[Finding]:
+    instructions = _parse(text)
+    if not any(i.keyword == "FROM" for i in instructions):
+        raise PermanentError("not a Dockerfile: no FROM instruction")
+    findings: list[Finding] = []
+    args: dict[str, str] = {}
+    stages: list[str] = []
+    whole_source_copied = False
+    user = "root"
+    for ins in instructions:
+        if ins.keyword == "ARG":
+            name, _, default = ins.args.partition("=")
+            args[name.strip()] = default.strip().strip("\"'")
+            findings += _secret(ins, [ins.args])
+        elif ins.keyword == "FROM":
+            findings += _base(ins, args, stages)
+            whole_source_copied, user = False, "root"
+        elif ins.keyword == "ENV":
+            findings += _secret(ins, shlex.split(ins.args))
+        elif ins.keyword in ("COPY", "ADD"):
+            sources = [a for a in shlex.split(ins.args) if not a.startswith("--")][:-1]
+            whole_source_copied |= any(s in (".", "./") for s in sources)
+        elif ins.keyword == "USER":
+            user = ins.args.split(":")[0].strip()
+        elif ins.keyword == "RUN":
+            findings += _installs(ins, whole_source_copied)
+    if user in ("root", "0"):
+        findings.append(
+            Finding(
+                "root-user", "error", instructions[-1].line, "the final stage runs as root: add a USER"
+            )
+        )
+    return sorted(findings, key=lambda f: (f.line, f.rule))
+
+
+def _base(ins: _Instruction, args: dict[str, str], stages: list[str]) -> list[Finding]:
+    words = ins.args.split()
+    image = words[0]
+    if len(words) >= 3 and words[-2].upper() == "AS":
+        stages.append(words[-1])
+    expanded = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m[1], ""), image)
+    if image in stages or image == "scratch":
+        return []
+    if not expanded:
+        return [
+            Finding(
+                "unpinned-base",
+                "warning",
+                ins.line,
+                f"{image} is set at build time: pass it pinned by @sha256 digest",
+            )
+        ]
+    if "@sha256:" not in expanded:
+        return [
+            Finding(
+                "unpinned-base",
+                "error",
+                ins.line,
+                f"{expanded} is a moving tag: pin it as {expanded}@sha256:<digest>",
+            )
+        ]
+    return []
+
+
+def _secret(ins: _Instruction, assignments: list[str]) -> list[Finding]:
+    names = [a.split("=", 1)[0] for a in assignments if "=" in a] or assignments[:1]
+    return [
+        Finding(
+            "secret-in-env",
+            "error",
+            ins.line,
+            f"{ins.keyword} {name} bakes a credential into the image: {_SECRET_FIX}",
+        )
+        for name in names
+        if _SECRET_NAME.search(name)
+    ]
+
+
+def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
+    findings = []
+    for command in re.split(r"&&|\|\||;", ins.args):
+        words = [w for w in shlex.split(command, posix=True) if not w.startswith("--mount")]
+        words = words[2:] if words[:2] in (["python", "-m"], ["python3", "-m"]) else words
+        for (tool, verb), frozen_by in _INSTALLS.items():
+            if words[:2] != [tool, verb]:
+                continue
+            install = f"`{tool} {verb}`"
+            if frozen_by is not None and not any(flag in words for flag in frozen_by):
+                fix = " or ".join(frozen_by) or "use npm ci"
+                message = f"{install} may re-resolve: install exactly the lockfile ({fix})"
+                findings.append(Finding("frozen-lockfile", "error", ins.line, message))
+            if whole_source_copied:
+                message = f"{install} runs after the whole source is copied: {_LAYER_FIX}"
+                findings.append(Finding("dependency-layer", "error", ins.line, message))
+    return findings
+
+
+def _parse(text: str) -> list[_Instruction]:
+    instructions: list[_Instruction] = []
+    buffer, start = "", 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not buffer and (not stripped or stripped.startswith("#")):
+            continue
+        if not buffer:
+            start = number
+        if stripped.endswith("\\"):
+            buffer += stripped[:-1] + " "
+            continue
+        buffer += stripped
+        keyword, _, args = buffer.partition(" ")
+        instructions.append(_Instruction(start, keyword.upper(), args.strip()))
+        buffer = ""
+    return instructions

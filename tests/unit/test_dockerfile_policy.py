@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from governance.errors import PermanentError
+from governance.images.dockerfile import lint_text
+from tests.conftest import run_governance
+
+DIGEST = "sha256:" + "a" * 64
+
+GOOD = f"""
+# syntax=docker/dockerfile:1
+ARG BASE_IMAGE=127.0.0.1:5000/debian-python@{DIGEST}
+FROM ${{BASE_IMAGE}} AS deps
+WORKDIR /app
+COPY pyproject.toml uv.lock ./
+RUN --mount=type=cache,target=/root/.cache/uv \\
+    uv sync --frozen --no-install-project
+COPY . .
+FROM ${{BASE_IMAGE}}
+COPY --from=deps /app /app
+USER 10001
+"""
+
+NAIVE = """
+FROM python:3.11-slim
+ENV API_TOKEN=abc123
+COPY . .
+RUN pip install fastapi && npm install
+"""
+
+
+def rules(text: str) -> list[tuple[str, str, int]]:
+    return [(f.rule, f.severity, f.line) for f in lint_text(text)]
+
+
+def test_a_lockfile_first_dockerfile_passes() -> None:
+    assert lint_text(GOOD) == []
+
+
+def test_the_naive_dockerfile_breaks_every_rule() -> None:
+    assert rules(NAIVE) == [
+        ("unpinned-base", "error", 2),
+        ("secret-in-env", "error", 3),
+        ("dependency-layer", "error", 5),
+        ("dependency-layer", "error", 5),
+        ("frozen-lockfile", "error", 5),
+        ("frozen-lockfile", "error", 5),
+        ("root-user", "error", 5),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("run", "frozen"),
+    [
+        ("npm ci", True),
+        ("npm install", False),
+        ("pnpm install --frozen-lockfile --offline", True),
+        ("pnpm install", False),
+        ("uv sync --locked", True),
+        ("uv sync", False),
+        ("python -m pip install --no-index -r requirements.txt", True),
+        ("pip install requests", False),
+        ("yarn install --immutable", True),
+    ],
+)
+def test_frozen_installs(run: str, frozen: bool) -> None:
+    text = f"FROM scratch\nRUN {run}\nUSER app\n"
+    assert (("frozen-lockfile", "error", 2) not in rules(text)) is frozen
+
+
+def test_base_from_a_build_arg_without_default_is_a_warning() -> None:
+    assert rules("ARG BASE_IMAGE\nFROM $BASE_IMAGE\nUSER app\n") == [("unpinned-base", "warning", 2)]
+
+
+def test_root_user_and_continuations() -> None:
+    text = f"FROM debian@{DIGEST}\nUSER app\nRUN echo \\\n  done\nUSER root\n"
+    assert rules(text) == [("root-user", "error", 5)]
+
+
+def test_not_a_dockerfile() -> None:
+    with pytest.raises(PermanentError, match="no FROM instruction"):
+        lint_text("RUN echo hi\n")
+
+
+def test_cli_json_and_exit_codes(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(NAIVE)
+    result = run_governance("images", "lint-dockerfile", "--json", str(tmp_path / "Dockerfile"))
+    assert result.returncode == 1
+    findings = json.loads(result.stdout)
+    assert {f["rule"] for f in findings} == {
+        "unpinned-base",
+        "secret-in-env",
+        "dependency-layer",
+        "frozen-lockfile",
+        "root-user",
+    }
+    assert set(findings[0]) == {"rule", "severity", "line", "message"}
+    (tmp_path / "Good").write_text(GOOD)
+    assert run_governance("images", "lint-dockerfile", str(tmp_path / "Good")).returncode == 0
+    missing = run_governance("images", "lint-dockerfile", str(tmp_path / "Nope"))
+    assert (
+        missing.returncode == 2
+        and "cannot read the Dockerfile" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )

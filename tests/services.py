@@ -107,7 +107,8 @@ def postgres_server() -> Iterator[str]:
 
 
 class LineageBackend:
-    """A Marquez-shaped HTTP endpoint on loopback that can be made to fail (500) or be slow."""
+    """A Marquez-shaped HTTP endpoint on loopback that can be made to fail (500) or be slow; its GET
+    stands in for a package registry's index in preflight tests."""
 
     def __init__(self) -> None:
         import http.server
@@ -132,6 +133,10 @@ class LineageBackend:
                 backend.received.append(json.loads(body))
                 backend.headers.append(dict(self.headers))
                 self.send_response(201)
+                self.end_headers()
+
+            def do_GET(self) -> None:  # a registry-style index: 200, or 500 while failing
+                self.send_response(500 if backend.mode == "fail" else 200)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:

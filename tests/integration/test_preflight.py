@@ -1,0 +1,67 @@
+"""Preflight verdicts against real loopback servers that answer, fail, refuse or never answer."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from governance.images.preflight import (
+    disk_free,
+    load_headroom,
+    memory_available,
+    registry_reachable,
+    run_preflight,
+)
+from tests.services import LineageBackend, free_port
+
+
+@pytest.fixture
+def server() -> Iterator[LineageBackend]:
+    backend = LineageBackend()
+    yield backend
+    backend.close()
+
+
+def test_reachable_and_failing_registry(server: LineageBackend) -> None:
+    check = registry_reachable(server.url)
+    assert check.ok and check.detail == "answered 200"
+    server.mode = "fail"
+    failing = registry_reachable(server.url)
+    assert not failing.ok and failing.detail == "answered 500: the registry is failing, retry later"
+
+
+def test_refused_registry_fails_at_once() -> None:
+    check = registry_reachable(f"http://127.0.0.1:{free_port()}/simple/")
+    assert not check.ok and "unreachable" in check.detail and check.seconds < 1
+
+
+def test_black_holed_registry_gets_a_verdict_within_the_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        started = time.monotonic()
+        check = registry_reachable(f"http://127.0.0.1:{listener.getsockname()[1]}/v2/", timeout_s=1)
+    assert not check.ok and time.monotonic() - started < 3
+
+
+def test_resources_against_thresholds(tmp_path: Path) -> None:
+    assert disk_free(tmp_path, 0.001).ok
+    too_much = disk_free(tmp_path, 10**9)
+    assert not too_much.ok and "GiB free, need 1000000000.0 GiB" in too_much.detail
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 8388608 kB\nMemAvailable: 1048576 kB\n")
+    assert memory_available(0.5, meminfo).ok
+    assert not memory_available(2, meminfo).ok
+    assert load_headroom(10_000).ok and not load_headroom(-1).ok
+
+
+def test_full_preflight_lists_every_check(server: LineageBackend, tmp_path: Path) -> None:
+    checks = run_preflight(
+        [server.url], tmp_path, min_disk_gib=0.001, min_memory_gib=0.001, max_load_per_cpu=10_000
+    )
+    assert [c.name.split()[0] for c in checks] == ["registry", "disk", "memory", "load"]
+    assert all(c.ok for c in checks)

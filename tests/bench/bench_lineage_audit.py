@@ -46,7 +46,11 @@ def main() -> None:
     print(
         f"({EVENTS} events per emission run; the down run's first attempt is refused, then backed off)"
     )
-    root = Path(tempfile.mkdtemp(prefix="bench-lineage-"))
+    with tempfile.TemporaryDirectory(prefix="bench-lineage-") as tmp:
+        measure(Path(tmp))
+
+
+def measure(root: Path) -> None:
     backend = LineageBackend()
     try:
         up = emission_ms(backend.url, root / "up")

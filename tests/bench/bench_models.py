@@ -28,7 +28,12 @@ def timed(action: Callable[[], object], repeats: int) -> float:
 
 def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    os.environ["GOVERNANCE_HOME"] = tempfile.mkdtemp(prefix="bench-models-")
+    with tempfile.TemporaryDirectory(prefix="bench-models-") as home:
+        os.environ["GOVERNANCE_HOME"] = home
+        measure(repeats)
+
+
+def measure(repeats: int) -> None:
     from importlib import resources
 
     from governance.audit.store import AuditTrail, open_audit_log

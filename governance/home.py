@@ -34,10 +34,6 @@ class GovernanceHome:
         return path
 
     @property
-    def dagster(self) -> Path:
-        return self.dir("dagster")
-
-    @property
     def datasets_repo(self) -> Path:
         """The DVC + git repository whose history is the datasets' version history."""
         return self.dir("datasets")

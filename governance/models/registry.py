@@ -246,7 +246,3 @@ class ModelRegistry:
     def run_url(self, experiment_id: str, run_id: str) -> str | None:
         base = self.settings.ui_url
         return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}" if base else None
-
-    def version_url(self, name: str, version: str) -> str | None:
-        base = self.settings.ui_url
-        return f"{base.rstrip('/')}/#/models/{name}/versions/{version}" if base else None

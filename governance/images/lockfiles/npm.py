@@ -4,19 +4,18 @@ not in sync"."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from governance.errors import PermanentError
 from governance.images.lockfiles import Mismatch
+from governance.images.lockfiles.manifests import read_json, workspace_manifests
 
 DEPENDENCY_TYPES = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
 
 
 def check(root: Path) -> Iterator[Mismatch]:
-    lock = _json(root / "package-lock.json")
+    lock = read_json(root / "package-lock.json")
     if int(lock.get("lockfileVersion", 1)) < 2:
         yield Mismatch(
             "package-lock.json",
@@ -24,12 +23,10 @@ def check(root: Path) -> Iterator[Mismatch]:
             "v1 lockfiles carry no manifest copy; regenerate with npm 7+",
         )
         return
-    manifest = _json(root / "package.json")
+    manifest = read_json(root / "package.json")
     locked: dict[str, Any] = lock.get("packages") or {}
-    workspaces = {"": manifest}
-    for pattern in manifest.get("workspaces") or []:
-        for manifest_path in sorted(root.glob(f"{pattern.rstrip('/')}/package.json")):
-            workspaces[manifest_path.parent.relative_to(root).as_posix()] = _json(manifest_path)
+    patterns = manifest.get("workspaces") or []
+    workspaces = {"": manifest, **workspace_manifests(root, patterns, "package.json", read_json)}
     for key, wanted in workspaces.items():
         where = f"{key}/package.json" if key else "package.json"
         entry = locked.get(key)
@@ -46,10 +43,3 @@ def check(root: Path) -> Iterator[Mismatch]:
                         name,
                         f"{kind} asks {asked.get(name)!r}, package-lock.json has {recorded.get(name)!r}",
                     )
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PermanentError(f"{path}: unreadable: {exc}") from None

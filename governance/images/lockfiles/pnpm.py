@@ -6,23 +6,22 @@ specifiers against its package.json, and the catalog specifiers against pnpm-wor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from governance.errors import PermanentError
 from governance.images.lockfiles import Mismatch
+from governance.images.lockfiles.manifests import read_json, read_yaml, workspace_manifests
 
 DEPENDENCY_TYPES = ("dependencies", "devDependencies", "optionalDependencies")
 LOCKFILE_VERSION = "9.0"
 
 
 def check(root: Path) -> Iterator[Mismatch]:
-    lock = _yaml(root / "pnpm-lock.yaml")
-    workspace = _yaml(root / "pnpm-workspace.yaml") if (root / "pnpm-workspace.yaml").is_file() else {}
+    lock = read_yaml(root / "pnpm-lock.yaml")
+    workspace = (
+        read_yaml(root / "pnpm-workspace.yaml") if (root / "pnpm-workspace.yaml").is_file() else {}
+    )
     if str(lock.get("lockfileVersion")) != LOCKFILE_VERSION:
         yield Mismatch(
             "pnpm-lock.yaml",
@@ -128,28 +127,7 @@ def _workspace_catalogs(workspace: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def _workspace_packages(root: Path, patterns: list[str]) -> dict[str, dict[str, Any]]:
-    packages = {".": _json(root / "package.json")}
-    for pattern in patterns:
-        if pattern.startswith("!"):
-            continue
-        for manifest in sorted(root.glob(f"{pattern.rstrip('/')}/package.json")):
-            packages[manifest.parent.relative_to(root).as_posix()] = _json(manifest)
-    return packages
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise PermanentError(f"{path}: unreadable: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise PermanentError(f"{path}: expected a YAML mapping")
-    return data
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PermanentError(f"{path}: unreadable: {exc}") from None
-    return dict(data)
+    return {
+        ".": read_json(root / "package.json"),
+        **workspace_manifests(root, patterns, "package.json", read_json),
+    }

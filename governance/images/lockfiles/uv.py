@@ -7,7 +7,6 @@ are compared as parsed requirements, so `<2,>=1` and `>=1,<2` are the same.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,14 @@ from packaging.utils import canonicalize_name
 
 from governance.errors import PermanentError
 from governance.images.lockfiles import Mismatch
+from governance.images.lockfiles.manifests import read_toml
 
 Key = tuple[str, frozenset[str], str]  # name, extras, marker
 
 
 def check(root: Path) -> Iterator[Mismatch]:
-    lock = _toml(root / "uv.lock")
-    pyproject = _toml(root / "pyproject.toml")
+    lock = read_toml(root / "uv.lock")
+    pyproject = read_toml(root / "pyproject.toml")
     members = _members(root, pyproject)
     manifest = lock.get("manifest") or {}
     locked_members = {canonicalize_name(m) for m in manifest.get("members", [])}
@@ -94,7 +94,7 @@ def _members(root: Path, pyproject: dict[str, Any]) -> dict[str, tuple[str, dict
     patterns = ((pyproject.get("tool") or {}).get("uv") or {}).get("workspace", {}).get("members", [])
     for pattern in patterns:
         for manifest in sorted(root.glob(f"{pattern.rstrip('/')}/pyproject.toml")):
-            project = _toml(manifest)
+            project = read_toml(manifest)
             if "project" in project:
                 members[canonicalize_name(project["project"]["name"])] = (
                     manifest.parent.relative_to(root).as_posix(),
@@ -154,10 +154,3 @@ def _show(key: Key) -> str:
     name, extras, marker = key
     shown = name + (f"[{','.join(sorted(extras))}]" if extras else "")
     return shown + (f" ; {marker}" if marker else "")
-
-
-def _toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PermanentError(f"{path}: unreadable: {exc}") from None

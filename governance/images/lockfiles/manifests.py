@@ -1,0 +1,49 @@
+"""Reading manifests and lockfiles: one place for the formats and for workspace globs."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from governance.errors import PermanentError
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return _read(path, json.loads)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    return _read(path, yaml.safe_load)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    return _read(path, tomllib.loads)
+
+
+def workspace_manifests(
+    root: Path, patterns: list[str], filename: str, read: Callable[[Path], dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each directory matching a workspace glob that holds `filename`, by its posix path from root."""
+    found: dict[str, dict[str, Any]] = {}
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            continue
+        for manifest in sorted(root.glob(f"{pattern.rstrip('/')}/{filename}")):
+            found[manifest.parent.relative_to(root).as_posix()] = read(manifest)
+    return found
+
+
+def _read(path: Path, parse: Callable[[str], Any]) -> dict[str, Any]:
+    try:
+        data = parse(path.read_text())
+    except Exception as exc:  # each format raises its own error type; all mean "unreadable"
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PermanentError(f"{path}: unreadable: {first_line}") from None
+    if not isinstance(data, dict):
+        raise PermanentError(f"{path}: expected a mapping at the top level")
+    return data

@@ -8,9 +8,10 @@ the estate means the same thing from any working directory.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -27,6 +28,7 @@ from governance.errors import ConfigError
 
 ColumnType = Literal["string", "float", "integer"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+_Entry = TypeVar("_Entry")
 CALLABLE_REF = re.compile(r"^(?P<file>[^:]+\.py):(?P<func>[A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -186,18 +188,16 @@ class Estate(_Strict):
         return self
 
     def model(self, name: str) -> ModelSpec:
-        try:
-            return self.models[name]
-        except KeyError:
-            known = ", ".join(sorted(self.models)) or "none"
-            raise ConfigError(f"{self.path.name}: no model named {name!r} (known: {known})") from None
+        return self._entry("model", self.models, name)
 
     def dataset(self, name: str) -> DatasetSpec:
-        try:
-            return self.datasets[name]
-        except KeyError:
-            known = ", ".join(sorted(self.datasets)) or "none"
-            raise ConfigError(f"{self.path.name}: no dataset named {name!r} (known: {known})") from None
+        return self._entry("dataset", self.datasets, name)
+
+    def _entry(self, kind: str, entries: Mapping[str, _Entry], name: str) -> _Entry:
+        if name not in entries:
+            known = ", ".join(sorted(entries)) or "none"
+            raise ConfigError(f"{self.path.name}: no {kind} named {name!r} (known: {known})")
+        return entries[name]
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

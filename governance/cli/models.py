@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
@@ -44,12 +45,23 @@ def models_list(ctx: CliContext, as_json: bool) -> None:
             click.echo(f"  v{version['version']}  aliases={aliases}  gate={gate}  accuracy={shown}")
 
 
+def _alias_change(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every alias move takes: which alias, and who decided it and why (recorded)."""
+    for option in reversed(
+        [
+            click.option("--alias", default="champion", show_default=True),
+            click.option("--by", required=True, help="Who decides (recorded)."),
+            click.option("--reason", required=True, help="Why (recorded)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @models.command("promote")
 @click.argument("name")
 @click.argument("version")
-@click.option("--alias", default="champion", show_default=True)
-@click.option("--by", required=True, help="Who decides (recorded).")
-@click.option("--reason", required=True, help="Why (recorded).")
+@_alias_change
 @pass_ctx
 def models_promote(ctx: CliContext, name: str, version: str, alias: str, by: str, reason: str) -> None:
     """Point ALIAS of model NAME at VERSION."""
@@ -64,9 +76,7 @@ def models_promote(ctx: CliContext, name: str, version: str, alias: str, by: str
 
 @models.command("demote")
 @click.argument("name")
-@click.option("--alias", default="champion", show_default=True)
-@click.option("--by", required=True, help="Who decides (recorded).")
-@click.option("--reason", required=True, help="Why (recorded).")
+@_alias_change
 @pass_ctx
 def models_demote(ctx: CliContext, name: str, alias: str, by: str, reason: str) -> None:
     """Remove ALIAS from whichever version of model NAME holds it."""

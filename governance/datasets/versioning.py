@@ -138,11 +138,19 @@ class DatasetStore:
             self._git("init", "-q")
             Repo.init(str(self.root))
         repo = Repo(str(self.root))
+        site_cache = str(self.root / ".dvc" / "tmp" / "site-cache")
+        core, remote = repo.config["core"], repo.config["remote"].get("store", {})
+        if (
+            core.get("remote") == "store"
+            and core.get("site_cache_dir") == site_cache
+            and remote.get("url") == self.remote_url
+        ):
+            return repo  # configured and committed already: no rewrite, no git calls per commit
         with repo.config.edit() as config:
             config["core"]["analytics"] = False
             config["core"]["remote"] = "store"
             # Keep DVC's site cache (normally /var/tmp/dvc) per home so two homes never share state.
-            config["core"]["site_cache_dir"] = str(self.root / ".dvc" / "tmp" / "site-cache")
+            config["core"]["site_cache_dir"] = site_cache
             config["remote"]["store"] = {"url": self.remote_url}
         # Reading an old version uses that commit's config, so the remote must be committed too.
         self._git("add", ".dvc/config", ".dvcignore")

@@ -156,10 +156,101 @@ class ModelSpec(_Strict):
         return self
 
 
+def _existing_dir(value: str, info: ValidationInfo) -> Path:
+    path = (_base_dir(info) / value).resolve()
+    if not path.is_dir():
+        raise ValueError(f"directory not found: {value} (looked at {path})")
+    return path
+
+
+class BaseImageSpec(_Strict):
+    """A base image built here from Debian packages (mmdebstrap), for machines that cannot pull
+    upstream images; pushed to the image registry and used by digest."""
+
+    repository: str = Field(pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
+    suite: str = "bookworm"
+    packages: list[str] = Field(min_length=1)
+    user_id: int = Field(default=10001, description="a non-root user the apps run as")
+
+
+class AppImageSpec(_Strict):
+    """An app image: a context directory with a lockfile and a Dockerfile, built, tested, pushed."""
+
+    name: Name
+    description: str
+    owner: str
+    context: Path
+    dockerfile: str = "Dockerfile"
+    repository: str = Field(pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
+    bases: dict[str, Name] = Field(min_length=1, description="build arg -> base image name")
+    port: int = Field(default=8000, ge=1, le=65535)
+    health_path: str = "/healthz"
+    size_budget_mb: float = Field(gt=0)
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _context(cls, value: object, info: ValidationInfo) -> object:
+        return _existing_dir(value, info) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _dockerfile_exists(self) -> AppImageSpec:
+        if not (self.context / self.dockerfile).is_file():
+            raise ValueError(f"dockerfile: {self.dockerfile} not found in {self.context}")
+        return self
+
+    @property
+    def dockerfile_path(self) -> Path:
+        return self.context / self.dockerfile
+
+
+class PreflightSpec(_Strict):
+    min_disk_gib: float = 2.0
+    min_memory_gib: float = 0.5
+    max_load_per_cpu: float = 4.0
+    timeout_s: float = Field(default=5.0, gt=0, le=30)
+
+
+class ImagesSection(_Strict):
+    """Where images are built and pushed, and where their dependencies come from."""
+
+    registry: str = Field(default="127.0.0.1:5050", description="host:port of the OCI registry")
+    builder: Literal["buildah", "docker"] = "buildah"
+    storage: Path | None = Field(default=None, description="builder storage; default under the home")
+    debian_mirror: str = "http://deb.debian.org/debian"
+    pypi_url: str = "https://pypi.org/simple"
+    npm_url: str = "https://registry.npmjs.org"
+    mirrors: dict[str, str] = Field(
+        default_factory=dict, description="upstream registry prefix -> mirror location, for pulls"
+    )
+    preflight: PreflightSpec = PreflightSpec()
+    bases: dict[Name, BaseImageSpec] = Field(default_factory=dict)
+    apps: dict[Name, AppImageSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_apps(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("apps"), dict):
+            apps = {k: {**v, "name": k} if isinstance(v, dict) else v for k, v in data["apps"].items()}
+            return {**data, "apps": apps}
+        return data
+
+    @model_validator(mode="after")
+    def _known_bases(self) -> ImagesSection:
+        for app in self.apps.values():
+            for arg, base in app.bases.items():
+                if base not in self.bases:
+                    known = ", ".join(sorted(self.bases)) or "none"
+                    raise ValueError(
+                        f"apps.{app.name}.bases.{arg}: no base named {base!r} (known: {known})"
+                    )
+        return self
+
+
 class Estate(_Strict):
     path: Path
     datasets: dict[Name, DatasetSpec] = Field(default_factory=dict)
     models: dict[Name, ModelSpec] = Field(default_factory=dict)
+    images: ImagesSection = ImagesSection()
 
     @model_validator(mode="before")
     @classmethod
@@ -192,6 +283,9 @@ class Estate(_Strict):
 
     def dataset(self, name: str) -> DatasetSpec:
         return self._entry("dataset", self.datasets, name)
+
+    def image(self, name: str) -> AppImageSpec:
+        return self._entry("image", self.images.apps, name)
 
     def _entry(self, kind: str, entries: Mapping[str, _Entry], name: str) -> _Entry:
         if name not in entries:

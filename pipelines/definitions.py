@@ -12,12 +12,14 @@ import dagster as dg
 
 from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
+from pipelines.images import image_definitions
 from pipelines.models import model_definitions
 from pipelines.ops import dataset_quality, lineage_outbox_sensor
 from pipelines.resources import (
     AuditResource,
     DatasetStoreResource,
     ExpectationsResource,
+    ImagesResource,
     LineageResource,
     MlflowResource,
 )
@@ -40,9 +42,14 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         for spec in estate.models.values()
         for d in model_definitions(spec, estate.dataset(spec.dataset), TRANSIENT_RETRY)
     ]
+    images = [
+        d
+        for spec in estate.images.apps.values()
+        for d in image_definitions(spec, estate.images, TRANSIENT_RETRY)
+    ]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
     return dg.Definitions(
-        assets=[*datasets, *models],
+        assets=[*datasets, *models, *images],
         jobs=[quality_job],
         schedules=[quality_schedule],
         sensors=[lineage_outbox_sensor()],
@@ -52,6 +59,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
             "mlflow": MlflowResource(),
             "lineage": LineageResource(),
             "audit": AuditResource(),
+            "images": ImagesResource(),
         },
     )
 

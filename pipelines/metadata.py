@@ -8,6 +8,8 @@ import dagster as dg
 
 from governance.config import DatasetSpec
 from governance.datasets.validation import ValidationReport
+from governance.images.dockerfile import Finding
+from governance.images.lifecycle import ImageBuild
 from governance.models.gate import GateOutcome
 
 _TYPES = {"string": "string", "float": "float", "integer": "int"}
@@ -101,3 +103,53 @@ def gate_metadata(outcome: GateOutcome) -> dict[str, Any]:
     if outcome.decision.reasons:
         metadata["reasons"] = "; ".join(outcome.decision.reasons)
     return metadata
+
+
+def image_metadata(build: ImageBuild) -> dict[str, Any]:
+    """What was built, from which lockfile and bases, each phase's time, and each step's cache hit."""
+    return {
+        "digest": build.digest,
+        "reference": build.reference,
+        "size_mb": round(build.size_bytes / 1e6, 1),
+        "compressed_mb": round(build.compressed_bytes / 1e6, 1),
+        "duration_s": round(sum(build.phases.values()), 2),
+        **{f"{phase}_s": seconds for phase, seconds in build.phases.items()},
+        "steps_cached": build.cached_steps,
+        "steps_total": len(build.steps),
+        "no_cache": build.no_cache,
+        "builder": build.builder,
+        "lockfile": build.lockfile,
+        "lockfile_digest": build.lockfile_digest,
+        "dependencies_fetched": build.dependencies_fetched,
+        "dependency_packages": build.dependency_packages,
+        **{f"base {arg}": reference for arg, reference in build.bases.items()},
+        "steps": _table(
+            [
+                {
+                    "step": s.number,
+                    "instruction": s.instruction[:160],
+                    "cached": s.cached,
+                    "seconds": s.seconds,
+                }
+                for s in build.steps
+            ],
+            {"step": "int", "instruction": "string", "cached": "bool", "seconds": "float"},
+        ),
+        "preflight": _table(
+            [
+                {"check": c.name, "status": c.status, "detail": c.detail, "ms": round(c.seconds * 1000)}
+                for c in build.preflight
+            ],
+            {"check": "string", "status": "string", "detail": "string", "ms": "int"},
+        ),
+    }
+
+
+def findings_table(findings: list[Finding]) -> dg.TableMetadataValue:
+    return _table(
+        [
+            {"rule": f.rule, "severity": f.severity, "line": f.line, "message": f.message}
+            for f in findings
+        ],
+        {"rule": "string", "severity": "string", "line": "int", "message": "string"},
+    )

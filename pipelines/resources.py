@@ -7,10 +7,12 @@ home and tests run each in a temporary one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from governance.audit.store import AuditTrail, open_audit_log
+from governance.config import ImagesSection
 from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
 from governance.lineage.emitter import LineageEmitter
@@ -18,6 +20,9 @@ from governance.lineage.outbox import Outbox
 from governance.lineage.transport import HttpTransport, transport_from_environment
 from governance.models.registry import ModelRegistry
 from governance.models.settings import DEFAULT_UI_URL, mlflow_settings
+
+if TYPE_CHECKING:
+    from governance.images.lifecycle import ImageWorkspace
 
 
 class DatasetStoreResource(dg.ConfigurableResource):  # type: ignore[misc]
@@ -101,4 +106,19 @@ class AuditResource(dg.ConfigurableResource):  # type: ignore[misc]
     def trail(self, run_id: str) -> AuditTrail:
         return AuditTrail(
             open_audit_log(GovernanceHome.resolve().audit_db, self.url), f"dagster:{run_id}"
+        )
+
+
+class ImagesResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The image builder, layer cache and registry. By default (from `governance.yaml`): buildah
+    with storage under the home and the loopback registry; `registry`/`storage` override them."""
+
+    registry: str | None = None
+    storage: str | None = None
+
+    def workspace(self, section: ImagesSection) -> ImageWorkspace:
+        from governance.images.lifecycle import ImageWorkspace
+
+        return ImageWorkspace.resolve(
+            section, GovernanceHome.resolve(), registry=self.registry, storage=self.storage
         )

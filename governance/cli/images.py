@@ -1,14 +1,19 @@
-"""`governance images …`: lockfile consistency and Dockerfile policy."""
+"""`governance images …`: preflight, build, test, lockfile consistency, Dockerfile policy, registry."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from governance.cli.root import cli
+from governance.cli.root import CliContext, cli, pass_ctx
+
+if TYPE_CHECKING:
+    from governance.images.lifecycle import ImageWorkspace
 
 
 @cli.group()
@@ -51,3 +56,111 @@ def images_lint_dockerfile(dockerfile: Path, as_json: bool) -> None:
             click.echo(f"{dockerfile}:{f.line}: {f.severity}: {f.rule}: {f.message}")
         click.echo(f"{len(findings)} finding(s)")
     sys.exit(1 if any(f.severity == "error" for f in findings) else 0)
+
+
+def _workspace(ctx: CliContext) -> ImageWorkspace:
+    from governance.images.lifecycle import ImageWorkspace
+
+    return ImageWorkspace.resolve(ctx.estate.images, ctx.home)
+
+
+@images.command("preflight")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Checks as JSON.")
+@pass_ctx
+def images_preflight(ctx: CliContext, name: str, as_json: bool) -> None:
+    """Everything a build of NAME depends on, each with a verdict within seconds; exit 1 if any fails."""
+    from governance.images.lifecycle import preflight
+
+    checks = preflight(ctx.estate.image(name), _workspace(ctx))
+    if as_json:
+        click.echo(json.dumps([c.as_dict() for c in checks], indent=2))
+    else:
+        for check in checks:
+            click.echo(str(check))
+    sys.exit(1 if any(c.blocking for c in checks) else 0)
+
+
+@images.command("build")
+@click.argument("name")
+@click.option("--no-cache", is_flag=True, help="Rebuild every step instead of reusing cached layers.")
+@click.option("--json", "as_json", is_flag=True, help="The build record as JSON on stdout.")
+@pass_ctx
+def images_build(ctx: CliContext, name: str, no_cache: bool, as_json: bool) -> None:
+    """Preflight, fetch, build, push NAME: the path the Dagster asset runs. Progress goes to stderr."""
+    from governance.audit.store import AuditTrail
+    from governance.images.lifecycle import build_image
+
+    trail = AuditTrail(ctx.audit_log(), f"cli:{getpass.getuser()}")
+    build = build_image(
+        ctx.estate.image(name),
+        _workspace(ctx),
+        no_cache=no_cache,
+        progress=lambda line: click.echo(line, err=True),
+        trail=trail,
+    )
+    if as_json:
+        click.echo(build.to_json())
+        return
+    phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in build.phases.items())
+    click.echo(f"{build.reference}")
+    click.echo(
+        f"  size {build.size_bytes / 1e6:.1f} MB ({build.compressed_bytes / 1e6:.1f} MB compressed)"
+    )
+    click.echo(f"  steps from cache {build.cached_steps}/{len(build.steps)}; {phases}")
+    click.echo(f"  lockfile {build.lockfile} {build.lockfile_digest}")
+
+
+@images.command("test")
+@click.argument("name")
+@pass_ctx
+def images_test(ctx: CliContext, name: str) -> None:
+    """The image checks on NAME's last build: policy, smoke test, size budget; exit 1 if any fails."""
+    from governance.images.lifecycle import BuildRecords, policy_findings
+    from governance.images.smoke import smoke_test
+
+    spec = ctx.estate.image(name)
+    workspace = _workspace(ctx)
+    build = BuildRecords(workspace.root).latest(name)
+    errors = [f for f in policy_findings(spec, build) if f.severity == "error"]
+    smoke = smoke_test(build.reference, workspace.storage, health_path=spec.health_path)
+    size_mb = build.size_bytes / 1e6
+    results = [
+        ("policy", not errors, "; ".join(f"{f.rule}: {f.message}" for f in errors) or "no errors"),
+        ("smoke", smoke.ok, smoke.detail),
+        ("size", size_mb <= spec.size_budget_mb, f"{size_mb:.0f} MB of {spec.size_budget_mb:.0f} MB"),
+    ]
+    click.echo(build.reference)
+    for check, ok, detail in results:
+        click.echo(f"{'ok  ' if ok else 'FAIL'}  {check}: {detail}")
+    if not smoke.ok and smoke.logs:
+        click.echo(smoke.logs)
+    sys.exit(0 if all(ok for _, ok, _ in results) else 1)
+
+
+@images.group("registry")
+def images_registry() -> None:
+    """The loopback OCI registry that images are pushed to."""
+
+
+@images_registry.command("start")
+@pass_ctx
+def images_registry_start(ctx: CliContext) -> None:
+    """Start the configured loopback registry (storage under the home) unless one answers."""
+    from governance.images.registry import start_registry
+
+    workspace = _workspace(ctx)
+    pid = start_registry(workspace.registry, ctx.home.root / "registry")
+    click.echo(
+        f"registry {workspace.registry}: " + (f"started (pid {pid})" if pid else "already answering")
+    )
+
+
+@images_registry.command("stop")
+@pass_ctx
+def images_registry_stop(ctx: CliContext) -> None:
+    """Stop the registry that `registry start` started."""
+    from governance.images.registry import stop_registry
+
+    stopped = stop_registry(ctx.home.root / "registry")
+    click.echo("registry stopped" if stopped else "no registry was started from this home")

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,14 @@ class _Instruction:
     args: str
 
 
-def lint(path: Path) -> list[Finding]:
-    """The platform's rules plus hadolint's findings (`hadolint:DLxxxx`)."""
+def lint(path: Path, build_args: Mapping[str, str] | None = None) -> list[Finding]:
+    """The platform's rules plus hadolint's findings (`hadolint:DLxxxx`). With `build_args`, the
+    rules judge what a build with those arguments makes (a base passed by digest is pinned)."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise PermanentError(f"{path}: cannot read the Dockerfile: {exc.strerror}") from None
-    return sorted([*lint_text(text), *hadolint(path)], key=lambda f: (f.line, f.rule))
+    return sorted([*lint_text(text, build_args), *hadolint(path)], key=lambda f: (f.line, f.rule))
 
 
 def hadolint(path: Path) -> list[Finding]:
@@ -94,7 +96,7 @@ def hadolint(path: Path) -> list[Finding]:
     ]
 
 
-def lint_text(text: str) -> list[Finding]:
+def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Finding]:
     instructions = _parse(text)
     if not any(i.keyword == "FROM" for i in instructions):
         raise PermanentError("not a Dockerfile: no FROM instruction")
@@ -106,7 +108,8 @@ def lint_text(text: str) -> list[Finding]:
     for ins in instructions:
         if ins.keyword == "ARG":
             name, _, default = ins.args.partition("=")
-            args[name.strip()] = default.strip().strip("\"'")
+            name = name.strip()
+            args[name] = (build_args or {}).get(name, default.strip().strip("\"'"))
             findings += _secret(ins, [ins.args])
         elif ins.keyword == "FROM":
             findings += _base(ins, args, stages)

@@ -9,8 +9,8 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from governance.redaction import redact_url
@@ -24,15 +24,30 @@ class Check:
     ok: bool
     detail: str
     seconds: float = 0.0
+    required: bool = True  # a failing check that is not required is reported, not fatal
+    transient: bool = False  # a failure that may clear by itself (network, load), so worth a retry
+
+    @property
+    def blocking(self) -> bool:
+        return self.required and not self.ok
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else ("FAIL" if self.required else "warn")
 
     def __str__(self) -> str:
-        return (
-            f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail} ({self.seconds * 1000:.0f} ms)"
-        )
+        return f"{self.status:4}  {self.name}: {self.detail} ({self.seconds * 1000:.0f} ms)"
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "status": self.status}
 
 
-def registry_reachable(url: str, timeout_s: float = 5.0) -> Check:
+def registry_reachable(url: str, timeout_s: float = 5.0, *, required: bool = True) -> Check:
     """A GET answered below 500 means reachable (an OCI registry's /v2/ may answer 401)."""
+    return replace(_registry(url, timeout_s), required=required, transient=True)
+
+
+def _registry(url: str, timeout_s: float) -> Check:
     name = f"registry {redact_url(url)}"
     started = time.monotonic()
     try:
@@ -72,6 +87,7 @@ def load_headroom(maximum_per_cpu: float) -> Check:
         "load",
         per_cpu <= maximum_per_cpu,
         f"1-minute load {per_cpu:.2f} per CPU, limit {maximum_per_cpu:.2f}",
+        transient=True,
     )
 
 
@@ -83,8 +99,10 @@ def run_preflight(
     min_memory_gib: float,
     max_load_per_cpu: float,
     timeout_s: float = 5.0,
+    optional: Collection[str] = (),
 ) -> list[Check]:
-    checks = [registry_reachable(url, timeout_s) for url in registries]
+    """`optional` registries are checked and reported but not needed this time (say, a cached fetch)."""
+    checks = [registry_reachable(url, timeout_s, required=url not in optional) for url in registries]
     return [
         *checks,
         disk_free(workdir, min_disk_gib),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from governance.config import DatasetSpec, ModelSpec
+from governance.config import AppImageSpec, DatasetSpec, ModelSpec
 from governance.datasets.validation import ValidationReport
 from governance.lineage.events import Assertion, DatasetRef, JobRef
 from governance.models.policy import GateDecision
@@ -92,3 +92,40 @@ def gate_assertions(decision: GateDecision) -> tuple[Assertion, ...]:
 
 def _columns(spec: DatasetSpec) -> dict[str, str]:
     return {name: _COLUMN_TYPES[kind] for name, kind in spec.columns.items()}
+
+
+def image_job(spec: AppImageSpec) -> JobRef:
+    return JobRef(spec.name, spec.owner, spec.description)
+
+
+def image(
+    spec: AppImageSpec,
+    registry: str,
+    digest: str | None = None,
+    assertions: tuple[Assertion, ...] = (),
+) -> DatasetRef:
+    """A built image: namespace `oci://REGISTRY`, name `REPOSITORY@sha256:…`, version the digest."""
+    return DatasetRef(
+        namespace=f"oci://{registry}",
+        name=f"{spec.repository}@{digest}" if digest else spec.repository,
+        version=digest,
+        owner=spec.owner,
+        description=spec.description,
+        assertions=assertions,
+    )
+
+
+def image_reference(reference: str) -> DatasetRef:
+    """Any image by reference (`registry/repository@sha256:…`), such as a base image."""
+    registry, _, rest = reference.partition("/")
+    return DatasetRef(namespace=f"oci://{registry}", name=rest, version=rest.partition("@")[2] or None)
+
+
+def lockfile(spec: AppImageSpec, name: str, digest: str | None = None) -> DatasetRef:
+    return DatasetRef(
+        namespace="file://localhost",
+        name=str(spec.context / name),
+        version=digest,
+        owner=spec.owner,
+        description=f"Dependency lockfile of {spec.name}.",
+    )

@@ -1,0 +1,147 @@
+"""Running buildah and podman against storage and configuration the platform owns.
+
+Both tools read their configuration from files named by environment variables; pointing those at
+files under the image storage keeps every home (and every test session) self-contained and applies
+what this kind of machine needs: the overlay driver, runc with cgroupfs, and no default ulimits
+(a rootful runtime here cannot raise rlimits: "error setting rlimit … operation not permitted").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance.errors import PermanentError, TransientError
+
+# Output that means "the network or a registry failed, try again", as buildah, podman, pip and
+# pnpm word it; anything else (a failing RUN, a bad Dockerfile) is permanent.
+_TRANSIENT = re.compile(
+    r"connection refused|connection reset|i/o timeout|TLS handshake timeout|timed? ?out|"
+    r"unexpected EOF|temporary failure in name resolution|no route to host|"
+    r"50[0234] (Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out)|"
+    r"status code:? 5\d\d|HTTP error 5\d\d|ERR_PNPM_FETCH_5\d\d|ECONNRESET|ETIMEDOUT|EAI_AGAIN",
+    re.I,
+)
+
+
+def is_transient_output(output: str) -> bool:
+    return bool(_TRANSIENT.search(output))
+
+
+@dataclass(frozen=True)
+class ContainerStorage:
+    """Storage and configuration of the daemonless builder and runtime under one directory."""
+
+    root: Path
+    registry: str
+    mirrors: Mapping[str, str]
+
+    def environment(self) -> dict[str, str]:
+        """Environment for buildah/podman: the configuration files, written when they change."""
+        conf = self.root / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+        files = {
+            "storage.conf": (
+                "[storage]\n"
+                'driver = "overlay"\n'
+                f'graphroot = "{self.root / "graph"}"\n'
+                f'runroot = "{self.root / "run"}"\n'
+            ),
+            "registries.conf": self._registries(),
+            "containers.conf": (
+                "[containers]\n"
+                "default_ulimits = []\n"
+                "[engine]\n"
+                'runtime = "runc"\n'
+                'cgroup_manager = "cgroupfs"\n'
+                'events_logger = "file"\n'
+            ),
+        }
+        for name, text in files.items():
+            path = conf / name
+            if not path.is_file() or path.read_text() != text:
+                path.write_text(text)
+        return {
+            **os.environ,
+            "CONTAINERS_STORAGE_CONF": str(conf / "storage.conf"),
+            "CONTAINERS_REGISTRIES_CONF": str(conf / "registries.conf"),
+            "CONTAINERS_CONF": str(conf / "containers.conf"),
+        }
+
+    def _registries(self) -> str:
+        blocks = [f'[[registry]]\nlocation = "{self.registry}"\ninsecure = {_loopback(self.registry)}\n']
+        for prefix, location in sorted(self.mirrors.items()):
+            blocks.append(
+                f'[[registry]]\nprefix = "{prefix}"\nlocation = "{prefix}"\n'
+                f'[[registry.mirror]]\nlocation = "{location}"\ninsecure = {_loopback(location)}\n'
+            )
+        return "\n".join(blocks)
+
+    def run(
+        self,
+        command: Sequence[str],
+        *,
+        what: str,
+        timeout_s: float = 1800,
+        on_line: Callable[[str], None] | None = None,
+        cwd: Path | None = None,
+    ) -> str:
+        """Run a tool, streaming its output lines; failures are classified transient or permanent."""
+        return run_streaming(
+            command, what=what, env=self.environment(), timeout_s=timeout_s, on_line=on_line, cwd=cwd
+        )
+
+
+def run_streaming(
+    command: Sequence[str],
+    *,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 1800,
+    on_line: Callable[[str], None] | None = None,
+    cwd: Path | None = None,
+) -> str:
+    """Output is merged and streamed line by line so a long step reports progress as it goes."""
+    lines: list[str] = []
+    try:
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise PermanentError(f"{what}: {command[0]} is not installed (run `make setup`)") from None
+    assert process.stdout is not None
+    watchdog = threading.Timer(timeout_s, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if on_line is not None:
+                on_line(lines[-1])
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+    if code == -signal.SIGKILL and not watchdog.is_alive():
+        raise TransientError(f"{what}: timed out after {timeout_s:.0f} s")
+    output = "\n".join(lines)
+    if code != 0:
+        tail = "\n".join(lines[-15:])
+        error = TransientError if is_transient_output(tail) else PermanentError
+        raise error(f"{what} failed (exit {code}):\n{tail}")
+    return output
+
+
+def _loopback(address: str) -> str:
+    host = address.split("/")[0].rsplit(":", 1)[0]
+    return "true" if host in ("127.0.0.1", "localhost", "[::1]") else "false"

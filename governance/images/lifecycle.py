@@ -1,0 +1,363 @@
+"""An app image from preflight to pushed digest, and the checks that gate it.
+
+Order matters for speed and for clear failures: the cheap, specific checks (machine, registries,
+lockfile, policy) run first and fail in seconds with what to fix; only then are bases ensured,
+dependencies fetched (skipped when the lockfile is unchanged) and the image built with the layer cache.
+Transient failures (registry 5xx, timeouts) retry with backoff; permanent ones fail at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from governance.audit.store import AuditTrail
+from governance.config import AppImageSpec, ImagesSection
+from governance.errors import PermanentError, TransientError
+from governance.home import GovernanceHome
+from governance.images import dependencies
+from governance.images.bases import ensure_base, recipe_tag
+from governance.images.builders import Builder, BuildRequest, Step
+from governance.images.containers import ContainerStorage
+from governance.images.dockerfile import Finding, lint
+from governance.images.lockfiles import check_lockfile
+from governance.images.preflight import Check, run_preflight
+from governance.images.registry import manifest_digest, manifest_size
+from governance.provenance import fingerprint
+from governance.retry import Backoff, with_retries
+
+Progress = Callable[[str], None]
+REGISTRY_ENV = "GOVERNANCE_IMAGE_REGISTRY"
+STORAGE_ENV = "GOVERNANCE_IMAGE_STORAGE"
+RETRY = Backoff(attempts=3, base_delay=1.0, max_delay=8.0)
+# Generated or host-specific files never belong in a build context.
+_GENERATED = ("node_modules", "dist", ".venv", "__pycache__", ".pytest_cache")
+_NOT_CONTEXT = shutil.ignore_patterns(*_GENERATED, "*.pyc")
+
+
+@dataclass(frozen=True)
+class ImageWorkspace:
+    """Where images are built, cached and pushed: the config, with environment overrides so a test
+    session (or an operator) can point every home at one registry and one layer cache."""
+
+    section: ImagesSection
+    storage: ContainerStorage
+
+    @classmethod
+    def resolve(
+        cls,
+        section: ImagesSection,
+        home: GovernanceHome,
+        *,
+        registry: str | None = None,
+        storage: str | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> ImageWorkspace:
+        """An explicit value wins, then the environment, then `governance.yaml`, then the home."""
+        registry = registry or environ.get(REGISTRY_ENV) or section.registry
+        root = Path(
+            storage or environ.get(STORAGE_ENV) or section.storage or home.root / "images"
+        ).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(section, ContainerStorage(root, registry, section.mirrors))
+
+    @property
+    def registry(self) -> str:
+        return self.storage.registry
+
+    @property
+    def root(self) -> Path:
+        return self.storage.root
+
+    def builder(self) -> Builder:
+        from governance.images.builders import BuildahBuilder, DockerBuilder
+
+        if self.section.builder == "docker":
+            return DockerBuilder()
+        return BuildahBuilder(self.storage)
+
+    def sources(self, app: AppImageSpec) -> dependencies.Sources:
+        suites = {self.section.bases[base].suite for base in app.bases.values()}
+        return dependencies.Sources(self.section.pypi_url, self.section.npm_url, min(suites))
+
+    def package_registry(self, app: AppImageSpec) -> str:
+        kind, _ = dependencies.lockfile_of(app.context)
+        if kind == "wheelhouse":
+            return self.section.pypi_url.rstrip("/") + "/"
+        return self.section.npm_url.rstrip("/") + "/"
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """What was built, from what, how long each part took and what came from cache."""
+
+    name: str
+    repository: str
+    reference: str  # registry/repository@sha256:…
+    digest: str
+    image_id: str
+    size_bytes: int
+    compressed_bytes: int
+    lockfile: str
+    lockfile_digest: str
+    dependencies_fetched: bool
+    dependency_packages: int
+    bases: dict[str, str]  # build arg -> base reference by digest
+    steps: list[Step]
+    phases: dict[str, float]  # seconds per phase
+    preflight: list[Check]
+    findings: list[Finding]
+    builder: str
+    no_cache: bool
+    finished_at: float = field(default_factory=time.time)
+
+    @property
+    def cached_steps(self) -> int:
+        return sum(1 for s in self.steps if s.cached)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> ImageBuild:
+        data: dict[str, Any] = json.loads(text)
+        data["steps"] = [Step(**s) for s in data["steps"]]
+        data["preflight"] = [
+            Check(**{k: v for k, v in c.items() if k != "status"}) for c in data["preflight"]
+        ]
+        data["findings"] = [Finding(**f) for f in data["findings"]]
+        return cls(**data)
+
+
+class Phases:
+    def __init__(self, progress: Progress):
+        self.seconds: dict[str, float] = {}
+        self._progress = progress
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        self._progress(f"[{name}] …")
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.monotonic() - started, 3)
+            self._progress(f"[{name}] {self.seconds[name]:.2f} s")
+
+
+def preflight(app: AppImageSpec, workspace: ImageWorkspace) -> list[Check]:
+    """Every check a build depends on, each with a verdict in seconds. Registries only needed for
+    work that is already cached (an unchanged lockfile, a base already pushed) are not required."""
+    section = workspace.section
+    image_registry = f"http://{workspace.registry}/v2/"
+    package_registry = workspace.package_registry(app)
+    suite = workspace.sources(app).suite
+    debian = f"{section.debian_mirror.rstrip('/')}/dists/{suite}/Release"
+    optional = []
+    if dependencies.is_cached(app.context, workspace.root / "deps", workspace.sources(app)):
+        optional.append(package_registry)
+    if _bases_present(app, workspace):
+        optional.append(debian)
+    checks = run_preflight(
+        [image_registry, package_registry, debian],
+        workspace.root,
+        min_disk_gib=section.preflight.min_disk_gib,
+        min_memory_gib=section.preflight.min_memory_gib,
+        max_load_per_cpu=section.preflight.max_load_per_cpu,
+        timeout_s=section.preflight.timeout_s,
+        optional=optional,
+    )
+    return [*checks, _lockfile_check(app), _policy_check(app, None)]
+
+
+def ensure_preflight(checks: list[Check]) -> None:
+    blocking = [c for c in checks if c.blocking]
+    if not blocking:
+        return
+    summary = "; ".join(f"{c.name}: {c.detail}" for c in blocking)
+    error = TransientError if all(c.transient for c in blocking) else PermanentError
+    raise error(f"preflight failed: {summary}")
+
+
+def build_image(
+    app: AppImageSpec,
+    workspace: ImageWorkspace,
+    *,
+    no_cache: bool = False,
+    progress: Progress = lambda line: None,
+    trail: AuditTrail | None = None,
+) -> ImageBuild:
+    phases = Phases(progress)
+    with phases.phase("preflight"):
+        checks = preflight(app, workspace)
+        for check in checks:
+            progress(str(check))
+        ensure_preflight(checks)
+    with phases.phase("bases"):
+        bases = {
+            arg: with_retries(
+                lambda name=name: ensure_base(  # type: ignore[misc]
+                    name,
+                    workspace.section.bases[name],
+                    workspace.storage,
+                    mirror=workspace.section.debian_mirror,
+                    progress=progress,
+                ),
+                what=f"base image {name}",
+                backoff=RETRY,
+            )
+            for arg, name in app.bases.items()
+        }
+    build_args = {arg: base.reference for arg, base in bases.items()}
+    findings = lint(app.dockerfile_path, build_args)
+    with phases.phase("fetch"):
+        deps = with_retries(
+            lambda: dependencies.fetch(
+                app.context, workspace.root / "deps", workspace.sources(app), progress
+            ),
+            what=f"dependency fetch for {app.name}",
+            backoff=RETRY,
+        )
+    with phases.phase("context"):
+        context = _stage_context(app, deps, workspace.root / "contexts" / app.name)
+    builder = workspace.builder()
+    tag = f"{workspace.registry}/{app.repository}:build"
+    with phases.phase("build"):
+        outcome = with_retries(
+            lambda: builder.build(
+                BuildRequest(context, context / app.dockerfile, tag, build_args, no_cache), progress
+            ),
+            what=f"build of {app.name}",
+            backoff=RETRY,
+        )
+    destination = f"{workspace.registry}/{app.repository}:{outcome.image_id[:12]}"
+    with phases.phase("push"):
+        digest = with_retries(
+            lambda: builder.push(outcome.image_id, destination, progress),
+            what=f"push of {app.name}",
+            backoff=RETRY,
+        )
+    build = ImageBuild(
+        name=app.name,
+        repository=app.repository,
+        reference=f"{workspace.registry}/{app.repository}@{digest}",
+        digest=digest,
+        image_id=outcome.image_id,
+        size_bytes=builder.size(outcome.image_id),
+        compressed_bytes=manifest_size(workspace.registry, app.repository, digest),
+        lockfile=deps.lockfile.name,
+        lockfile_digest=deps.lockfile_digest,
+        dependencies_fetched=deps.fetched,
+        dependency_packages=deps.packages,
+        bases={arg: base.reference for arg, base in bases.items()},
+        steps=outcome.steps,
+        phases=phases.seconds,
+        preflight=checks,
+        findings=findings,
+        builder=builder.name,
+        no_cache=no_cache,
+    )
+    BuildRecords(workspace.root).save(build)
+    if trail is not None:
+        trail.record(
+            "image.built",
+            f"image:{app.name}",
+            {"digest": digest, "lockfile": deps.lockfile_digest, **build.bases},
+            decision="built",
+            reasons=[f"{build.cached_steps}/{len(build.steps)} steps from cache"],
+        )
+    return build
+
+
+class BuildRecords:
+    """The last build of each app, and every build by digest, so checks and releases later in
+    another process can find exactly what was built."""
+
+    def __init__(self, root: Path):
+        self.root = root / "builds"
+
+    def save(self, build: ImageBuild) -> None:
+        directory = self.root / build.name
+        directory.mkdir(parents=True, exist_ok=True)
+        text = build.to_json()
+        (directory / f"{build.digest.replace(':', '-')}.json").write_text(text)
+        partial = directory / "latest.json.partial"
+        partial.write_text(text)
+        partial.replace(directory / "latest.json")
+
+    def latest(self, name: str) -> ImageBuild:
+        path = self.root / name / "latest.json"
+        if not path.is_file():
+            raise PermanentError(f"image {name} has not been built here yet: build it first")
+        return ImageBuild.from_json(path.read_text())
+
+    def by_digest(self, name: str, digest: str) -> ImageBuild:
+        path = self.root / name / f"{digest.replace(':', '-')}.json"
+        if not path.is_file():
+            raise PermanentError(f"image {name}: no build record for {digest}")
+        return ImageBuild.from_json(path.read_text())
+
+
+def code_version(app: AppImageSpec) -> str:
+    """Every file of the context (source, lockfile, Dockerfile): change one and the image is stale."""
+    files = sorted(
+        p
+        for p in app.context.rglob("*")
+        if p.is_file() and not any(part in _GENERATED for part in p.relative_to(app.context).parts)
+    )
+    return fingerprint(*[part for p in files for part in (str(p.relative_to(app.context)), p)])
+
+
+def policy_findings(app: AppImageSpec, build: ImageBuild) -> list[Finding]:
+    """The Dockerfile policy against what was actually built (the bases passed by digest)."""
+    return lint(app.dockerfile_path, build.bases)
+
+
+def _lockfile_check(app: AppImageSpec) -> Check:
+    started = time.monotonic()
+    report = check_lockfile(app.context)
+    detail = (
+        f"{report.lockfile.name} consistent with every manifest ({report.kind})"
+        if report.consistent
+        else f"a frozen {report.kind} install would fail: " + "; ".join(map(str, report.mismatches))
+    )
+    return Check("lockfile", report.consistent, detail, time.monotonic() - started)
+
+
+def _policy_check(app: AppImageSpec, build_args: Mapping[str, str] | None) -> Check:
+    started = time.monotonic()
+    errors = [f for f in lint(app.dockerfile_path, build_args) if f.severity == "error"]
+    detail = "; ".join(f"line {f.line}: {f.rule}: {f.message}" for f in errors) or "no errors"
+    return Check(f"policy {app.dockerfile}", not errors, detail, time.monotonic() - started)
+
+
+def _bases_present(app: AppImageSpec, workspace: ImageWorkspace) -> bool:
+    try:
+        return all(
+            manifest_digest(
+                workspace.registry,
+                workspace.section.bases[name].repository,
+                recipe_tag(workspace.section.bases[name], workspace.section.debian_mirror),
+                timeout_s=2,
+            )
+            for name in app.bases.values()
+        )
+    except (PermanentError, TransientError):
+        return False
+
+
+def _stage_context(app: AppImageSpec, deps: dependencies.Dependencies, context: Path) -> Path:
+    """The app's source plus its fetched dependencies. Files keep their times and the dependencies
+    are hard links to the cache, so unchanged inputs keep their layer cache keys."""
+    shutil.rmtree(context, ignore_errors=True)
+    context.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(app.context, context, ignore=_NOT_CONTEXT, symlinks=True)
+    dependencies.place(deps, context)
+    return context

@@ -1,0 +1,111 @@
+"""The OCI registry images are pushed to: a `docker-registry` (Debian's distribution registry) on
+loopback by default, started here with its storage under the home; any registry by config."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from governance.errors import PermanentError, TransientError
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def manifest_digest(
+    registry: str, repository: str, reference: str, timeout_s: float = 5.0
+) -> str | None:
+    """The digest a tag (or digest) resolves to, or None when the registry does not have it."""
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{reference}",
+        method="HEAD",
+        headers={"Accept": MANIFEST_TYPES},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return str(response.headers["Docker-Content-Digest"])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        error = TransientError if exc.code >= 500 else PermanentError
+        raise error(f"registry {registry}: {repository}:{reference} answered {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise TransientError(f"registry {registry} unreachable: {getattr(exc, 'reason', exc)}") from None
+
+
+def manifest_size(registry: str, repository: str, digest: str, timeout_s: float = 5.0) -> int:
+    """Bytes a pull transfers: the config and the compressed layers of the manifest."""
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{digest}", headers={"Accept": MANIFEST_TYPES}
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        manifest = json.load(response)
+    return int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
+
+
+def answering(registry: str, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{registry}/v2/", timeout=timeout_s):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_registry(address: str, storage: Path, timeout_s: float = 15.0) -> int | None:
+    """Start a loopback registry in the background unless one answers; returns the new pid."""
+    if answering(address):
+        return None
+    storage.mkdir(parents=True, exist_ok=True)
+    config = storage / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {storage / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: '{address}'}}\n"
+    )
+    try:
+        with open(storage / "registry.log", "ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                ["docker-registry", "serve", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except FileNotFoundError:
+        raise PermanentError("docker-registry is not installed (run `make setup`)") from None
+    (storage / "registry.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PermanentError(
+                f"docker-registry exited ({process.returncode}); see {storage / 'registry.log'}"
+            )
+        if answering(address, 0.5):
+            return process.pid
+        time.sleep(0.1)
+    process.kill()
+    raise TransientError(f"docker-registry did not answer on {address} within {timeout_s:.0f} s")
+
+
+def stop_registry(storage: Path) -> bool:
+    pid_file = storage / "registry.pid"
+    if not pid_file.is_file():
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    pid_file.unlink()
+    return True

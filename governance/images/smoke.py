@@ -1,0 +1,103 @@
+"""Run an image the way a target will and ask it for its health, within a deadline.
+
+podman runs rootful here with runc, cgroupfs and the host network (see ContainerStorage): the app
+listens on the free loopback port it is given in $PORT, so two colors or two tests never collide.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+
+from governance.errors import GovernanceError
+from governance.images.containers import ContainerStorage
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    ok: bool
+    status: int | None  # the last HTTP status seen, None when nothing answered
+    seconds: float
+    detail: str
+    logs: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_status(url: str, timeout_s: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def smoke_test(
+    image: str, storage: ContainerStorage, *, health_path: str, timeout_s: float = 30.0
+) -> SmokeResult:
+    """Start `image`, wait for 200 from `health_path`, always remove the container."""
+    name = f"governance-smoke-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    started = time.monotonic()
+    try:
+        storage.run(
+            [
+                "podman",
+                "run",
+                "--detach",
+                "--name",
+                name,
+                "--network",
+                "host",
+                "--pull",
+                "missing",
+                "--env",
+                f"PORT={port}",
+                image,
+            ],
+            what=f"podman run {image}",
+            timeout_s=120,
+        )
+    except GovernanceError as exc:
+        return SmokeResult(
+            False, None, time.monotonic() - started, f"the container did not start: {exc}"
+        )
+    url = f"http://127.0.0.1:{port}{health_path}"
+    status: int | None = None
+    try:
+        while time.monotonic() - started < timeout_s:
+            status = http_status(url)
+            if status == 200:
+                seconds = time.monotonic() - started
+                return SmokeResult(
+                    True, 200, seconds, f"GET {health_path} answered 200 in {seconds:.1f} s"
+                )
+            time.sleep(0.25)
+        logs = _logs(storage, name)
+        seen = f"last answer {status}" if status else "nothing answered"
+        return SmokeResult(
+            False,
+            status,
+            time.monotonic() - started,
+            f"GET {health_path}: no 200 within {timeout_s:.0f} s ({seen})",
+            logs,
+        )
+    finally:
+        storage.run(["podman", "rm", "--force", "--time", "2", name], what="podman rm", timeout_s=60)
+
+
+def _logs(storage: ContainerStorage, name: str) -> str:
+    try:
+        return storage.run(["podman", "logs", "--tail", "40", name], what="podman logs", timeout_s=30)
+    except GovernanceError as exc:
+        return str(exc)

@@ -8,4 +8,7 @@ export DAGSTER_HOME="$GOVERNANCE_HOME/dagster"
 mkdir -p "$DAGSTER_HOME"
 [[ -f "$DAGSTER_HOME/dagster.yaml" ]] || cp deploy/local/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
+# The loopback OCI registry that image builds push to (storage under the home).
+uv run --frozen governance images registry start
+
 exec uv run --frozen dagster dev -w workspace.yaml -h "${DAGSTER_HOST:-127.0.0.1}" -p "${DAGSTER_PORT:-3000}"

@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.8
-APT_PACKAGES=(git graphviz postgresql)
+# git/graphviz/postgresql: DVC, lineage graphs, the Postgres audit tests. buildah/podman/runc: image
+# builds and runs (daemonless, rootful). docker-registry: the loopback OCI registry. mmdebstrap: base
+# images from Debian packages. nginx: the local release target's service.
+APT_PACKAGES=(git graphviz postgresql buildah podman runc docker-registry mmdebstrap nginx)
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)  # the pnpm fetch step
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

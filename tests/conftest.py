@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,8 @@ def repository_estate_data() -> dict[str, Any]:
             for key in ("cleaner", "suite", "trainer"):
                 if key in entry:
                     entry[key] = str(REPO / entry[key])
+    for app in data.get("images", {}).get("apps", {}).values():
+        app["context"] = str(REPO / app["context"])
     return data
 
 
@@ -90,3 +92,12 @@ def copy_of(tmp_path: Path) -> Callable[[Path, str], Path]:
         return target
 
     return make
+
+
+@pytest.fixture(scope="session")
+def image_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(registry address, builder storage) shared by every image test of the session."""
+    from tests.services import image_lab as lab
+
+    with lab(tmp_path_factory.mktemp("images")) as value:
+        yield value

@@ -150,3 +150,31 @@ class LineageBackend:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def image_lab(root: Path) -> Iterator[tuple[str, Path]]:
+    """A real docker-registry on a loopback port and one builder storage for a whole test session,
+    so bases are built and dependencies fetched once; every test's home points at them through the
+    environment. Containers and mounts left behind are removed at the end."""
+    from governance.images.containers import ContainerStorage
+    from governance.images.registry import start_registry, stop_registry
+
+    address = f"127.0.0.1:{free_port()}"
+    storage = root / "storage"
+    start_registry(address, root / "registry")
+    saved = {key: os.environ.get(key) for key in ("GOVERNANCE_IMAGE_REGISTRY", "GOVERNANCE_IMAGE_STORAGE")}
+    os.environ["GOVERNANCE_IMAGE_REGISTRY"] = address
+    os.environ["GOVERNANCE_IMAGE_STORAGE"] = str(storage)
+    try:
+        yield address, storage
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        env = ContainerStorage(storage, address, {}).environment()
+        for command in (["podman", "rm", "--all", "--force"], ["buildah", "rm", "--all"]):
+            subprocess.run(command, env=env, capture_output=True, timeout=120)
+        stop_registry(root / "registry")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from governance.errors import PermanentError, TransientError
 from governance.images.containers import run_streaming
+from governance.images.preflight import registry_reachable
 from governance.locks import file_lock
 
 # The interpreter and glibc of Debian's python3 per suite: wheels are fetched for the base, not the host.
@@ -86,13 +87,23 @@ def fetch(context: Path, cache: Path, sources: Sources, progress: Callable[[str]
         fetched = not (target / ".complete").is_file()
         if fetched:
             progress(f"fetching {kind} for {lockfile.name} ({digest[:19]}…)")
+            # pip reports a failing index as "no matching distribution": ask the registry first so
+            # an outage is named, and classified transient, rather than mistaken for a bad lockfile.
+            index = sources.pypi_url if kind == "wheelhouse" else sources.npm_url
+            reachable = registry_reachable(index.rstrip("/") + "/")
+            if not reachable.ok:
+                raise TransientError(f"fetch for {lockfile}: {reachable.name}: {reachable.detail}")
             partial = cache / f".{kind}-{key}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
-            if kind == "wheelhouse":
-                _fetch_wheels(context, partial, sources, progress)
-            else:
-                _fetch_pnpm(context, partial, cache, sources, progress)
+            try:
+                if kind == "wheelhouse":
+                    _fetch_wheels(context, partial, sources, progress)
+                else:
+                    _fetch_pnpm(context, partial, cache, sources, progress)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)  # never a half-filled cache entry
+                raise
             (partial / ".complete").write_text(digest)
             shutil.rmtree(target, ignore_errors=True)
             partial.rename(target)
@@ -154,6 +165,8 @@ def _fetch_wheels(
             "off",
             "--timeout",
             "30",
+            "--retries",  # pip's own retries stay short: the caller retries with backoff
+            "1",
             "--index-url",
             sources.pypi_url,
             "--no-deps",

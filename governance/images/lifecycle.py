@@ -20,7 +20,7 @@ from typing import Any
 
 from governance.audit.store import AuditTrail
 from governance.config import AppImageSpec, ImagesSection
-from governance.errors import PermanentError, TransientError
+from governance.errors import GovernanceError, PermanentError, TransientError
 from governance.home import GovernanceHome
 from governance.images import dependencies
 from governance.images.bases import ensure_base, recipe_tag
@@ -322,7 +322,10 @@ def policy_findings(app: AppImageSpec, build: ImageBuild) -> list[Finding]:
 
 def _lockfile_check(app: AppImageSpec) -> Check:
     started = time.monotonic()
-    report = check_lockfile(app.context)
+    try:
+        report = check_lockfile(app.context)
+    except GovernanceError as exc:
+        return Check("lockfile", False, str(exc), time.monotonic() - started)
     detail = (
         f"{report.lockfile.name} consistent with every manifest ({report.kind})"
         if report.consistent
@@ -333,7 +336,10 @@ def _lockfile_check(app: AppImageSpec) -> Check:
 
 def _policy_check(app: AppImageSpec, build_args: Mapping[str, str] | None) -> Check:
     started = time.monotonic()
-    errors = [f for f in lint(app.dockerfile_path, build_args) if f.severity == "error"]
+    try:
+        errors = [f for f in lint(app.dockerfile_path, build_args) if f.severity == "error"]
+    except GovernanceError as exc:
+        return Check(f"policy {app.dockerfile}", False, str(exc), time.monotonic() - started)
     detail = "; ".join(f"line {f.line}: {f.rule}: {f.message}" for f in errors) or "no errors"
     return Check(f"policy {app.dockerfile}", not errors, detail, time.monotonic() - started)
 

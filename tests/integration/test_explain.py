@@ -24,7 +24,12 @@ def test_explain_walks_from_the_champion_to_its_dataset_version(
     estate = estate_with_source(penguins_csv)
     defs = build_definitions(estate)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(defs.assets, instance=instance, resources=defs.resources)
+        result = dg.materialize(
+            defs.assets,
+            instance=instance,
+            resources=defs.resources,
+            selection=dg.AssetSelection.groups("datasets", "models"),
+        )
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     promoted = governance(
         estate, "models", "promote", "penguin_classifier", "1", "--by", "alice", "--reason", "ok"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import socket
 import statistics
 import threading
@@ -34,6 +35,9 @@ def backend() -> Iterator[LineageBackend]:
     yield server
     server.close()
 
+
+# Whole-estate materializations build the images too, into the session's registry and cache.
+pytestmark = pytest.mark.usefixtures("image_lab")
 
 def outbox() -> Outbox:
     return Outbox(GovernanceHome.resolve().lineage / "outbox.db")
@@ -66,11 +70,33 @@ def test_every_materialization_and_check_emits_spec_valid_events(
             "penguins.matches_expectation_suite",
             "penguin_classifier",
             "penguin_classifier.meets_promotion_policy",
+            *[
+                f"{image}{check}"
+                for image in ("model_server", "frontend")
+                for check in (
+                    "",
+                    ".passes_dockerfile_policy",
+                    ".answers_health_check",
+                    ".within_size_budget",
+                )
+            ],
         ]
     }
-
     def complete(job: str) -> dict:  # type: ignore[type-arg]
         return next(e for e in events if e["job"]["name"] == job and e["eventType"] == "COMPLETE")
+
+    digest = result.asset_materializations_for_node("model_server")[0].metadata["digest"].value
+    (image,) = complete("model_server")["outputs"]
+    registry = os.environ["GOVERNANCE_IMAGE_REGISTRY"]
+    assert (image["namespace"], image["name"]) == (f"oci://{registry}", f"penguins/model-server@{digest}")
+    assert image["facets"]["version"]["datasetVersion"] == digest
+    inputs = [d["name"] for d in complete("model_server")["inputs"]]
+    assert any(name.endswith("model-server/uv.lock") for name in inputs)
+    assert any(name.startswith("governance/python@sha256:") for name in inputs)
+    (checked,) = complete("model_server.answers_health_check")["inputs"]
+    assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert assertions == [{"assertion": "answers_health_check", "success": True}]
+
 
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     (dataset,) = complete("penguins")["outputs"]

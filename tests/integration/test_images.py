@@ -1,0 +1,211 @@
+"""Image builds for real: buildah on overlay storage, Debian-built bases in a loopback
+docker-registry, the lockfile-keyed fetch, podman smoke tests, and every failure a user can cause."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from governance.config import AppImageSpec, Estate
+from governance.errors import PermanentError, TransientError
+from governance.home import GovernanceHome
+from governance.images import dependencies
+from governance.images.lifecycle import (
+    BuildRecords,
+    ImageBuild,
+    ImageWorkspace,
+    build_image,
+    policy_findings,
+    preflight,
+)
+from governance.images.registry import manifest_digest
+from governance.images.smoke import smoke_test
+from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
+from tests.services import LineageBackend, free_port
+
+MODEL_SERVER = REPO / "examples/penguins/apps/model-server"
+INSTALL_STEP = "pip install"
+
+
+@pytest.fixture(scope="module")
+def first_build(image_lab: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> ImageBuild:
+    """The repository's model server, built once for the module (bases and wheels on first use)."""
+    estate = write_estate(repository_estate_data(), tmp_path_factory.mktemp("estate"))
+    workspace = ImageWorkspace.resolve(estate.images, GovernanceHome(tmp_path_factory.mktemp("home")))
+    return build_image(estate.image("model_server"), workspace)
+
+
+@pytest.fixture
+def app_copy(tmp_path: Path) -> Callable[[Callable[[Path], None]], tuple[Estate, AppImageSpec]]:
+    """The estate with the model server's context replaced by an edited copy."""
+
+    def make(edit: Callable[[Path], None]) -> tuple[Estate, AppImageSpec]:
+        context = tmp_path / "model-server"
+        shutil.copytree(MODEL_SERVER, context)
+        edit(context)
+        data = repository_estate_data()
+        data["images"]["apps"]["model_server"]["context"] = str(context)
+        estate = write_estate(data, tmp_path / "estate")
+        return estate, estate.image("model_server")
+
+    return make
+
+
+def _workspace(estate: Estate) -> ImageWorkspace:
+    return ImageWorkspace.resolve(estate.images, GovernanceHome.resolve())
+
+
+def _install_step(build: ImageBuild) -> bool:
+    return next(s.cached for s in build.steps if INSTALL_STEP in s.instruction)
+
+
+def test_build_pushes_by_digest_with_pinned_bases_and_recorded_provenance(
+    first_build: ImageBuild, image_lab: tuple[str, Path]
+) -> None:
+    registry, _ = image_lab
+    assert first_build.digest.startswith("sha256:") and len(first_build.digest) == 71
+    assert first_build.reference == f"{registry}/penguins/model-server@{first_build.digest}"
+    assert manifest_digest(registry, "penguins/model-server", first_build.digest) == first_build.digest
+    assert first_build.bases["BASE_IMAGE"].startswith(f"{registry}/governance/python@sha256:")
+    lock_bytes = (MODEL_SERVER / "uv.lock").read_bytes()
+    import hashlib
+
+    assert first_build.lockfile_digest == "sha256:" + hashlib.sha256(lock_bytes).hexdigest()
+    assert first_build.size_bytes > first_build.compressed_bytes > 10_000_000
+    assert set(first_build.phases) == {"preflight", "bases", "fetch", "context", "build", "push"}
+    assert not [f for f in policy_findings_of(first_build) if f.severity == "error"]
+
+
+def policy_findings_of(build: ImageBuild) -> list[object]:
+    estate = write_estate(repository_estate_data(), Path(GovernanceHome.resolve().root) / "estate")
+    return list(policy_findings(estate.image("model_server"), build))
+
+
+def test_unchanged_rebuild_is_all_cache_and_fetches_nothing(first_build: ImageBuild) -> None:
+    estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
+    again = build_image(estate.image("model_server"), _workspace(estate))
+    assert not again.dependencies_fetched
+    assert _install_step(again)
+    assert [s.instruction for s in again.steps if not s.cached and not s.instruction.startswith("FROM")] == []
+    assert again.digest == first_build.digest  # same layers, same manifest
+
+
+def test_source_only_change_reuses_the_dependency_layer(first_build: ImageBuild, app_copy) -> None:  # type: ignore[no-untyped-def]
+    estate, spec = app_copy(lambda ctx: (ctx / "app/main.py").write_text((ctx / "app/main.py").read_text() + "\n# edit\n"))
+    build = build_image(spec, _workspace(estate))
+    assert build.digest != first_build.digest
+    assert not build.dependencies_fetched and _install_step(build)
+    rebuilt = [s.instruction for s in build.steps if not s.cached and not s.instruction.startswith("FROM")]
+    assert rebuilt[0] == "COPY app/ ./app/"
+    assert build.phases["build"] < 10
+
+
+def test_no_cache_rebuilds_every_step_without_refetching(first_build: ImageBuild) -> None:
+    estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
+    build = build_image(estate.image("model_server"), _workspace(estate), no_cache=True)
+    assert build.no_cache and build.cached_steps == 0
+    assert not build.dependencies_fetched  # the wheelhouse is keyed by the lockfile, not the cache flag
+
+
+def test_smoke_test_passes_for_the_server_and_fails_with_logs_for_a_crashing_image(
+    first_build: ImageBuild, app_copy  # type: ignore[no-untyped-def]
+) -> None:
+    workspace = _workspace(write_estate(repository_estate_data(), GovernanceHome.resolve().root / "e"))
+    ok = smoke_test(first_build.reference, workspace.storage, health_path="/healthz")
+    assert ok.ok and ok.status == 200 and ok.seconds < 30
+
+    def crash(ctx: Path) -> None:
+        (ctx / "app/__main__.py").write_text("raise SystemExit('model server refuses to start')\n")
+
+    estate, spec = app_copy(crash)
+    broken = build_image(spec, _workspace(estate))
+    result = smoke_test(broken.reference, _workspace(estate).storage, health_path="/healthz", timeout_s=5)
+    assert not result.ok and result.status is None
+    assert "model server refuses to start" in result.logs
+
+
+def test_lockfile_out_of_step_fails_at_once_naming_the_package(app_copy) -> None:  # type: ignore[no-untyped-def]
+    def bump(ctx: Path) -> None:
+        manifest = ctx / "pyproject.toml"
+        manifest.write_text(manifest.read_text().replace("fastapi==0.165.0", "fastapi==0.115.0"))
+
+    estate, spec = app_copy(bump)
+    checks = {c.name: c for c in preflight(spec, _workspace(estate))}
+    assert not checks["lockfile"].ok and "fastapi" in checks["lockfile"].detail
+    with pytest.raises(PermanentError, match="preflight failed: lockfile: .*fastapi"):
+        build_image(spec, _workspace(estate))
+
+
+def test_unreachable_registry_is_transient_and_named(image_lab, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GOVERNANCE_IMAGE_REGISTRY", f"127.0.0.1:{free_port()}")
+    estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
+    with pytest.raises(TransientError, match=r"preflight failed: registry http://127\.0\.0\.1:\d+/v2/: unreachable"):
+        build_image(estate.image("frontend"), _workspace(estate))
+
+
+def test_failing_package_registry_is_named_and_transient(tmp_path: Path) -> None:
+    backend = LineageBackend()
+    backend.mode = "fail"
+    try:
+        sources = dependencies.Sources(pypi_url=backend.url + "/simple", npm_url=backend.url)
+        with pytest.raises(TransientError, match="answered 500: the registry is failing"):
+            dependencies.fetch(MODEL_SERVER, tmp_path / "deps", sources, lambda line: None)
+    finally:
+        backend.close()
+    assert not list((tmp_path / "deps").glob("wheelhouse-*"))  # nothing half-fetched is kept
+
+
+def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple[str, Path]) -> None:
+    estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
+    workspace = _workspace(estate)
+    build = build_image(estate.image("frontend"), workspace)
+    assert set(build.bases) == {"NODE_IMAGE", "BASE_IMAGE"}
+    assert build.lockfile == "pnpm-lock.yaml" and build.dependency_packages >= 5
+    assert smoke_test(build.reference, workspace.storage, health_path="/healthz").ok
+    assert BuildRecords(workspace.root).by_digest("frontend", build.digest).reference == build.reference
+
+
+def test_cli_preflight_build_and_test(first_build: ImageBuild) -> None:
+    preflight_run = run_governance("images", "preflight", "model_server", "--json")
+    assert preflight_run.returncode == 0, preflight_run.stdout + preflight_run.stderr
+    names = [c["name"] for c in json.loads(preflight_run.stdout)]
+    assert names[-2:] == ["lockfile", "policy Dockerfile"] and any("pypi.org" in n for n in names)
+    build = run_governance("images", "build", "model_server", "--json")
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert json.loads(build.stdout)["digest"] == first_build.digest
+    assert "[build]" in build.stderr  # progress went to stderr
+    tested = run_governance("images", "test", "model_server")
+    assert tested.returncode == 0, tested.stdout
+    assert "ok    smoke: GET /healthz answered 200" in tested.stdout
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    data = repository_estate_data()
+    data["images"]["apps"]["model_server"]["dockerfile"] = "Containerfile.missing"
+    bad = tmp_path / "bad.yaml"
+    import yaml
+
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    missing = run_governance("--estate", str(bad), "images", "preflight", "model_server")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "images.apps.model_server: dockerfile: Containerfile.missing not found" in missing.stderr
+
+    context = tmp_path / "unreadable"
+    shutil.copytree(MODEL_SERVER, context)
+    (context / "uv.lock").write_bytes(b"\x00\xff not toml [[")
+    data = repository_estate_data()
+    data["images"]["apps"]["model_server"]["context"] = str(context)
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    unreadable = run_governance("--estate", str(bad), "images", "preflight", "model_server")
+    assert unreadable.returncode == 1 and "Traceback" not in unreadable.stderr + unreadable.stdout
+    assert "FAIL  lockfile:" in unreadable.stdout and "uv.lock" in unreadable.stdout
+
+    refused = run_governance(
+        "images", "build", "frontend", env={"GOVERNANCE_IMAGE_REGISTRY": f"127.0.0.1:{free_port()}"}
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "unreachable" in refused.stderr.splitlines()[-1]

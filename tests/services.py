@@ -163,7 +163,9 @@ def image_lab(root: Path) -> Iterator[tuple[str, Path]]:
     address = f"127.0.0.1:{free_port()}"
     storage = root / "storage"
     start_registry(address, root / "registry")
-    saved = {key: os.environ.get(key) for key in ("GOVERNANCE_IMAGE_REGISTRY", "GOVERNANCE_IMAGE_STORAGE")}
+    saved = {
+        key: os.environ.get(key) for key in ("GOVERNANCE_IMAGE_REGISTRY", "GOVERNANCE_IMAGE_STORAGE")
+    }
     os.environ["GOVERNANCE_IMAGE_REGISTRY"] = address
     os.environ["GOVERNANCE_IMAGE_STORAGE"] = str(storage)
     try:

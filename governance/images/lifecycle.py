@@ -226,7 +226,7 @@ def build_image(
             backoff=RETRY,
         )
     with phases.phase("context"):
-        context = _stage_context(app, deps, workspace.root / "contexts" / app.name)
+        context = stage_context(app, deps, workspace.root / "contexts" / app.name)
     builder = workspace.builder()
     tag = f"{workspace.registry}/{app.repository}:build"
     with phases.phase("build"):
@@ -359,7 +359,7 @@ def _bases_present(app: AppImageSpec, workspace: ImageWorkspace) -> bool:
         return False
 
 
-def _stage_context(app: AppImageSpec, deps: dependencies.Dependencies, context: Path) -> Path:
+def stage_context(app: AppImageSpec, deps: dependencies.Dependencies, context: Path) -> Path:
     """The app's source plus its fetched dependencies. Files keep their times and the dependencies
     are hard links to the cache, so unchanged inputs keep their layer cache keys."""
     shutil.rmtree(context, ignore_errors=True)

@@ -32,7 +32,13 @@ def test_definitions_validate() -> None:
 def test_datasets_group() -> None:
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == {"penguins_raw": "datasets", "penguins": "datasets", "penguin_classifier": "models"}
+    assert groups == {
+        "penguins_raw": "datasets",
+        "penguins": "datasets",
+        "penguin_classifier": "models",
+        "model_server": "images",
+        "frontend": "images",
+    }
     assert graph.get(dg.AssetKey("penguins")).parent_keys == {dg.AssetKey("penguins_raw")}
     assert graph.get(dg.AssetKey("penguins")).owners == ["data-platform@example.com"]
 
@@ -43,6 +49,11 @@ def test_gates_are_blocking_checks() -> None:
     assert set(specs) == {
         dg.AssetCheckKey(dg.AssetKey("penguins"), "matches_expectation_suite"),
         dg.AssetCheckKey(dg.AssetKey("penguin_classifier"), "meets_promotion_policy"),
+        *[
+            dg.AssetCheckKey(dg.AssetKey(image), check)
+            for image in ("model_server", "frontend")
+            for check in ("passes_dockerfile_policy", "answers_health_check", "within_size_budget")
+        ],
     }
     assert all(spec.blocking for spec in specs.values())
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pipelines.definitions import defs
 from tests.conftest import REPO
 from tests.services import free_port, process_group
 
@@ -75,7 +76,7 @@ class Webserver:
 
 
 @pytest.fixture
-def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
+def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterator[Webserver]:
     port = free_port()
     env = {**os.environ, "GOVERNANCE_HOME": str(home), "DAGSTER_PORT": str(port)}
     with process_group([str(REPO / "scripts" / "dev.sh")], tmp_path / "dagster-dev.log", env=env):
@@ -86,17 +87,16 @@ def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
 
 def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
     assert (home / "dagster" / "dagster.yaml").is_file()
+    graph = defs.resolve_asset_graph()  # the whole estate: datasets, models, images
     params = {
         "selector": {
             "repositoryLocationName": LOCATION,
             "repositoryName": "__repository__",
             "jobName": "__ASSET_JOB",
-            "assetSelection": [
-                {"path": [asset]} for asset in ("penguins_raw", "penguins", "penguin_classifier")
-            ],
+            "assetSelection": [{"path": [key.to_user_string()]} for key in graph.get_all_asset_keys()],
             "assetCheckSelection": [
-                {"assetKey": {"path": ["penguins"]}, "name": "matches_expectation_suite"},
-                {"assetKey": {"path": ["penguin_classifier"]}, "name": "meets_promotion_policy"},
+                {"assetKey": {"path": [key.asset_key.to_user_string()]}, "name": key.name}
+                for key in graph.asset_check_keys
             ],
         },
     }
@@ -104,26 +104,25 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
 
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 420
     status = "QUEUED"
     while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
         time.sleep(1)
         status = webserver.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
     assert status == "SUCCESS"
 
-    for asset, check in [
-        ("penguins", "matches_expectation_suite"),
-        ("penguin_classifier", "meets_promotion_policy"),
-    ]:
-        key = {"path": [asset]}
-        (execution,) = webserver.query(CHECK_EXECUTIONS, key=key, name=check)["assetCheckExecutions"]
+    for check_key in graph.asset_check_keys:
+        key = {"path": [check_key.asset_key.to_user_string()]}
+        (execution,) = webserver.query(CHECK_EXECUTIONS, key=key, name=check_key.name)[
+            "assetCheckExecutions"
+        ]
         assert execution == {
             "runId": run_id,
             "status": "SUCCEEDED",
             "evaluation": {"targetMaterialization": {"runId": run_id}},
         }
         node = webserver.query(BLOCKING, key=key)["assetNodeOrError"]
-        assert node["assetChecksOrError"]["checks"] == [{"name": check, "blocking": True}]
+        assert {"name": check_key.name, "blocking": True} in node["assetChecksOrError"]["checks"]
     repo = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
     schedules = webserver.query(SCHEDULES, repo=repo)["schedulesOrError"]["results"]
     assert schedules == [

@@ -56,7 +56,11 @@ def test_image_asset_versions_by_digest_and_passes_its_checks(tmp_path: Path) ->
     assert all(e.passed for e in evaluations.values())
     assert all(e.metadata["digest"].value == digest for e in evaluations.values())
 
-    (record,) = [r for r in open_audit_log(GovernanceHome.resolve().audit_db).records() if r.action == "image.built"]
+    (record,) = [
+        r
+        for r in open_audit_log(GovernanceHome.resolve().audit_db).records()
+        if r.action == "image.built"
+    ]
     assert record.subject == "image:model_server" and record.versions["digest"] == digest
 
 

@@ -90,16 +90,22 @@ def test_unchanged_rebuild_is_all_cache_and_fetches_nothing(first_build: ImageBu
     again = build_image(estate.image("model_server"), _workspace(estate))
     assert not again.dependencies_fetched
     assert _install_step(again)
-    assert [s.instruction for s in again.steps if not s.cached and not s.instruction.startswith("FROM")] == []
+    assert [
+        s.instruction for s in again.steps if not s.cached and not s.instruction.startswith("FROM")
+    ] == []
     assert again.digest == first_build.digest  # same layers, same manifest
 
 
 def test_source_only_change_reuses_the_dependency_layer(first_build: ImageBuild, app_copy) -> None:  # type: ignore[no-untyped-def]
-    estate, spec = app_copy(lambda ctx: (ctx / "app/main.py").write_text((ctx / "app/main.py").read_text() + "\n# edit\n"))
+    estate, spec = app_copy(
+        lambda ctx: (ctx / "app/main.py").write_text((ctx / "app/main.py").read_text() + "\n# edit\n")
+    )
     build = build_image(spec, _workspace(estate))
     assert build.digest != first_build.digest
     assert not build.dependencies_fetched and _install_step(build)
-    rebuilt = [s.instruction for s in build.steps if not s.cached and not s.instruction.startswith("FROM")]
+    rebuilt = [
+        s.instruction for s in build.steps if not s.cached and not s.instruction.startswith("FROM")
+    ]
     assert rebuilt[0] == "COPY app/ ./app/"
     assert build.phases["build"] < 10
 
@@ -112,7 +118,8 @@ def test_no_cache_rebuilds_every_step_without_refetching(first_build: ImageBuild
 
 
 def test_smoke_test_passes_for_the_server_and_fails_with_logs_for_a_crashing_image(
-    first_build: ImageBuild, app_copy  # type: ignore[no-untyped-def]
+    first_build: ImageBuild,
+    app_copy,  # type: ignore[no-untyped-def]
 ) -> None:
     workspace = _workspace(write_estate(repository_estate_data(), GovernanceHome.resolve().root / "e"))
     ok = smoke_test(first_build.reference, workspace.storage, health_path="/healthz")
@@ -123,7 +130,9 @@ def test_smoke_test_passes_for_the_server_and_fails_with_logs_for_a_crashing_ima
 
     estate, spec = app_copy(crash)
     broken = build_image(spec, _workspace(estate))
-    result = smoke_test(broken.reference, _workspace(estate).storage, health_path="/healthz", timeout_s=5)
+    result = smoke_test(
+        broken.reference, _workspace(estate).storage, health_path="/healthz", timeout_s=5
+    )
     assert not result.ok and result.status is None
     assert "model server refuses to start" in result.logs
 
@@ -136,14 +145,16 @@ def test_lockfile_out_of_step_fails_at_once_naming_the_package(app_copy) -> None
     estate, spec = app_copy(bump)
     checks = {c.name: c for c in preflight(spec, _workspace(estate))}
     assert not checks["lockfile"].ok and "fastapi" in checks["lockfile"].detail
-    with pytest.raises(PermanentError, match="preflight failed: lockfile: .*fastapi"):
+    with pytest.raises(PermanentError, match=r"preflight failed: lockfile: .*fastapi"):
         build_image(spec, _workspace(estate))
 
 
 def test_unreachable_registry_is_transient_and_named(image_lab, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("GOVERNANCE_IMAGE_REGISTRY", f"127.0.0.1:{free_port()}")
     estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
-    with pytest.raises(TransientError, match=r"preflight failed: registry http://127\.0\.0\.1:\d+/v2/: unreachable"):
+    with pytest.raises(
+        TransientError, match=r"preflight failed: registry http://127\.0\.0\.1:\d+/v2/: unreachable"
+    ):
         build_image(estate.image("frontend"), _workspace(estate))
 
 

@@ -39,6 +39,7 @@ def backend() -> Iterator[LineageBackend]:
 # Whole-estate materializations build the images too, into the session's registry and cache.
 pytestmark = pytest.mark.usefixtures("image_lab")
 
+
 def outbox() -> Outbox:
     return Outbox(GovernanceHome.resolve().lineage / "outbox.db")
 
@@ -82,13 +83,17 @@ def test_every_materialization_and_check_emits_spec_valid_events(
             ],
         ]
     }
+
     def complete(job: str) -> dict:  # type: ignore[type-arg]
         return next(e for e in events if e["job"]["name"] == job and e["eventType"] == "COMPLETE")
 
     digest = result.asset_materializations_for_node("model_server")[0].metadata["digest"].value
     (image,) = complete("model_server")["outputs"]
     registry = os.environ["GOVERNANCE_IMAGE_REGISTRY"]
-    assert (image["namespace"], image["name"]) == (f"oci://{registry}", f"penguins/model-server@{digest}")
+    assert (image["namespace"], image["name"]) == (
+        f"oci://{registry}",
+        f"penguins/model-server@{digest}",
+    )
     assert image["facets"]["version"]["datasetVersion"] == digest
     inputs = [d["name"] for d in complete("model_server")["inputs"]]
     assert any(name.endswith("model-server/uv.lock") for name in inputs)
@@ -96,7 +101,6 @@ def test_every_materialization_and_check_emits_spec_valid_events(
     (checked,) = complete("model_server.answers_health_check")["inputs"]
     assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert [(a["assertion"], a["success"]) for a in assertions] == [("answers_health_check", True)]
-
 
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     (dataset,) = complete("penguins")["outputs"]

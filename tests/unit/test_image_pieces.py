@@ -1,0 +1,128 @@
+"""The pure parts of image builds: step parsing, classification, recipes, records, config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from governance.config import BaseImageSpec
+from governance.errors import ConfigError
+from governance.images.bases import recipe_tag
+from governance.images.builders import BuildahBuilder, DockerBuilder, StepClock
+from governance.images.containers import ContainerStorage, is_transient_output
+from governance.images.dependencies import _platform_flags
+from governance.images.dockerfile import lint_text
+from tests.conftest import repository_estate_data, write_estate
+
+BUILDAH_OUTPUT = """\
+[1/2] STEP 1/5: FROM 127.0.0.1:5050/governance/python@sha256:aa AS dependencies
+[1/2] STEP 2/5: RUN python3 -m venv /opt/venv
+--> Using cache 4b1794099bd4
+--> 4b1794099bd
+[1/2] STEP 3/5: COPY requirements.txt /opt/requirements.txt
+--> Using cache 4c88e6909000
+[2/2] STEP 1/3: FROM 0d8e33502326 AS runtime
+[2/2] STEP 2/3: COPY app/ ./app/
+--> 9f1e2d3c4b5a
+[2/2] COMMIT 127.0.0.1:5050/penguins/model-server:build
+"""
+
+
+def _parse(
+    pattern: re.Pattern[str], cached: re.Pattern[str], output: str
+) -> list[tuple[int, str, bool]]:
+    clock = StepClock(pattern, cached, lambda line: None)
+    for line in output.splitlines():
+        clock.line(line)
+    return [(s.number, s.instruction, s.cached) for s in clock.finish("id").steps]
+
+
+def test_buildah_steps_are_numbered_across_stages_with_cache_hits() -> None:
+    assert _parse(BuildahBuilder._STEP, BuildahBuilder._CACHED, BUILDAH_OUTPUT) == [
+        (1, "FROM 127.0.0.1:5050/governance/python@sha256:aa AS dependencies", False),
+        (2, "RUN python3 -m venv /opt/venv", True),
+        (3, "COPY requirements.txt /opt/requirements.txt", True),
+        (4, "FROM 0d8e33502326 AS runtime", False),
+        (5, "COPY app/ ./app/", False),
+    ]
+
+
+def test_docker_engine_steps_parse_the_same_way() -> None:
+    output = (
+        "Step 1/3 : FROM base@sha256:aa\nStep 2/3 : COPY x y\n ---> Using cache\nStep 3/3 : RUN make\n"
+    )
+    assert _parse(DockerBuilder._STEP, DockerBuilder._CACHED, output) == [
+        (1, "FROM base@sha256:aa", False),
+        (2, "COPY x y", True),
+        (3, "RUN make", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "transient"),
+    [
+        ("received unexpected HTTP status: 503 Service Unavailable", True),
+        ("dial tcp 127.0.0.1:5050: connect: connection refused", True),
+        ("net/http: TLS handshake timeout", True),
+        ("ERR_PNPM_FETCH_503  GET https://registry.npmjs.org/terser: Service Unavailable", True),
+        ('error building at STEP "RUN make": exit status 2', False),
+        ("ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with frozen-lockfile", False),
+    ],
+)
+def test_failures_are_classified(output: str, transient: bool) -> None:
+    assert is_transient_output(output) is transient
+
+
+def test_base_recipe_tag_changes_only_with_the_recipe() -> None:
+    spec = BaseImageSpec(repository="governance/python", packages=["python3", "ca-certificates"])
+    same = BaseImageSpec(repository="governance/python", packages=["ca-certificates", "python3"])
+    more = BaseImageSpec(repository="governance/python", packages=["python3", "ca-certificates", "curl"])
+    mirror = "http://deb.debian.org/debian"
+    assert recipe_tag(spec, mirror) == recipe_tag(same, mirror)
+    assert recipe_tag(spec, mirror) != recipe_tag(more, mirror)
+    assert recipe_tag(spec, mirror).startswith("bookworm-")
+
+
+def test_wheel_platforms_cover_every_manylinux_the_base_glibc_runs() -> None:
+    flags = _platform_flags("2_36")
+    tags = flags[1::2]
+    assert flags[0::2] == ["--platform"] * len(tags)
+    assert tags[0].startswith("manylinux_2_36_") and tags[-2].startswith("manylinux_2_17_")
+    assert tags[-1].startswith("manylinux2014_")
+
+
+def test_container_configuration_for_this_kind_of_machine(tmp_path: Path) -> None:
+    storage = ContainerStorage(tmp_path, "127.0.0.1:5050", {"docker.io": "mirror.example:5000"})
+    env = storage.environment()
+    assert 'driver = "overlay"' in Path(env["CONTAINERS_STORAGE_CONF"]).read_text()
+    containers = Path(env["CONTAINERS_CONF"]).read_text()
+    assert "default_ulimits = []" in containers and 'runtime = "runc"' in containers
+    registries = Path(env["CONTAINERS_REGISTRIES_CONF"]).read_text()
+    assert 'location = "127.0.0.1:5050"\ninsecure = true' in registries
+    assert (
+        'prefix = "docker.io"' in registries
+        and 'location = "mirror.example:5000"\ninsecure = false' in registries
+    )
+
+
+def test_policy_judges_the_bases_actually_passed() -> None:
+    text = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nUSER 10001\n"
+    assert [f.severity for f in lint_text(text)] == ["warning"]
+    assert lint_text(text, {"BASE_IMAGE": "127.0.0.1:5050/governance/python@sha256:" + "a" * 64}) == []
+    (moving,) = lint_text(text, {"BASE_IMAGE": "python:3.11"})
+    assert moving.rule == "unpinned-base" and moving.severity == "error"
+
+
+def test_image_config_errors_name_the_key(tmp_path: Path) -> None:
+    data = repository_estate_data()
+    data["images"]["apps"]["frontend"]["bases"] = {"BASE_IMAGE": "alpine"}
+    with pytest.raises(
+        ConfigError, match=r"images: apps.frontend.bases.BASE_IMAGE: no base named 'alpine'"
+    ):
+        write_estate(data, tmp_path)
+    data = repository_estate_data()
+    data["images"]["apps"]["frontend"]["context"] = str(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=r"images.apps.frontend.context: directory not found"):
+        write_estate(data, tmp_path)

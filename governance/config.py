@@ -246,11 +246,63 @@ class ImagesSection(_Strict):
         return self
 
 
+class LocalTargetSpec(_Strict):
+    """Blue and green as podman containers on loopback ports; nginx on `service_port` switches."""
+
+    service_port: int = Field(default=8180, ge=1, le=65535)
+    blue_port: int = Field(default=8181, ge=1, le=65535)
+    green_port: int = Field(default=8182, ge=1, le=65535)
+
+
+class KubernetesTargetSpec(_Strict):
+    """Two Deployments (`<app>-blue`, `<app>-green`) and a Service whose selector is switched."""
+
+    namespace: str = "governance"
+    app: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    overlay: str = "local"
+    rollout_timeout_s: float = 300
+
+
+class HealSpec(_Strict):
+    failures_before_action: int = Field(default=3, ge=1)
+    probe_timeout_s: float = Field(default=2.0, gt=0)
+
+
+class ReleaseSpec(_Strict):
+    """What a release combines (one model served by one image), where it runs and what it needs."""
+
+    name: Name
+    description: str
+    owner: str
+    model: Name
+    image: Name
+    target: Literal["local", "kubernetes"] = "local"
+    requires_approval: bool = False
+    scale_down_delay_s: float = Field(default=30.0, ge=0)
+    ready_timeout_s: float = Field(default=60.0, gt=0)
+    smoke_request: dict[str, list[dict[str, str | int | float]]] = Field(
+        description="the body of one /predict call the idle color must answer before a switch"
+    )
+    local: LocalTargetSpec = LocalTargetSpec()
+    kubernetes: KubernetesTargetSpec | None = None
+    heal: HealSpec = HealSpec()
+
+    @model_validator(mode="after")
+    def _target_settings(self) -> ReleaseSpec:
+        if self.target == "kubernetes" and self.kubernetes is None:
+            raise ValueError("target kubernetes needs a `kubernetes:` section (namespace, app)")
+        ports = {self.local.service_port, self.local.blue_port, self.local.green_port}
+        if len(ports) != 3:
+            raise ValueError("local: service_port, blue_port and green_port must differ")
+        return self
+
+
 class Estate(_Strict):
     path: Path
     datasets: dict[Name, DatasetSpec] = Field(default_factory=dict)
     models: dict[Name, ModelSpec] = Field(default_factory=dict)
     images: ImagesSection = ImagesSection()
+    releases: dict[Name, ReleaseSpec] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -259,7 +311,7 @@ class Estate(_Strict):
         if not isinstance(data, dict):
             return data
         named = dict(data)
-        for section in ("datasets", "models"):
+        for section in ("datasets", "models", "releases"):
             if isinstance(data.get(section), dict):
                 named[section] = {
                     key: {**value, "name": key} if isinstance(value, dict) else value
@@ -276,6 +328,22 @@ class Estate(_Strict):
                 raise ValueError(
                     f"models.{model.name}.target: {model.target!r} is not a column of {model.dataset}"
                 )
+        taken = {
+            *self.datasets,
+            *(d.raw_name for d in self.datasets.values()),
+            *self.models,
+            *self.images.apps,
+        }
+        for release in self.releases.values():
+            for asset in (release.name, f"{release.name}_candidate"):
+                if asset in taken:
+                    raise ValueError(
+                        f"releases.{release.name}: {asset!r} is already the name of an asset"
+                    )
+            if release.model not in self.models:
+                raise ValueError(f"releases.{release.name}.model: no model named {release.model!r}")
+            if release.image not in self.images.apps:
+                raise ValueError(f"releases.{release.name}.image: no image named {release.image!r}")
         return self
 
     def model(self, name: str) -> ModelSpec:
@@ -286,6 +354,9 @@ class Estate(_Strict):
 
     def image(self, name: str) -> AppImageSpec:
         return self._entry("image", self.images.apps, name)
+
+    def release(self, name: str) -> ReleaseSpec:
+        return self._entry("release", self.releases, name)
 
     def _entry(self, kind: str, entries: Mapping[str, _Entry], name: str) -> _Entry:
         if name not in entries:

@@ -15,6 +15,7 @@ from pipelines.datasets import dataset_definitions
 from pipelines.images import image_definitions
 from pipelines.models import model_definitions
 from pipelines.ops import dataset_quality, lineage_outbox_sensor
+from pipelines.releases import release_definitions
 from pipelines.resources import (
     AuditResource,
     DatasetStoreResource,
@@ -47,12 +48,18 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         for spec in estate.images.apps.values()
         for d in image_definitions(spec, estate.images, TRANSIENT_RETRY)
     ]
+    releases = [release_definitions(spec, estate) for spec in estate.releases.values()]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
     return dg.Definitions(
-        assets=[*datasets, *models, *images],
-        jobs=[quality_job],
+        assets=[
+            *datasets,
+            *models,
+            *images,
+            *[a for r in releases for a in r.assets],
+        ],
+        jobs=[quality_job, *[r.job for r in releases]],
         schedules=[quality_schedule],
-        sensors=[lineage_outbox_sensor()],
+        sensors=[lineage_outbox_sensor(), *[r.sensor for r in releases]],
         resources={
             "datasets": DatasetStoreResource(),
             "expectations": ExpectationsResource(),

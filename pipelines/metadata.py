@@ -11,6 +11,7 @@ from governance.datasets.validation import ValidationReport
 from governance.images.dockerfile import Finding
 from governance.images.lifecycle import ImageBuild
 from governance.models.gate import GateOutcome
+from governance.releases.gates import GateDecision
 
 _TYPES = {"string": "string", "float": "float", "integer": "int"}
 
@@ -152,4 +153,11 @@ def findings_table(findings: list[Finding]) -> dg.TableMetadataValue:
             for f in findings
         ],
         {"rule": "string", "severity": "string", "line": "int", "message": "string"},
+    )
+
+
+def gates_table(decision: GateDecision) -> dg.TableMetadataValue:
+    return _table(
+        [{"gate": g.name, "passed": g.passed, "evidence": g.evidence} for g in decision.gates],
+        {"gate": "string", "passed": "bool", "evidence": "string"},
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from governance.audit.store import AuditTrail, open_audit_log
+from governance.audit.store import AuditLog, AuditTrail, open_audit_log
 from governance.config import ImagesSection
 from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
@@ -103,10 +103,11 @@ class AuditResource(dg.ConfigurableResource):  # type: ignore[misc]
 
     url: str | None = None
 
+    def log(self) -> AuditLog:
+        return open_audit_log(GovernanceHome.resolve().audit_db, self.url)
+
     def trail(self, run_id: str) -> AuditTrail:
-        return AuditTrail(
-            open_audit_log(GovernanceHome.resolve().audit_db, self.url), f"dagster:{run_id}"
-        )
+        return AuditTrail(self.log(), f"dagster:{run_id}")
 
 
 class ImagesResource(dg.ConfigurableResource):  # type: ignore[misc]

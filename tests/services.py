@@ -158,8 +158,12 @@ def image_lab(root: Path) -> Iterator[tuple[str, Path]]:
     so bases are built and dependencies fetched once; every test's home points at them through the
     environment. Containers and mounts left behind are removed at the end."""
     from governance.images.containers import ContainerStorage
-    from governance.images.registry import start_registry, stop_registry
+    from governance.images.registry import answering, start_registry, stop_registry
 
+    given = os.environ.get("GOVERNANCE_IMAGE_REGISTRY"), os.environ.get("GOVERNANCE_IMAGE_STORAGE")
+    if given[0] and given[1] and answering(given[0]):  # a developer's warm lab: reuse, leave running
+        yield given[0], Path(given[1])
+        return
     address = f"127.0.0.1:{free_port()}"
     storage = root / "storage"
     start_registry(address, root / "registry")

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from governance.cli import datasets, images, models, records  # noqa: F401  (register the commands)
+from governance.cli import datasets, images, models, records, releases  # noqa: F401  (register the commands)
 from governance.cli.root import cli, fail
 from governance.errors import GovernanceError
 

@@ -11,6 +11,7 @@ Three MLflow behaviours are tamed here:
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -238,6 +239,33 @@ class ModelRegistry:
                 self.client.set_model_version_tag(name, version, key, value)
 
         self.call(f"tag {name}/{version}", apply)
+
+    def download(self, name: str, version: str, destination: Path) -> Path:
+        """The version's model directory (`MLmodel`, `model.pkl`, …), downloaded once per version."""
+        marker = destination / ".complete"
+        if marker.is_file():
+            return destination
+        source = self.call(
+            f"locate {name}/{version}", lambda: self.client.get_model_version_download_uri(name, version)
+        )
+
+        def fetch() -> None:
+            import mlflow.artifacts
+
+            partial = destination.with_name(destination.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=str(partial), tracking_uri=self.settings.tracking_uri
+            )
+            model_dir = next(partial.rglob("MLmodel")).parent  # nested under the artifact's name
+            (model_dir / ".complete").write_text(f"{name}/{version}\n")
+            shutil.rmtree(destination, ignore_errors=True)
+            model_dir.rename(destination)
+            shutil.rmtree(partial, ignore_errors=True)
+
+        self.call(f"download {name}/{version}", fetch)
+        return destination
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         run = self.call(f"read run {run_id}", lambda: self.client.get_run(run_id))

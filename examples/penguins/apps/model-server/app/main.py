@@ -1,8 +1,9 @@
 """Serves the MLflow model version it is started with.
 
-The model directory (an MLflow scikit-learn model: `MLmodel` + `model.pkl`) is mounted at
-$MODEL_DIR and named by $MODEL_VERSION (`name/version`). Without a model the server is healthy but
-not ready, so an image can be smoke-tested on its own and a release waits for readiness.
+The model directory (an MLflow scikit-learn model: `MLmodel` + `model.skops`, or `model.pkl` from
+older MLflow) is mounted at $MODEL_DIR and named by $MODEL_VERSION (`name/version`). Without a model
+the server is healthy but not ready, so an image can be smoke-tested on its own and a release waits
+for readiness.
 """
 
 from __future__ import annotations
@@ -34,13 +35,27 @@ class Served:
 served = Served()
 
 
+# skops refuses to build types it is not told to trust; a model may only use these libraries.
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
 def load(model_dir: Path, version: str) -> None:
-    pickled = model_dir / "model.pkl"
-    if not pickled.is_file():
-        served.error = f"no model at {pickled}"
+    skops_file, pickled = model_dir / "model.skops", model_dir / "model.pkl"
+    if skops_file.is_file():
+        import skops.io
+
+        untrusted = skops.io.get_untrusted_types(file=skops_file)
+        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+        if refused:
+            served.error = f"model uses types outside the trusted libraries: {', '.join(refused)}"
+            return
+        served.model = skops.io.load(skops_file, trusted=untrusted)
+    elif pickled.is_file():
+        with pickled.open("rb") as handle:
+            served.model = cloudpickle.load(handle)
+    else:
+        served.error = f"no model.skops or model.pkl in {model_dir}"
         return
-    with pickled.open("rb") as handle:
-        served.model = cloudpickle.load(handle)
     served.version = version
 
 

@@ -1,0 +1,131 @@
+"""`governance release …`: approve, status, rollback, heal and down, outside Dagster."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from governance.cli.root import CliContext, cli, fail, pass_ctx
+
+if TYPE_CHECKING:
+    from governance.config import ReleaseSpec
+    from governance.releases.controller import Controller, Outcome
+    from governance.releases.target import Target
+
+
+@cli.group("release")
+def release() -> None:
+    """Blue/green releases: the model server serving a governed model version."""
+
+
+def _target(ctx: CliContext, spec: ReleaseSpec) -> Target:
+    from governance.images.lifecycle import ImageWorkspace
+    from governance.releases.lifecycle import make_target
+
+    storage = ImageWorkspace.resolve(ctx.estate.images, ctx.home).storage
+    return make_target(spec, ctx.home, storage, ctx.registry())
+
+
+def _controller(ctx: CliContext, name: str, by: str) -> Controller:
+    from governance.releases.lifecycle import make_controller
+
+    spec = ctx.estate.release(name)
+    return make_controller(
+        spec, ctx.home, _target(ctx, spec), ctx.registry(), ctx.audit_log(), f"cli:{by}"
+    )
+
+
+def _report(outcome: Outcome) -> None:
+    decision = outcome.decision
+    click.echo(
+        f"{decision.action}: {decision.candidate or '-'} (serving: {decision.active_color or 'none'})"
+    )
+    for reason in decision.reasons:
+        click.echo(f"  {reason}")
+    for name, seconds in outcome.timings.items():
+        click.echo(f"  {name} {seconds:.2f}")
+
+
+@release.command("approve")
+@click.argument("name")
+@click.option("--by", required=True, help="Who approves.")
+@click.option("--reason", default="approved for release", show_default=True)
+@pass_ctx
+def release_approve(ctx: CliContext, name: str, by: str, reason: str) -> None:
+    """Approve NAME's current candidate (exactly its versions); recorded in the audit log."""
+    from governance.releases.lifecycle import approve
+
+    candidate = approve(ctx.estate.release(name), ctx.home, ctx.audit_log(), by, reason)
+    click.echo(f"{name}: {candidate.version} approved by {by}")
+
+
+@release.command("rollback")
+@click.argument("name")
+@click.option("--by", default=getpass.getuser, show_default="the current user")
+@click.option("--reason", default="manual rollback", show_default=True)
+@pass_ctx
+def release_rollback(ctx: CliContext, name: str, by: str, reason: str) -> None:
+    """Switch NAME's service back to the previous color; the champion alias follows."""
+    outcome = _controller(ctx, name, by).rollback(reason)
+    _report(outcome)
+    sys.exit(0 if outcome.decision.action == "rolled back" else 1)
+
+
+@release.command("heal")
+@click.argument("name")
+@pass_ctx
+def release_heal(ctx: CliContext, name: str) -> None:
+    """Probe the serving color once; after N consecutive failures restart it or roll back.
+    Exit 0 healthy or recovered, 1 degraded or failed."""
+    outcome = _controller(ctx, name, "selfheal").heal()
+    _report(outcome)
+    sys.exit(0 if outcome.decision.action in ("healthy", "restarted", "rolled back", "unchanged") else 1)
+
+
+@release.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def release_status(ctx: CliContext, as_json: bool) -> None:
+    """Per release: service URL, serving color, versions on each color, health, last decision."""
+    from governance.releases.lifecycle import status
+
+    reports = [status(spec, ctx.home, _target(ctx, spec)) for spec in ctx.estate.releases.values()]
+    if as_json:
+        click.echo(json.dumps(reports, indent=2))
+        return
+    for report in reports:
+        click.echo(
+            f"{report['name']}: {report['service_url']} -> {report['active_color'] or 'nothing serving'}"
+        )
+        for color, info in report["colors"].items():
+            versions = info["versions"] or {}
+            what = (
+                f"{versions.get('model_version', '-')} on {versions.get('image', '-')}"
+                if versions
+                else "-"
+            )
+            health = "healthy" if info["healthy"] else info["detail"]
+            click.echo(f"  {color:5} {what} ({health})")
+        last = report["last_decision"]
+        if last:
+            click.echo(
+                f"  last decision: {last['action']} {last['candidate']}: {'; '.join(last['reasons'])}"
+            )
+
+
+@release.command("down")
+@click.argument("name", required=False)
+@click.option("--all", "everything", is_flag=True, help="Every release in the estate.")
+@pass_ctx
+def release_down(ctx: CliContext, name: str | None, everything: bool) -> None:
+    """Stop what the target started for NAME (or --all): both colors and the service."""
+    if bool(name) == everything:
+        fail("give a release NAME or --all", 2)
+    specs = list(ctx.estate.releases.values()) if everything else [ctx.estate.release(str(name))]
+    for spec in specs:
+        _target(ctx, spec).down()
+        click.echo(f"{spec.name}: stopped")

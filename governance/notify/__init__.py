@@ -1,0 +1,1 @@
+"""Alerts to people (Slack incoming webhooks)."""

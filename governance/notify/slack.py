@@ -1,0 +1,46 @@
+"""Slack alerts through an incoming webhook. An alert never fails or stalls what it reports on:
+delivery has a short timeout and a failure is logged, not raised. The webhook URL is a secret
+(`GOVERNANCE_SLACK_WEBHOOK_URL`): it is never logged, only its host."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+WEBHOOK_ENV = "GOVERNANCE_SLACK_WEBHOOK_URL"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackNotifier:
+    webhook_url: str | None
+    timeout_s: float = 3.0
+
+    @classmethod
+    def from_environment(cls) -> SlackNotifier:
+        return cls(os.environ.get(WEBHOOK_ENV) or None)
+
+    def send(self, title: str, lines: list[str], *, ok: bool) -> bool:
+        """Post one message; returns whether Slack accepted it (False when not configured)."""
+        if not self.webhook_url:
+            return False
+        icon = ":white_check_mark:" if ok else ":rotating_light:"
+        text = f"{icon} *{title}*\n" + "\n".join(f"• {line}" for line in lines)
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=json.dumps({"text": text}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return bool(200 <= response.status < 300)
+        except (urllib.error.URLError, OSError) as exc:
+            host = urlsplit(self.webhook_url).hostname  # the path is the secret: never log it
+            log.warning("Slack alert to %s not delivered: %s", host, type(exc).__name__)
+            return False

@@ -1,0 +1,1 @@
+"""Releases: candidates of exact versions, gates, blue/green targets and the controller."""

@@ -1,0 +1,306 @@
+"""The blue/green controller: target-agnostic promotion, rollback and self-heal.
+
+promote: gates on the exact versions first (nothing is deployed for a candidate whose inputs failed),
+then deploy to the idle color, wait ready, smoke-test, gate again with the smoke result, switch,
+verify through the service and switch back at once if verification fails. The previous color stays
+up for `scale_down_delay_s` so a rollback is a switch, not a redeploy. Every decision is recorded
+(audit, state) and alerted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from governance.audit.store import AuditTrail
+from governance.config import ReleaseSpec
+from governance.errors import PermanentError
+from governance.notify.slack import SlackNotifier
+from governance.releases.candidate import Candidate
+from governance.releases.gates import SMOKE_GATE, Evidence, GateDecision, RequiredCheck, evaluate
+from governance.releases.state import COLORS, Decision, ReleaseState, StateStore, other
+from governance.releases.target import Probe, Target
+
+GatherEvidence = Callable[[Candidate], Evidence]
+VERIFY_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    gates: GateDecision | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision.action in ("promoted", "unchanged")
+
+
+@dataclass
+class Controller:
+    spec: ReleaseSpec
+    target: Target
+    states: StateStore
+    trail: AuditTrail
+    notifier: SlackNotifier
+    on_serving: Callable[[Candidate], None]  # keeps the model's `champion` alias on what serves
+
+    def promote(
+        self, candidate: Candidate, required: list[RequiredCheck], gather: GatherEvidence
+    ) -> Outcome:
+        timings: dict[str, float] = {}
+        with self.target.lock():
+            state = self.states.load()
+            state.candidate = candidate.to_dict()
+            self._scale_down_expired(state)
+            active = self.target.active_color()
+            serving = state.on(active) if active else None
+            if serving is not None and serving.version == candidate.version and self._healthy(active):
+                return self._finish(
+                    state,
+                    Outcome(
+                        Decision(
+                            "unchanged", candidate.version, ["already serving"], active_color=active
+                        )
+                    ),
+                )
+
+            evidence = gather(candidate)
+            pre = evaluate(candidate, required, evidence, requires_approval=self.spec.requires_approval)
+            blocking = [g for g in pre.gates if not g.passed and g.name != SMOKE_GATE]
+            if blocking:  # refused before anything is deployed; the smoke test was never reached
+                untested = GateDecision([g for g in pre.gates if g.name != SMOKE_GATE])
+                return self._refuse(state, candidate, untested, active, timings)
+
+            idle = other(active)
+            started = time.monotonic()
+            self.target.deploy(idle, candidate)
+            state.colors[idle] = candidate.to_dict()
+            state.scale_down_at.pop(idle, None)
+            self.states.save(state)
+            timings["deploy_s"] = time.monotonic() - started
+            started = time.monotonic()
+            ready = self.target.wait_ready(idle, self.spec.ready_timeout_s)
+            timings["ready_s"] = time.monotonic() - started
+            smoke = self._smoke(idle) if ready.ok else ready
+            evidence = Evidence(
+                evidence.checks, evidence.model_aliases, smoke.ok, smoke.detail, evidence.approved_by
+            )
+            gates = evaluate(
+                candidate, required, evidence, requires_approval=self.spec.requires_approval
+            )
+            if not gates.passed:
+                self.target.scale_down(idle)
+                state.colors.pop(idle, None)
+                return self._refuse(state, candidate, gates, active, timings)
+
+            started = time.monotonic()
+            self.target.switch(idle)
+            verified = self._verify(idle)
+            timings["switch_s"] = time.monotonic() - started
+            if not verified.ok:
+                if active is not None:
+                    self.target.switch(active)
+                self.target.scale_down(idle)
+                state.colors.pop(idle, None)
+                decision = Decision(
+                    "rolled back",
+                    candidate.version,
+                    [f"verification through the service failed: {verified.detail}"],
+                    active_color=active,
+                )
+                self._record(decision, candidate, alert_ok=False)
+                return self._finish(state, Outcome(decision, gates, timings))
+
+            if active is not None:
+                state.previous = active
+                state.scale_down_at[active] = time.time() + self.spec.scale_down_delay_s
+            state.failures = 0
+            self.on_serving(candidate)
+            decision = Decision(
+                "promoted", candidate.version, [f"every gate passed; {idle} serves"], active_color=idle
+            )
+            self._record(decision, candidate, alert_ok=True, gates=gates)
+            return self._finish(state, Outcome(decision, gates, timings))
+
+    def rollback(self, reason: str) -> Outcome:
+        """Switch the service back to the previous color (redeploying it if it was scaled down)."""
+        with self.target.lock():
+            state = self.states.load()
+            return self._rollback(state, reason)
+
+    def heal(self) -> Outcome:
+        """Probe the serving color; after N consecutive failures restart it, or roll back."""
+        with self.target.lock():
+            state = self.states.load()
+            self._scale_down_expired(state)
+            active = self.target.active_color()
+            serving = state.on(active) if active else None
+            if active is None or serving is None:
+                self.states.save(state)
+                return Outcome(Decision("unchanged", "", ["nothing is serving"], active_color=active))
+            probe = self.target.probe(active, "/healthz", timeout_s=self.spec.heal.probe_timeout_s)
+            if probe.ok:
+                state.failures = 0
+                self.states.save(state)
+                return Outcome(Decision("healthy", serving.version, [probe.detail], active_color=active))
+            state.failures += 1
+            limit = self.spec.heal.failures_before_action
+            if state.failures < limit:
+                self.states.save(state)
+                return Outcome(
+                    Decision(
+                        "degraded",
+                        serving.version,
+                        [f"{probe.detail} ({state.failures}/{limit})"],
+                        active_color=active,
+                    )
+                )
+            started = time.monotonic()
+            if self.target.running(active):
+                self.target.restart(active)
+            else:
+                self.target.deploy(active, serving)
+            ready = self.target.wait_ready(active, self.spec.ready_timeout_s)
+            if ready.ok:
+                state.failures = 0
+                decision = Decision(
+                    "restarted",
+                    serving.version,
+                    [
+                        f"{active} failed {limit} probes ({probe.detail}); "
+                        f"restarted in {time.monotonic() - started:.1f} s"
+                    ],
+                    active_color=active,
+                )
+                self._record(decision, serving, alert_ok=False)
+                return self._finish(
+                    state, Outcome(decision, timings={"recover_s": time.monotonic() - started})
+                )
+            return self._rollback(state, f"{active} stayed unhealthy after a restart: {ready.detail}")
+
+    def _rollback(self, state: ReleaseState, reason: str) -> Outcome:
+        active = self.target.active_color()
+        previous = state.previous if state.previous != active else None
+        restore = state.on(previous) if previous else None
+        if previous is None or restore is None:
+            raise PermanentError(f"release {self.spec.name}: no previous color to roll back to")
+        started = time.monotonic()
+        if (
+            not self.target.running(previous)
+            or not self.target.probe(previous, "/readyz", timeout_s=2).ok
+        ):
+            self.target.deploy(previous, restore)
+            ready = self.target.wait_ready(previous, self.spec.ready_timeout_s)
+            if not ready.ok:
+                decision = Decision(
+                    "failed",
+                    restore.version,
+                    [f"rollback to {previous} failed: {ready.detail}"],
+                    active_color=active,
+                )
+                self._record(decision, restore, alert_ok=False)
+                return self._finish(state, Outcome(decision))
+        self.target.switch(previous)
+        verified = self._verify(previous)
+        state.scale_down_at.pop(previous, None)
+        if active is not None:
+            state.previous = active
+            state.scale_down_at[active] = time.time() + self.spec.scale_down_delay_s
+        state.failures = 0
+        self.on_serving(restore)
+        decision = Decision(
+            "rolled back",
+            restore.version,
+            [reason, f"{previous} serves again ({verified.detail})"],
+            active_color=previous,
+        )
+        self._record(decision, restore, alert_ok=verified.ok)
+        return self._finish(state, Outcome(decision, timings={"rollback_s": time.monotonic() - started}))
+
+    def _refuse(
+        self,
+        state: ReleaseState,
+        candidate: Candidate,
+        gates: GateDecision,
+        active: str | None,
+        timings: dict[str, float],
+    ) -> Outcome:
+        decision = Decision("refused", candidate.version, gates.reasons, active_color=active)
+        self._record(decision, candidate, alert_ok=False, gates=gates)
+        return self._finish(state, Outcome(decision, gates, timings))
+
+    def _smoke(self, color: str) -> Probe:
+        ready = self.target.probe(color, "/readyz")
+        if not ready.ok:
+            return ready
+        predicted = self.target.probe(color, "/predict", body=self.spec.smoke_request)
+        if not predicted.ok:
+            return predicted
+        return Probe(
+            True, 200, f"/readyz and /predict answered 200 ({predicted.body.get('predictions')})"
+        )
+
+    def _verify(self, color: str) -> Probe:
+        """Through the service: the new color answers /version, and serves a prediction."""
+        deadline = time.monotonic() + VERIFY_TIMEOUT_S
+        while True:
+            version = self.target.probe(None, "/version", timeout_s=2)
+            if version.ok and isinstance(version.body, dict) and version.body.get("color") == color:
+                predicted = self.target.probe(None, "/predict", body=self.spec.smoke_request)
+                return Probe(
+                    predicted.ok, predicted.status, f"service routes to {color}; {predicted.detail}"
+                )
+            if time.monotonic() > deadline:
+                return Probe(
+                    False, version.status, f"service does not route to {color}: {version.detail}"
+                )
+            time.sleep(0.05)
+
+    def _healthy(self, color: str | None) -> bool:
+        return color is not None and self.target.probe(color, "/readyz", timeout_s=2).ok
+
+    def _scale_down_expired(self, state: ReleaseState) -> None:
+        active = self.target.active_color()
+        for color in COLORS:
+            due = state.scale_down_at.get(color)
+            if due is not None and due <= time.time() and color != active:
+                self.target.scale_down(color)
+                state.scale_down_at.pop(color)
+
+    def _record(
+        self,
+        decision: Decision,
+        candidate: Candidate,
+        *,
+        alert_ok: bool,
+        gates: GateDecision | None = None,
+    ) -> None:
+        versions = {
+            "release": candidate.version,
+            "image": candidate.image_digest,
+            "model_version": candidate.model_ref,
+            "dataset_md5": candidate.dataset_md5,
+            **({"color": decision.active_color} if decision.active_color else {}),
+        }
+        reasons = [
+            *decision.reasons,
+            *([f"{g.name}: {g.evidence}" for g in gates.gates] if gates and gates.passed else []),
+        ]
+        action = "release." + decision.action.replace(" ", "_")
+        self.trail.record(action, f"release:{self.spec.name}", versions, decision.action, reasons)
+        self.notifier.send(
+            f"release {self.spec.name}: {decision.action}",
+            [
+                f"{candidate.version}: image {candidate.image_digest[:19]}…, "
+                f"model {candidate.model_ref}",
+                *decision.reasons,
+            ],
+            ok=alert_ok,
+        )
+
+    def _finish(self, state: ReleaseState, outcome: Outcome) -> Outcome:
+        state.decide(outcome.decision)
+        self.states.save(state)
+        return outcome

@@ -1,0 +1,166 @@
+"""A release assembled from the estate: its target, controller, candidate, approvals and status."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from governance.audit.store import AuditLog, AuditTrail
+from governance.config import Estate, ReleaseSpec
+from governance.errors import PermanentError
+from governance.home import GovernanceHome
+from governance.images.containers import ContainerStorage
+from governance.models.registry import ModelRegistry
+from governance.notify.slack import SlackNotifier
+from governance.releases.candidate import Candidate
+from governance.releases.controller import Controller
+from governance.releases.state import COLORS, StateStore
+from governance.releases.target import Target
+
+APPROVED = "release.approved"
+
+
+def release_dir(home: GovernanceHome, name: str) -> Path:
+    return home.dir("releases") / name
+
+
+def make_target(
+    spec: ReleaseSpec, home: GovernanceHome, storage: ContainerStorage, registry: ModelRegistry
+) -> Target:
+    directory = release_dir(home, spec.name)
+    if spec.target == "kubernetes":
+        from governance.releases.kubernetes import KubernetesTarget
+
+        assert spec.kubernetes is not None
+        return KubernetesTarget(spec, spec.kubernetes)
+    from governance.releases.local import LocalTarget
+
+    def model_dir(candidate: Candidate) -> Path:
+        return registry.download(
+            candidate.model, candidate.model_version, directory / "models" / candidate.model_version
+        )
+
+    return LocalTarget(spec, directory, storage, model_dir)
+
+
+def make_controller(
+    spec: ReleaseSpec,
+    home: GovernanceHome,
+    target: Target,
+    registry: ModelRegistry,
+    audit: AuditLog,
+    actor: str,
+) -> Controller:
+    trail = AuditTrail(audit, actor)
+
+    def champion(candidate: Candidate) -> None:
+        from governance.models.aliases import promote
+
+        if registry.aliases(candidate.model).get("champion") == candidate.model_version:
+            return
+        promote(
+            registry,
+            candidate.model,
+            candidate.model_version,
+            "champion",
+            by=actor,
+            reason=f"serves release {spec.name} ({candidate.version})",
+            audit=audit,
+        )
+
+    return Controller(
+        spec,
+        target,
+        StateStore(release_dir(home, spec.name)),
+        trail,
+        SlackNotifier.from_environment(),
+        champion,
+    )
+
+
+def make_candidate(
+    spec: ReleaseSpec,
+    estate: Estate,
+    target: Target,
+    *,
+    image: str,
+    image_digest: str,
+    model_version: str,
+    dataset_md5: str,
+) -> Candidate:
+    model = estate.model(spec.model)
+    draft = Candidate(
+        spec.name,
+        spec.image,
+        image,
+        image_digest,
+        model.name,
+        model.registered_name,
+        model_version,
+        model.dataset,
+        dataset_md5,
+        manifests_digest="",
+    )
+    rendered = target.render(draft)
+    manifests = "sha256:" + hashlib.sha256(rendered.encode()).hexdigest()
+    return Candidate.from_dict({**draft.to_dict(), "manifests_digest": manifests})
+
+
+def approve(spec: ReleaseSpec, home: GovernanceHome, audit: AuditLog, by: str, reason: str) -> Candidate:
+    """Approve the release's current candidate (exactly its versions), recorded in the audit log."""
+    state = StateStore(release_dir(home, spec.name)).load()
+    if state.candidate is None:
+        raise PermanentError(
+            f"release {spec.name} has no candidate yet: materialize {spec.name}_candidate"
+        )
+    candidate = Candidate.from_dict(state.candidate)
+    AuditTrail(audit, f"cli:{by}").record(
+        APPROVED, f"release:{spec.name}", {"release": candidate.version}, "approved", [reason]
+    )
+    return candidate
+
+
+def approved_by(audit: AuditLog, spec: ReleaseSpec, candidate: Candidate) -> str | None:
+    approvals = [
+        r
+        for r in audit.records(f"release:{spec.name}")
+        if r.action == APPROVED and r.versions.get("release") == candidate.version
+    ]
+    return approvals[-1].actor.removeprefix("cli:") if approvals else None
+
+
+def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str, Any]:
+    """Where the release is served, which color serves, what each color runs, health, last decision."""
+    state = StateStore(release_dir(home, spec.name)).load()
+    active = target.active_color()
+    colors = {}
+    for color in COLORS:
+        candidate = state.on(color)
+        running = target.running(color)
+        probe = target.probe(color, "/readyz", timeout_s=2) if running else None
+        colors[color] = {
+            "running": running,
+            "healthy": bool(probe and probe.ok),
+            "detail": probe.detail if probe else "not running",
+            "versions": _versions(candidate) if candidate else None,
+        }
+    return {
+        "name": spec.name,
+        "target": spec.target,
+        "service_url": target.service_url,
+        "active_color": active,
+        "colors": colors,
+        "last_decision": state.last_decision,
+        "checked_at": time.time(),
+    }
+
+
+def _versions(candidate: Candidate) -> dict[str, str]:
+    return {
+        "release": candidate.version,
+        "image": candidate.image,
+        "model_version": candidate.model_ref,
+        "dataset_md5": candidate.dataset_md5,
+    }

@@ -1,0 +1,214 @@
+"""The embedded default target: blue and green as podman containers of the built image on loopback
+ports, and nginx on 127.0.0.1 as the service, switched by rewriting its upstream and a graceful
+reload (in-flight requests finish on the old workers; new ones go to the new color).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from governance.config import ReleaseSpec
+from governance.errors import GovernanceError, PermanentError
+from governance.images.containers import ContainerStorage
+from governance.locks import file_lock
+from governance.releases.candidate import Candidate
+from governance.releases.http import probe_url
+from governance.releases.target import Probe
+
+NGINX_CONF = """\
+# Written by the governance platform for release {release}; the upstream is in upstream.conf.
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/tmp/body;
+  proxy_temp_path {dir}/tmp/proxy;
+  fastcgi_temp_path {dir}/tmp/fastcgi;
+  uwsgi_temp_path {dir}/tmp/uwsgi;
+  scgi_temp_path {dir}/tmp/scgi;
+  include {dir}/upstream.conf;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://{release}_active;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout;
+    }}
+  }}
+}}
+"""
+UPSTREAM = (
+    "# color: {color}\nupstream {release}_active {{\n  server 127.0.0.1:{port};\n  keepalive 16;\n}}\n"
+)
+
+
+class LocalTarget:
+    def __init__(
+        self,
+        spec: ReleaseSpec,
+        directory: Path,
+        storage: ContainerStorage,
+        model_dir: Callable[[Candidate], Path],
+    ):
+        self.spec = spec
+        self.directory = directory
+        self.nginx_dir = directory / "nginx"
+        self.storage = storage
+        self.model_dir = model_dir
+        self.service_url = f"http://127.0.0.1:{spec.local.service_port}"
+        self._ports = {"blue": spec.local.blue_port, "green": spec.local.green_port}
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with file_lock(self.directory / "target.lock"):  # released by the kernel if we are killed
+            yield
+
+    def active_color(self) -> str | None:
+        upstream = self.nginx_dir / "upstream.conf"
+        if not upstream.is_file() or not self._nginx_running():
+            return None
+        color = upstream.read_text().splitlines()[0].removeprefix("# color: ").strip()
+        return color if color in self._ports else None
+
+    def render(self, candidate: Candidate) -> str:
+        return json.dumps(
+            {"run": self._run_args("COLOR", candidate), "nginx": NGINX_CONF, "upstream": UPSTREAM},
+            sort_keys=True,
+        )
+
+    def deploy(self, color: str, candidate: Candidate) -> None:
+        model_dir = self.model_dir(candidate)
+        self._podman("rm", "--force", "--time", "5", self._name(color))
+        self._podman("run", "--detach", *self._run_args(color, candidate, model_dir))
+
+    def _run_args(self, color: str, candidate: Candidate, model_dir: Path | None = None) -> list[str]:
+        port = self._ports.get(color, 0)
+        return [
+            "--name", self._name(color),
+            "--network", "host",
+            "--pull", "missing",
+            "--label", f"governance.release={self.spec.name}",
+            "--label", f"governance.color={color}",
+            "--label", f"governance.version={candidate.version}",
+            "--env", f"PORT={port}",
+            "--env", "HOST=127.0.0.1",
+            "--env", f"COLOR={color}",
+            "--env", f"MODEL_VERSION={candidate.model_ref}",
+            "--env", f"IMAGE_REF={candidate.image}",
+            "--volume", f"{model_dir or '/MODEL'}:/model:ro",
+            candidate.image,
+        ]  # fmt: skip
+
+    def wait_ready(self, color: str, timeout_s: float) -> Probe:
+        deadline = time.monotonic() + timeout_s
+        probe = self.probe(color, "/readyz", timeout_s=2)
+        while not probe.ok and time.monotonic() < deadline:
+            if not self.running(color):
+                logs = self._podman_output("logs", "--tail", "20", self._name(color))
+                return Probe(False, None, f"{color} exited:\n{logs}")
+            time.sleep(0.2)
+            probe = self.probe(color, "/readyz", timeout_s=2)
+        return probe
+
+    def switch(self, color: str) -> None:
+        self._ensure_nginx(color)
+        upstream = self.nginx_dir / "upstream.conf"
+        partial = upstream.with_suffix(".partial")
+        partial.write_text(UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color]))
+        partial.replace(upstream)
+        self._nginx("-s", "reload")
+
+    def probe(self, color: str | None, path: str, body: Any = None, timeout_s: float = 5.0) -> Probe:
+        base = self.service_url if color is None else f"http://127.0.0.1:{self._ports[color]}"
+        return probe_url(base + path, body, timeout_s)
+
+    def restart(self, color: str) -> None:
+        self._podman("restart", "--time", "5", self._name(color))
+
+    def scale_down(self, color: str) -> None:
+        self._podman("rm", "--force", "--time", "5", self._name(color))
+
+    def running(self, color: str) -> bool:
+        state = self._podman_output(
+            "container", "inspect", "--format", "{{.State.Running}}", self._name(color)
+        )
+        return state.strip() == "true"
+
+    def down(self) -> None:
+        if self._nginx_running():
+            self._nginx("-s", "quit")
+        for color in self._ports:
+            self.scale_down(color)
+        (self.nginx_dir / "upstream.conf").unlink(missing_ok=True)
+
+    def _name(self, color: str) -> str:
+        return f"governance-{self.spec.name}-{color}"
+
+    def _podman(self, *args: str) -> str:
+        return self.storage.run(["podman", *args], what=f"podman {args[0]}", timeout_s=300)
+
+    def _podman_output(self, *args: str) -> str:
+        try:
+            return self._podman(*args)
+        except GovernanceError as exc:
+            return str(exc)
+
+    def _nginx_pid(self) -> int | None:
+        pid_file = self.nginx_dir / "nginx.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def _nginx_running(self) -> bool:
+        return self._nginx_pid() is not None
+
+    def _ensure_nginx(self, color: str) -> None:
+        if self._nginx_running():
+            return
+        temp = self.nginx_dir / "tmp"
+        for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (temp / name).mkdir(parents=True, exist_ok=True)
+        for path in (temp, *temp.iterdir()):
+            os.chmod(path, 0o777)  # nginx workers run as nobody
+        (self.nginx_dir / "nginx.conf").write_text(
+            NGINX_CONF.format(
+                release=self.spec.name, dir=self.nginx_dir, port=self.spec.local.service_port
+            )
+        )
+        (self.nginx_dir / "upstream.conf").write_text(
+            UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color])
+        )
+        self._nginx()  # daemonizes; the service outlives the run that started it
+        deadline = time.monotonic() + 10
+        while not self._nginx_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _nginx(self, *args: str) -> None:
+        command = [
+            "nginx",
+            "-c",
+            str(self.nginx_dir / "nginx.conf"),
+            "-e",
+            str(self.nginx_dir / "error.log"),
+            *args,
+        ]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        except FileNotFoundError:
+            raise PermanentError("nginx is not installed (run `make setup`)") from None
+        if result.returncode != 0:
+            raise PermanentError(f"nginx {' '.join(args) or 'start'} failed: {result.stderr.strip()}")

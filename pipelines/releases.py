@@ -1,0 +1,257 @@
+"""Release assets: a candidate of exact versions, and the blue/green deploy gated on the Dagster
+instance's own record of every blocking check on those versions; a rollback job, a heal sensor."""
+
+from typing import Any, NamedTuple
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from governance.config import Estate, ReleaseSpec
+from governance.errors import PermanentError
+from governance.home import GovernanceHome
+from governance.releases.candidate import Candidate
+from governance.releases.controller import Controller, Outcome
+from governance.releases.gates import CheckEvidence, Evidence, RequiredCheck, required_checks
+from governance.releases.lifecycle import approved_by, make_candidate, make_controller, make_target
+from governance.releases.state import StateStore
+from governance.releases.target import Target
+from pipelines import datasets, images, models
+from pipelines.failures import permanent_failures
+from pipelines.metadata import gates_table
+from pipelines.resources import AuditResource, ImagesResource, MlflowResource
+
+GROUP = "releases"
+
+
+class ReleaseDefinitions(NamedTuple):
+    assets: list[dg.AssetsDefinition]
+    job: dg.JobDefinition
+    sensor: dg.SensorDefinition
+
+
+def release_definitions(spec: ReleaseSpec, estate: Estate) -> ReleaseDefinitions:
+    return ReleaseDefinitions(
+        [_candidate_asset(spec, estate), _deploy_asset(spec, estate)],
+        _rollback_job(spec, estate),
+        _heal_sensor(spec, estate),
+    )
+
+
+def _target(
+    spec: ReleaseSpec, estate: Estate, images_: ImagesResource, mlflow: MlflowResource
+) -> Target:
+    storage = images_.workspace(estate.images).storage
+    return make_target(spec, GovernanceHome.resolve(), storage, mlflow.registry())
+
+
+def _controller(
+    spec: ReleaseSpec,
+    estate: Estate,
+    images_: ImagesResource,
+    mlflow: MlflowResource,
+    audit: AuditResource,
+    actor: str,
+) -> Controller:
+    registry = mlflow.registry()
+    target = make_target(
+        spec, GovernanceHome.resolve(), images_.workspace(estate.images).storage, registry
+    )
+    return make_controller(spec, GovernanceHome.resolve(), target, registry, audit.log(), actor)
+
+
+def _latest(instance: dg.DagsterInstance, asset: str, key: str) -> str:
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    materialization = event.asset_materialization if event else None
+    if materialization is None or key not in materialization.metadata:
+        raise PermanentError(f"{asset} has not been materialized yet: materialize it before the release")
+    return str(materialization.metadata[key].value)
+
+
+def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
+    model = estate.model(spec.model)
+
+    @dg.asset(
+        name=f"{spec.name}_candidate",
+        deps=[model.dataset, model.name, spec.image],
+        group_name=GROUP,
+        owners=[spec.owner],
+        kinds={"podman" if spec.target == "local" else "kubernetes"},
+        description=f"The exact versions release {spec.name} would serve: image digest, model version, "
+        "dataset md5 and the rendered manifests.",
+    )
+    def candidate(
+        context: AssetExecutionContext, images: ImagesResource, mlflow: MlflowResource
+    ) -> dg.MaterializeResult:
+        instance = context.instance
+        with permanent_failures():
+            made = make_candidate(
+                spec,
+                estate,
+                _target(spec, estate, images, mlflow),
+                image=_latest(instance, spec.image, "reference"),
+                image_digest=_latest(instance, spec.image, "digest"),
+                model_version=_latest(instance, model.name, "model_version"),
+                # the version the model was trained on, not whatever the dataset is now
+                dataset_md5=_latest(instance, model.name, "dataset_md5"),
+            )
+        StateStore(GovernanceHome.resolve().dir("releases") / spec.name).save_candidate(made)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(made.version),
+            metadata={**made.to_dict(), "candidate": dg.MetadataValue.json(made.to_dict())},
+        )
+
+    return candidate
+
+
+def _required(estate: Estate, candidate: Candidate) -> list[RequiredCheck]:
+    return required_checks(
+        candidate,
+        {
+            candidate.dataset: [datasets.SUITE_CHECK],
+            candidate.model_asset: [models.GATE_CHECK],
+            candidate.image_asset: [images.POLICY_CHECK, images.SMOKE_CHECK, images.SIZE_CHECK],
+        },
+    )
+
+
+def _version_keys(candidate: Candidate) -> dict[str, str]:
+    """Which metadata entry of each input's checks names the version the check evaluated."""
+    return {
+        candidate.dataset: "dataset_md5",
+        candidate.model_asset: "model_version",
+        candidate.image_asset: "digest",
+    }
+
+
+def _check_evidence(
+    instance: dg.DagsterInstance, candidate: Candidate, required: list[RequiredCheck]
+) -> list[CheckEvidence]:
+    found = []
+    version_keys = _version_keys(candidate)
+    for r in required:
+        key = dg.AssetCheckKey(dg.AssetKey(r.asset), r.check)
+        for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=200):
+            event = record.event
+            evaluation = (
+                event.dagster_event.event_specific_data if event and event.dagster_event else None
+            )
+            if not isinstance(evaluation, dg.AssetCheckEvaluation):
+                continue
+            entry = evaluation.metadata.get(version_keys[r.asset])
+            if entry is not None and event is not None:
+                version = str(entry.value)
+                found.append(
+                    CheckEvidence(
+                        r.asset, r.check, version, evaluation.passed, event.timestamp, record.run_id
+                    )
+                )
+    return found
+
+
+def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.name,
+        deps=[f"{spec.name}_candidate"],
+        group_name=GROUP,
+        owners=[spec.owner],
+        kinds={"nginx" if spec.target == "local" else "kubernetes"},
+        pool=f"release_{spec.name}",  # one promotion per release at a time (plus the target's lock)
+        description=spec.description
+        + " Deploys the candidate to the idle color, gates it, switches the service and verifies.",
+    )
+    def release(
+        context: AssetExecutionContext,
+        images: ImagesResource,
+        mlflow: MlflowResource,
+        audit: AuditResource,
+    ) -> dg.MaterializeResult:
+        event = context.instance.get_latest_materialization_event(dg.AssetKey(f"{spec.name}_candidate"))
+        materialization = event.asset_materialization if event else None
+        if materialization is None:
+            raise dg.Failure(f"{spec.name}_candidate has not been materialized", allow_retries=False)
+        candidate = Candidate.from_dict(dict(materialization.metadata["candidate"].value))  # type: ignore[arg-type]
+        controller = _controller(spec, estate, images, mlflow, audit, f"dagster:{context.run.run_id}")
+        registry = mlflow.registry()
+        required = _required(estate, candidate)
+
+        def gather(c: Candidate) -> Evidence:
+            aliases = [a for a, v in registry.aliases(c.model).items() if v == c.model_version]
+            return Evidence(
+                _check_evidence(context.instance, c, required),
+                aliases,
+                smoke_ok=None,
+                approved_by=approved_by(audit.log(), spec, c),
+            )
+
+        with permanent_failures():
+            outcome = controller.promote(candidate, required, gather)
+        metadata = _outcome_metadata(outcome, controller)
+        if not outcome.promoted:
+            raise dg.Failure(
+                f"release {spec.name} {outcome.decision.action}: " + "; ".join(outcome.decision.reasons),
+                metadata=metadata,
+                allow_retries=False,
+            )
+        return dg.MaterializeResult(data_version=dg.DataVersion(candidate.version), metadata=metadata)
+
+    return release
+
+
+def _outcome_metadata(outcome: Outcome, controller: Controller) -> dict[str, Any]:
+    decision = outcome.decision
+    return {
+        "decision": decision.action,
+        "release_version": decision.candidate,
+        "active_color": decision.active_color or "(none)",
+        "service_url": dg.MetadataValue.url(controller.target.service_url),
+        "reasons": "; ".join(decision.reasons),
+        **({"gates": gates_table(outcome.gates)} if outcome.gates else {}),
+        **{name: round(seconds, 3) for name, seconds in outcome.timings.items()},
+    }
+
+
+def _rollback_job(spec: ReleaseSpec, estate: Estate) -> dg.JobDefinition:
+    @dg.op(name=f"rollback_{spec.name}_op", description="Switch the service back to the previous color.")
+    def rollback(
+        context: dg.OpExecutionContext,
+        images: ImagesResource,
+        mlflow: MlflowResource,
+        audit: AuditResource,
+    ) -> None:
+        controller = _controller(spec, estate, images, mlflow, audit, f"dagster:{context.run.run_id}")
+        with permanent_failures():
+            outcome = controller.rollback(f"requested in Dagster run {context.run.run_id}")
+        context.log.info(f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}")
+        if outcome.decision.action != "rolled back":
+            raise dg.Failure(f"rollback of {spec.name}: {outcome.decision.action}", allow_retries=False)
+
+    @dg.job(
+        name=f"rollback_{spec.name}", description=f"Roll release {spec.name} back to its previous color."
+    )
+    def rollback_job() -> None:
+        rollback()
+
+    return rollback_job
+
+
+def _heal_sensor(spec: ReleaseSpec, estate: Estate) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"heal_{spec.name}",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Probe the serving color of {spec.name}; after {spec.heal.failures_before_action} "
+        "consecutive failures restart it, or roll back.",
+    )
+    def heal(
+        context: dg.SensorEvaluationContext,
+        images: ImagesResource,
+        mlflow: MlflowResource,
+        audit: AuditResource,
+    ) -> dg.SkipReason:
+        controller = _controller(spec, estate, images, mlflow, audit, f"sensor:heal_{spec.name}")
+        outcome = controller.heal()
+        summary = f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}"
+        context.log.info(summary)
+        return dg.SkipReason(summary)
+
+    return heal

@@ -1,0 +1,243 @@
+"""Blue/green releases on the local target for real: podman containers of the built model server,
+nginx on loopback as the service, MLflow aliases, the Dagster instance's check records as gates."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from governance.audit.store import open_audit_log
+from governance.config import Estate
+from governance.home import GovernanceHome
+from governance.images.containers import ContainerStorage
+from governance.models.registry import ModelRegistry
+from governance.models.settings import mlflow_settings
+from pipelines.definitions import build_definitions
+from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
+from tests.services import free_port
+
+RELEASE = "penguin_service"
+MODEL_SERVER = REPO / "examples/penguins/apps/model-server"
+PENGUINS_CSV = Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv")))
+pytestmark = pytest.mark.usefixtures("image_lab")
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Iterator[Estate]:
+    data = repository_estate_data()
+    data["releases"][RELEASE]["local"] = {
+        "service_port": free_port(),
+        "blue_port": free_port(),
+        "green_port": free_port(),
+    }
+    data["releases"][RELEASE]["scale_down_delay_s"] = 600
+    data["releases"][RELEASE]["heal"] = {"failures_before_action": 2}
+    made = write_estate(data, tmp_path / "estate")
+    yield made
+    run_governance("--estate", str(made.path), "release", "down", "--all")
+
+
+def materialize(
+    estate: Estate, instance: dg.DagsterInstance, *assets: str, checks: bool = True
+) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(estate)
+    selection: Any = dg.AssetSelection.assets(*assets) if assets else dg.AssetSelection.all()
+    if not checks:
+        selection = selection.without_checks()
+    return dg.materialize(
+        defs.assets,
+        instance=instance,
+        resources=defs.resources,
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+def service(estate: Estate, path: str, body: Any = None) -> Any:
+    url = f"http://127.0.0.1:{estate.release(RELEASE).local.service_port}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def registry() -> ModelRegistry:
+    return ModelRegistry(mlflow_settings(GovernanceHome.resolve(), None))
+
+
+def governance(estate: Estate, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_governance("--estate", str(estate.path), *args)
+
+
+def release_failure(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = [e for e in result.all_events if e.is_step_failure and e.step_key == RELEASE]
+    return str(failure.step_failure_data.error.message)  # type: ignore[union-attr]
+
+
+class Load:
+    """Steady requests through the service on a thread; counts every failure."""
+
+    def __init__(self, estate: Estate, body: Any):
+        self.estate, self.body = estate, body
+        self.ok = self.failed = 0
+        self.colors: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.colors.add(service(self.estate, "/version")["color"])
+                service(self.estate, "/predict", self.body)
+                self.ok += 1
+            except OSError:
+                self.failed += 1
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
+    spec = estate.release(RELEASE)
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = materialize(estate, instance)
+        assert first.success
+        (deployed,) = first.asset_materializations_for_node(RELEASE)
+        assert deployed.metadata["decision"].value == "promoted"
+        assert deployed.metadata["active_color"].value == "blue"
+        gates = {r.data["gate"]: r.data["passed"] for r in deployed.metadata["gates"].value.records}  # type: ignore[attr-defined]
+        assert all(gates.values()) and len(gates) == 7  # 5 checks, alias, smoke test
+        answer = service(estate, "/predict", spec.smoke_request)
+        assert answer == {"predictions": ["Adelie"], "model_version": "penguin-classifier/1"}
+        assert registry().aliases("penguin-classifier")["champion"] == "1"
+
+        # A new model version, promoted to green under load: no request fails during the switch.
+        with Load(estate, spec.smoke_request) as load:
+            second = materialize(estate, instance, "penguin_classifier", f"{RELEASE}_candidate", RELEASE)
+            time.sleep(0.5)
+        assert second.success
+        assert load.failed == 0 and load.ok > 20 and load.colors == {"blue", "green"}
+        assert service(estate, "/version")["model_version"] == "penguin-classifier/2"
+        assert registry().aliases("penguin-classifier")["champion"] == "2"
+
+    # Rollback from the command line: blue (kept up) serves again, the champion follows.
+    started = time.monotonic()
+    rolled = governance(estate, "release", "rollback", RELEASE, "--by", "oncall", "--reason", "drill")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert time.monotonic() - started < 15
+    assert service(estate, "/version") | {"image": ""} == {
+        "app_version": "1.0.0",
+        "model_version": "penguin-classifier/1",
+        "image": "",
+        "color": "blue",
+    }
+    assert registry().aliases("penguin-classifier")["champion"] == "1"
+
+    # Self-heal: the serving container dies; after 2 failed probes it is restarted.
+    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
+    storage.run(["podman", "kill", f"governance-{RELEASE}-blue"], what="kill blue")
+    first_probe = governance(estate, "release", "heal", RELEASE)
+    assert first_probe.returncode == 1 and first_probe.stdout.startswith("degraded")
+    healed = governance(estate, "release", "heal", RELEASE)
+    assert healed.returncode == 0 and healed.stdout.startswith("restarted"), healed.stdout
+    assert service(estate, "/version")["color"] == "blue"
+
+    status = governance(estate, "release", "status", "--json")
+    (report,) = json.loads(status.stdout)
+    assert report["name"] == RELEASE and report["active_color"] == "blue"
+    assert report["service_url"] == f"http://127.0.0.1:{spec.local.service_port}"
+    assert report["colors"]["green"]["versions"]["model_version"] == "penguin-classifier/2"
+    assert report["colors"]["blue"]["healthy"] and report["last_decision"]["action"] == "restarted"
+
+    actions = [
+        r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
+    ]
+    assert actions == [
+        "release.promoted",
+        "release.promoted",
+        "release.rolled_back",
+        "release.restarted",
+    ]
+
+    down = governance(estate, "release", "down", RELEASE)
+    assert down.returncode == 0
+    with pytest.raises(OSError):
+        service(estate, "/version")
+
+
+def test_failed_or_unchecked_inputs_never_touch_the_service(estate: Estate, tmp_path: Path) -> None:
+    releases = {RELEASE: estate.release(RELEASE).model_dump(exclude={"name"})}
+
+    def variant(name: str, edit: Any) -> Estate:
+        data = repository_estate_data() | {"releases": releases}
+        edit(data)
+        return write_estate(data, tmp_path / name)
+
+    def deploy_alone(instance: dg.DagsterInstance) -> str:
+        """The candidate and the deploy in a later run of their own, as an operator would."""
+        result = materialize(estate, instance, f"{RELEASE}_candidate", RELEASE)
+        assert not result.success
+        return release_failure(result)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize(estate, instance).success
+        serving = service(estate, "/version")
+
+        # An image whose blocking check failed (a new build, over its size budget).
+        context = tmp_path / "model-server"
+        shutil.copytree(MODEL_SERVER, context)
+        (context / "app/main.py").write_text((context / "app/main.py").read_text() + "\n# edit\n")
+
+        def small(data: dict[str, Any]) -> None:
+            data["images"]["apps"]["model_server"] |= {"context": str(context), "size_budget_mb": 1}
+
+        assert not materialize(variant("small", small), instance, "model_server").success
+        assert "model_server.within_size_budget: failed on sha256:" in deploy_alone(instance)
+        assert materialize(estate, instance, "model_server").success  # the good image again
+
+        # A model version that failed its gate: it holds no alias either.
+        def strict(data: dict[str, Any]) -> None:
+            data["models"]["penguin_classifier"]["thresholds"] = {"accuracy": 0.9999}
+
+        assert not materialize(variant("strict", strict), instance, "penguin_classifier").success
+        message = deploy_alone(instance)
+        assert "penguin_classifier.meets_promotion_policy: failed on 2" in message
+        assert "holds neither challenger nor champion" in message
+
+        # A dataset version its suite never ran on (materialized without its check), with a model
+        # trained on it that passed its own gate.
+        fewer = tmp_path / "fewer.csv"
+        fewer.write_text("\n".join(PENGUINS_CSV.read_text().splitlines()[:340]) + "\n")
+
+        def unchecked(data: dict[str, Any]) -> None:
+            data["datasets"]["penguins"]["source"] = {"path": str(fewer)}
+
+        unchecked_estate = variant("unchecked", unchecked)
+        assert materialize(unchecked_estate, instance, "penguins_raw", "penguins", checks=False).success
+        assert materialize(unchecked_estate, instance, "penguin_classifier").success
+        message = deploy_alone(instance)
+        assert "penguins.matches_expectation_suite: never evaluated on" in message
+        assert "penguin_classifier.meets_promotion_policy" not in message  # v3 passed its own gate
+
+    assert service(estate, "/version") == serving  # the service never moved
+    actions = [
+        r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
+    ]
+    assert actions == ["release.promoted", "release.refused", "release.refused", "release.refused"]

@@ -259,8 +259,14 @@ class KubernetesTargetSpec(_Strict):
 
     namespace: str = "governance"
     app: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    overlay: str = "local"
+    overlay: Path = Field(description="the Kustomize overlay to render, e.g. deploy/k8s/overlays/local")
+    container: str = "model-server"
     rollout_timeout_s: float = 300
+
+    @field_validator("overlay", mode="before")
+    @classmethod
+    def _overlay(cls, value: object, info: ValidationInfo) -> object:
+        return _existing_dir(value, info) if isinstance(value, str) else value
 
 
 class HealSpec(_Strict):

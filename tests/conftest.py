@@ -56,6 +56,9 @@ def repository_estate_data() -> dict[str, Any]:
                     entry[key] = str(REPO / entry[key])
     for app in data.get("images", {}).get("apps", {}).values():
         app["context"] = str(REPO / app["context"])
+    for release in data.get("releases", {}).values():
+        if "kubernetes" in release:
+            release["kubernetes"]["overlay"] = str(REPO / release["kubernetes"]["overlay"])
     return data
 
 

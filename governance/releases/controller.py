@@ -181,25 +181,24 @@ class Controller:
             return self._rollback(state, f"{active} stayed unhealthy after a restart: {ready.detail}")
 
     def _rollback(self, state: ReleaseState, reason: str) -> Outcome:
+        """Back to the previous color. Its versions may be unrecorded (it served before the platform
+        managed the release): then it can only be switched to while it still runs, not redeployed."""
         active = self.target.active_color()
         previous = state.previous if state.previous != active else None
-        restore = state.on(previous) if previous else None
-        if previous is None or restore is None:
+        if previous is None:
             raise PermanentError(f"release {self.spec.name}: no previous color to roll back to")
+        restore = state.on(previous)
         started = time.monotonic()
-        if (
-            not self.target.running(previous)
-            or not self.target.probe(previous, "/readyz", timeout_s=2).ok
-        ):
+        if not self._healthy(previous):
+            if restore is None:
+                raise PermanentError(
+                    f"release {self.spec.name}: {previous} is down and its versions were never recorded"
+                )
             self.target.deploy(previous, restore)
             ready = self.target.wait_ready(previous, self.spec.ready_timeout_s)
             if not ready.ok:
-                decision = Decision(
-                    "failed",
-                    restore.version,
-                    [f"rollback to {previous} failed: {ready.detail}"],
-                    active_color=active,
-                )
+                reasons = [f"rollback to {previous} failed: {ready.detail}"]
+                decision = Decision("failed", restore.version, reasons, active_color=active)
                 self._record(decision, restore, alert_ok=False)
                 return self._finish(state, Outcome(decision))
         self.target.switch(previous)
@@ -209,10 +208,11 @@ class Controller:
             state.previous = active
             state.scale_down_at[active] = time.time() + self.spec.scale_down_delay_s
         state.failures = 0
-        self.on_serving(restore)
+        if restore is not None:
+            self.on_serving(restore)
         decision = Decision(
             "rolled back",
-            restore.version,
+            restore.version if restore else "",
             [reason, f"{previous} serves again ({verified.detail})"],
             active_color=previous,
         )
@@ -272,32 +272,29 @@ class Controller:
     def _record(
         self,
         decision: Decision,
-        candidate: Candidate,
+        candidate: Candidate | None,
         *,
         alert_ok: bool,
         gates: GateDecision | None = None,
     ) -> None:
-        versions = {
-            "release": candidate.version,
-            "image": candidate.image_digest,
-            "model_version": candidate.model_ref,
-            "dataset_md5": candidate.dataset_md5,
-            **({"color": decision.active_color} if decision.active_color else {}),
-        }
-        reasons = [
-            *decision.reasons,
-            *([f"{g.name}: {g.evidence}" for g in gates.gates] if gates and gates.passed else []),
-        ]
+        versions = {"color": decision.active_color} if decision.active_color else {}
+        summary = "versions not recorded"
+        if candidate is not None:
+            versions |= {
+                "release": candidate.version,
+                "image": candidate.image_digest,
+                "model_version": candidate.model_ref,
+                "dataset_md5": candidate.dataset_md5,
+            }
+            summary = (
+                f"{candidate.version}: image {candidate.image_digest[:19]}…, model {candidate.model_ref}"
+            )
+        passed = [f"{g.name}: {g.evidence}" for g in gates.gates] if gates and gates.passed else []
         action = "release." + decision.action.replace(" ", "_")
-        self.trail.record(action, f"release:{self.spec.name}", versions, decision.action, reasons)
+        subject = f"release:{self.spec.name}"
+        self.trail.record(action, subject, versions, decision.action, [*decision.reasons, *passed])
         self.notifier.send(
-            f"release {self.spec.name}: {decision.action}",
-            [
-                f"{candidate.version}: image {candidate.image_digest[:19]}…, "
-                f"model {candidate.model_ref}",
-                *decision.reasons,
-            ],
-            ok=alert_ok,
+            f"release {self.spec.name}: {decision.action}", [summary, *decision.reasons], ok=alert_ok
         )
 
     def _finish(self, state: ReleaseState, outcome: Outcome) -> Outcome:

@@ -34,7 +34,7 @@ def make_target(
         from governance.releases.kubernetes import KubernetesTarget
 
         assert spec.kubernetes is not None
-        return KubernetesTarget(spec, spec.kubernetes)
+        return KubernetesTarget(spec, spec.kubernetes, directory)
     from governance.releases.local import LocalTarget
 
     def model_dir(candidate: Candidate) -> Path:

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from governance.config import Estate, load_estate
 from pipelines.definitions import defs
-from tests.conftest import REPO
+from tests.conftest import ESTATE_FILE, REPO, run_governance
 from tests.services import free_port, process_group
 
 LOCATION = "governance"
@@ -82,7 +83,14 @@ def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterat
     with process_group([str(REPO / "scripts" / "dev.sh")], tmp_path / "dagster-dev.log", env=env):
         server = Webserver(port)
         server.wait_for_location(time.monotonic() + 120)
-        yield server
+        try:
+            yield server
+        finally:  # the release's containers and nginx outlive the run that started them
+            run_governance("release", "down", "--all", env={"GOVERNANCE_HOME": str(home)})
+
+
+def defs_estate() -> Estate:
+    return load_estate(ESTATE_FILE)
 
 
 def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
@@ -132,6 +140,18 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
             "scheduleState": {"status": "RUNNING"},
         }
     ]
+    # The release serves predictions through its service (nginx on the estate's service port).
+    service = defs_estate().release("penguin_service")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{service.local.service_port}/predict",
+        data=json.dumps(service.smoke_request).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert json.load(response) == {
+            "predictions": ["Adelie"],
+            "model_version": "penguin-classifier/1",
+        }
     # The run wrote into this home's DVC repository and MLflow store, nowhere else.
     assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()
     assert (home / "mlflow" / "mlflow.db").is_file()

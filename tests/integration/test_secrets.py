@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
 
-from governance.config import Estate
 from pipelines.definitions import build_definitions
 from pipelines.resources import AuditResource, LineageResource
-from tests.services import LineageBackend
+from tests.conftest import repository_estate_data, run_governance, write_estate
+from tests.services import LineageBackend, free_port
 
 SECRET = "s3cr3t-9f8e7d6c5b4a"
 
 
 def test_planted_secrets_appear_nowhere(
-    estate_with_source: Callable[[Path], Estate],
+    image_lab: tuple[str, Path],
     penguins_csv: Path,
     home: Path,
+    tmp_path: Path,
     postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -34,11 +34,17 @@ def test_planted_secrets_appear_nowhere(
     )  # trust auth: any password works
     monkeypatch.setenv("GOVERNANCE_AUDIT_URL", audit_url)
     monkeypatch.setenv("OPENLINEAGE_API_KEY", SECRET)
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:9/hooks/{SECRET}")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", SECRET)
-    backend = LineageBackend()
+    backend, slack = LineageBackend(), LineageBackend()
+    # The webhook URL's path is the secret, as with Slack's incoming webhooks.
+    monkeypatch.setenv("GOVERNANCE_SLACK_WEBHOOK_URL", f"{slack.url}/services/T000/B000/{SECRET}")
+    data = repository_estate_data()
+    data["datasets"]["penguins"]["source"] = {"path": str(penguins_csv)}
+    ports = {"service_port": free_port(), "blue_port": free_port(), "green_port": free_port()}
+    data["releases"]["penguin_service"]["local"] = ports
+    estate = write_estate(data, tmp_path / "estate")
     try:
-        defs = build_definitions(estate_with_source(penguins_csv))
+        defs = build_definitions(estate)
         resources = {
             **defs.resources,
             "lineage": LineageResource(url=backend.url, api_key=dg.EnvVar("OPENLINEAGE_API_KEY")),
@@ -52,6 +58,8 @@ def test_planted_secrets_appear_nowhere(
             dagster_events = "\n".join(str(r.event_log_entry.to_json()) for r in records)
     finally:
         backend.close()
+        slack.close()
+        run_governance("--estate", str(estate.path), "release", "down", "--all")
 
     # The secrets were really in use: the backend got the key, the audit rows went to Postgres.
     assert backend.received and all(
@@ -62,12 +70,16 @@ def test_planted_secrets_appear_nowhere(
             conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall(), default=str
         )
     assert "dataset.published" in audit_rows and "model.gated" in audit_rows
+    assert "release.promoted" in audit_rows and "image.built" in audit_rows
+    (alert,) = slack.received  # one promotion, one alert
+    assert str(alert["text"]).startswith(":white_check_mark: *release penguin_service: promoted*")
 
     captured = capfd.readouterr()
     written = [p for p in home.rglob("*") if p.is_file()]
     assert len(written) > 20
     places = {
         "lineage events sent": json.dumps(backend.received),
+        "slack alerts sent": json.dumps(slack.received),
         "audit records": audit_rows,
         "dagster event log and metadata": dagster_events,
         "stdout/stderr": captured.out + captured.err,

@@ -6,6 +6,7 @@ imported at load: Dagster reloads definitions at the start of every run.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +26,10 @@ from pipelines.resources import (
     MlflowResource,
 )
 
-ESTATE_FILE = Path(__file__).resolve().parent.parent / "governance.yaml"
+# The repository's estate, or another one named the way the `governance` CLI takes it.
+ESTATE_FILE = Path(
+    os.environ.get("GOVERNANCE_ESTATE") or Path(__file__).resolve().parent.parent / "governance.yaml"
+)
 
 # Transient failures (locks, a service briefly down) retry with backoff; permanent ones raise
 # dg.Failure(allow_retries=False) and fail at once.

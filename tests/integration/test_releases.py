@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -241,3 +243,55 @@ def test_failed_or_unchecked_inputs_never_touch_the_service(estate: Estate, tmp_
         r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
     ]
     assert actions == ["release.promoted", "release.refused", "release.refused", "release.refused"]
+
+
+def test_a_promotion_killed_mid_way_leaves_a_healthy_color_and_the_next_run_reconciles(
+    estate: Estate, home: Path, tmp_path: Path
+) -> None:
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.local_temp(tempdir=str(home / "dagster")) as instance:
+        assert materialize(estate, instance).success
+        assert materialize(estate, instance, "penguin_classifier").success  # version 2, not yet served
+    serving = service(estate, "/version")
+    assert serving["color"] == "blue"
+
+    env = {**os.environ, "DAGSTER_HOME": str(home / "dagster"), "GOVERNANCE_ESTATE": str(estate.path)}
+    select = f"{RELEASE}_candidate,{RELEASE}"
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "pipelines.definitions",
+    ]
+    log = (tmp_path / "killed.log").open("wb")
+    run = subprocess.Popen(
+        [*command, "--select", select],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
+    green = f"governance-{RELEASE}-green"
+    deadline = time.monotonic() + 120
+    while green not in storage.run(["podman", "ps", "--format", "{{.Names}}"], what="podman ps"):
+        assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.log").read_text()[
+            -3000:
+        ]
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # mid-way: green is starting, the service not yet switched
+    run.wait()
+
+    assert service(estate, "/version") == serving  # still blue, still healthy
+    assert (
+        service(estate, "/predict", estate.release(RELEASE).smoke_request)["model_version"]
+        == "penguin-classifier/1"
+    )
+
+    with dg.DagsterInstance.local_temp(tempdir=str(home / "dagster")) as instance:
+        again = materialize(estate, instance, f"{RELEASE}_candidate", RELEASE)
+    assert again.success  # the lock died with the killed run; the state is whole
+    assert service(estate, "/version")["color"] == "green"
+    assert service(estate, "/version")["model_version"] == "penguin-classifier/2"

@@ -1,8 +1,8 @@
 """Provenance: from a model version back to the data it came from, with the evidence for each step.
 
 Each link says what it is, when, and what vouches for it (validation results, lineage run ids, audit
-records), so a reviewer can answer "where did this come from?" in one command. Releases will prepend
-their links (service, color, image digest) when they land.
+records), so a reviewer can answer "what exactly is serving, and where did it come from?" in one
+command. A release's chain starts at its service and continues with the model's.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from governance.audit.chain import AuditRecord
-from governance.config import DatasetSpec, ModelSpec
+from governance.config import DatasetSpec, ModelSpec, ReleaseSpec
 from governance.datasets.versioning import DatasetStore
 from governance.errors import PermanentError
 from governance.models.registry import ModelRegistry
 from governance.models.training import DATASET_MD5_TAG
+from governance.releases.candidate import Candidate
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,92 @@ def _mentions(event: Mapping[str, Any], versions: set[str]) -> bool:
 
 def _ms(timestamp: int | None) -> str:
     return datetime.fromtimestamp((timestamp or 0) / 1000, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ServingView:
+    """What the target reports serving, with the versions the platform recorded for that color."""
+
+    service_url: str
+    color: str | None
+    candidate: Candidate | None
+
+
+def explain_release(
+    spec: ReleaseSpec,
+    serving: ServingView,
+    model: ModelSpec,
+    dataset: DatasetSpec,
+    registry: ModelRegistry,
+    store: DatasetStore,
+    audit: Iterable[AuditRecord],
+    events: Iterable[Mapping[str, Any]],
+) -> list[Link]:
+    """From what serves now: service -> color -> image digest -> model version -> dataset md5 ->
+    validations -> lineage runs -> audit records."""
+    candidate = serving.candidate
+    if serving.color is None or candidate is None:
+        raise PermanentError(f"release {spec.name}: nothing is serving (no promotion recorded)")
+    records, events = list(audit), list(events)
+    decided = next(
+        (
+            r
+            for r in reversed(records)
+            if r.subject == f"release:{spec.name}" and r.versions.get("release") == candidate.version
+        ),
+        None,
+    )
+    built = next(
+        (
+            r
+            for r in reversed(records)
+            if r.action == "image.built" and r.versions.get("digest") == candidate.image_digest
+        ),
+        None,
+    )
+    links = [
+        Link("service", serving.service_url, _now(), {"release": spec.name, "target": spec.target}),
+        Link(
+            "color",
+            serving.color,
+            decided.at if decided else "",
+            {"release_version": candidate.version, "decision": decided.decision if decided else ""},
+        ),
+        Link(
+            "image",
+            candidate.image,
+            built.at if built else "",
+            {
+                "digest": candidate.image_digest,
+                "lockfile": built.versions.get("lockfile", "") if built else "",
+            },
+        ),
+    ]
+    links += explain_model(
+        model, dataset, registry, store, records, events, version=candidate.model_version
+    )
+    links += [
+        Link(
+            "lineage run",
+            f"{e['job']['name']} {e['eventType']}",
+            e["eventTime"],
+            {"run_id": e["run"]["runId"]},
+        )
+        for e in events
+        if _mentions(e, {candidate.image_digest, candidate.version})
+    ]
+    links += [
+        Link(
+            "audit record",
+            f"{r.action} {r.decision}",
+            r.at,
+            {"seq": r.seq, "actor": r.actor, "hash": r.hash},
+        )
+        for r in records
+        if candidate.version in r.versions.values() or (r.action == "image.built" and r is built)
+    ]
+    return links
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -8,6 +8,7 @@ import dagster as dg
 
 from governance.config import DatasetSpec
 from governance.datasets.validation import ValidationReport
+from governance.explain import Link
 from governance.images.dockerfile import Finding
 from governance.images.lifecycle import ImageBuild
 from governance.models.gate import GateOutcome
@@ -161,3 +162,17 @@ def gates_table(decision: GateDecision) -> dg.TableMetadataValue:
         [{"gate": g.name, "passed": g.passed, "evidence": g.evidence} for g in decision.gates],
         {"gate": "string", "passed": "bool", "evidence": "string"},
     )
+
+
+def provenance_markdown(links: list[Link]) -> str:
+    """The explain chain as a table, read top down: what serves, then where it came from."""
+    rows = [
+        {
+            "link": link.kind,
+            "ref": link.ref,
+            "at": link.at,
+            "details": ", ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None)),
+        }
+        for link in links
+    ]
+    return _markdown_table(tuple(rows))

@@ -8,17 +8,33 @@ from dagster import AssetExecutionContext
 
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
+from governance.explain import explain_release
 from governance.home import GovernanceHome
+from governance.lineage import refs
+from governance.lineage.events import DatasetRef
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller, Outcome
 from governance.releases.gates import CheckEvidence, Evidence, RequiredCheck, required_checks
-from governance.releases.lifecycle import approved_by, make_candidate, make_controller, make_target
+from governance.releases.lifecycle import (
+    approved_by,
+    make_candidate,
+    make_controller,
+    make_target,
+    serving,
+)
 from governance.releases.state import StateStore
 from governance.releases.target import Target
 from pipelines import datasets, images, models
 from pipelines.failures import permanent_failures
-from pipelines.metadata import gates_table
-from pipelines.resources import AuditResource, ImagesResource, MlflowResource
+from pipelines.lineage import lineage_run
+from pipelines.metadata import gates_table, provenance_markdown
+from pipelines.resources import (
+    AuditResource,
+    DatasetStoreResource,
+    ImagesResource,
+    LineageResource,
+    MlflowResource,
+)
 
 GROUP = "releases"
 
@@ -80,10 +96,16 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         "dataset md5 and the rendered manifests.",
     )
     def candidate(
-        context: AssetExecutionContext, images: ImagesResource, mlflow: MlflowResource
+        context: AssetExecutionContext,
+        images: ImagesResource,
+        mlflow: MlflowResource,
+        lineage: LineageResource,
     ) -> dg.MaterializeResult:
         instance = context.instance
-        with permanent_failures():
+        with (
+            lineage_run(context, lineage, refs.release_job(spec, "candidate")) as run,
+            permanent_failures(),
+        ):
             made = make_candidate(
                 spec,
                 estate,
@@ -94,13 +116,31 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
                 # the version the model was trained on, not whatever the dataset is now
                 dataset_md5=_latest(instance, model.name, "dataset_md5"),
             )
+            run.inputs = _inputs(estate, made, mlflow)
+            run.outputs = [refs.release(spec, made.version)]
         StateStore(GovernanceHome.resolve().dir("releases") / spec.name).save_candidate(made)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(made.version),
-            metadata={**made.to_dict(), "candidate": dg.MetadataValue.json(made.to_dict())},
+            metadata={
+                **made.to_dict(),
+                "candidate": dg.MetadataValue.json(made.to_dict()),
+                "lineage_run_id": run.run_id,
+            },
         )
 
     return candidate
+
+
+def _inputs(estate: Estate, candidate: Candidate, mlflow: MlflowResource) -> list[DatasetRef]:
+    model = estate.model(candidate.model_asset)
+    tracking_uri = mlflow.registry().settings.tracking_uri
+    return [
+        refs.governed_dataset(estate.dataset(candidate.dataset), candidate.dataset_md5),
+        refs.model_version(model, tracking_uri, candidate.model_version),
+        refs.image(
+            estate.image(candidate.image_asset), candidate.image.split("/", 1)[0], candidate.image_digest
+        ),
+    ]
 
 
 def _required(estate: Estate, candidate: Candidate) -> list[RequiredCheck]:
@@ -164,6 +204,8 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         images: ImagesResource,
         mlflow: MlflowResource,
         audit: AuditResource,
+        datasets: DatasetStoreResource,
+        lineage: LineageResource,
     ) -> dg.MaterializeResult:
         event = context.instance.get_latest_materialization_event(dg.AssetKey(f"{spec.name}_candidate"))
         materialization = event.asset_materialization if event else None
@@ -183,15 +225,31 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
                 approved_by=approved_by(audit.log(), spec, c),
             )
 
-        with permanent_failures():
-            outcome = controller.promote(candidate, required, gather)
-        metadata = _outcome_metadata(outcome, controller)
-        if not outcome.promoted:
-            raise dg.Failure(
-                f"release {spec.name} {outcome.decision.action}: " + "; ".join(outcome.decision.reasons),
-                metadata=metadata,
-                allow_retries=False,
-            )
+        job = refs.release_job(spec, "")
+        with lineage_run(context, lineage, job, [refs.release(spec, candidate.version)]) as run:
+            with permanent_failures():
+                outcome = controller.promote(candidate, required, gather)
+            metadata = {**_outcome_metadata(outcome, controller), "lineage_run_id": run.run_id}
+            run.inputs = [refs.release(spec, candidate.version, outcome.gates)]
+            if not outcome.promoted:
+                raise dg.Failure(
+                    f"release {spec.name} {outcome.decision.action}: "
+                    + "; ".join(outcome.decision.reasons),
+                    metadata=metadata,
+                    allow_retries=False,
+                )
+            run.outputs = [refs.release(spec, candidate.version)]
+        links = explain_release(
+            spec,
+            serving(spec, GovernanceHome.resolve(), controller.target),
+            estate.model(spec.model),
+            estate.dataset(estate.model(spec.model).dataset),
+            registry,
+            datasets.store(),
+            audit.log().records(),
+            lineage.outbox().events(),
+        )
+        metadata["provenance"] = dg.MetadataValue.md(provenance_markdown(links))
         return dg.MaterializeResult(data_version=dg.DataVersion(candidate.version), metadata=metadata)
 
     return release

@@ -80,12 +80,15 @@ class LineageResource(dg.ConfigurableResource):  # type: ignore[misc]
     url: str | None = None
     api_key: str | None = None  # dg.EnvVar("OPENLINEAGE_API_KEY") in production
 
+    def outbox(self) -> Outbox:
+        """Every event recorded, delivered or not."""
+        return Outbox(GovernanceHome.resolve().lineage / "outbox.db")
+
     def emitter(self) -> LineageEmitter:
-        home = GovernanceHome.resolve()
-        outbox = Outbox(home.lineage / "outbox.db")
         if self.url:
-            return LineageEmitter(outbox, HttpTransport(self.url, api_key=self.api_key))
-        return LineageEmitter(outbox, transport_from_environment(home.lineage / "events.jsonl"))
+            return LineageEmitter(self.outbox(), HttpTransport(self.url, api_key=self.api_key))
+        default = GovernanceHome.resolve().lineage / "events.jsonl"
+        return LineageEmitter(self.outbox(), transport_from_environment(default))
 
     def graph_path(self) -> Path:
         return GovernanceHome.resolve().lineage / "lineage.svg"
@@ -93,8 +96,7 @@ class LineageResource(dg.ConfigurableResource):  # type: ignore[misc]
     def refresh_graph(self) -> Path:
         from governance.lineage.graph import render
 
-        home = GovernanceHome.resolve()
-        return render(list(Outbox(home.lineage / "outbox.db").events()), "svg", self.graph_path())
+        return render(list(self.outbox().events()), "svg", self.graph_path())
 
 
 class AuditResource(dg.ConfigurableResource):  # type: ignore[misc]

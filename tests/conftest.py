@@ -71,15 +71,27 @@ def write_estate(data: dict[str, Any], directory: Path) -> Estate:
 
 
 @pytest.fixture
-def estate_with_source(tmp_path: Path) -> Callable[[Path], Estate]:
-    """The repository's estate, with the penguins source pointed at another file."""
+def estate_with_source(tmp_path: Path) -> Iterator[Callable[[Path], Estate]]:
+    """The repository's estate, with the penguins source pointed at another file and the releases
+    on free loopback ports; whatever a release started is stopped afterwards."""
+    made: list[Estate] = []
 
     def make(source: Path) -> Estate:
+        from tests.services import free_port
+
         data = repository_estate_data()
         data["datasets"]["penguins"]["source"] = {"path": str(source)}
-        return write_estate(data, tmp_path / "estate")
+        for release in data.get("releases", {}).values():
+            release["local"] = {
+                name: free_port() for name in ("service_port", "blue_port", "green_port")
+            }
+        made.append(write_estate(data, tmp_path / "estate"))
+        return made[-1]
 
-    return make
+    yield make
+    for estate in made:
+        if any(estate.release(name).target == "local" for name in estate.releases):
+            run_governance("--estate", str(estate.path), "release", "down", "--all")
 
 
 @pytest.fixture

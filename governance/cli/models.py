@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from governance.cli.root import CliContext, cli, pass_ctx
+from governance.cli.root import CliContext, cli, pass_ctx, print_links
 
 
 @cli.group()
@@ -116,9 +116,4 @@ def models_explain(
         alias=alias,
         version=version,
     )
-    if as_json:
-        click.echo(json.dumps([link.as_dict() for link in links], indent=2))
-        return
-    for link in links:
-        details = ", ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None))
-        click.echo(f"{link.kind:>16}  {link.ref}  [{link.at}]  {details}")
+    print_links(links, as_json)

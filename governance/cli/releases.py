@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from governance.cli.root import CliContext, cli, fail, pass_ctx
+from governance.cli.root import CliContext, cli, fail, pass_ctx, print_links
 
 if TYPE_CHECKING:
     from governance.config import ReleaseSpec
@@ -129,3 +129,29 @@ def release_down(ctx: CliContext, name: str | None, everything: bool) -> None:
     for spec in specs:
         _target(ctx, spec).down()
         click.echo(f"{spec.name}: stopped")
+
+
+@release.command("explain")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def release_explain(ctx: CliContext, name: str, as_json: bool) -> None:
+    """What serves NAME now and where it came from: service, color, image, model, dataset,
+    validations, lineage runs and audit records, each with a time."""
+    from governance.datasets.versioning import DatasetStore
+    from governance.explain import explain_release
+    from governance.releases.lifecycle import serving
+
+    spec = ctx.estate.release(name)
+    model = ctx.estate.model(spec.model)
+    links = explain_release(
+        spec,
+        serving(spec, ctx.home, _target(ctx, spec)),
+        model,
+        ctx.estate.dataset(model.dataset),
+        ctx.registry(),
+        DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote)),
+        ctx.audit_log().records(),
+        ctx.lineage_outbox().events(),
+    )
+    print_links(links, as_json)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -12,6 +14,7 @@ from governance.home import GovernanceHome
 
 if TYPE_CHECKING:
     from governance.audit.store import AuditLog
+    from governance.explain import Link
     from governance.lineage.outbox import Outbox
     from governance.models.registry import ModelRegistry
 
@@ -74,3 +77,13 @@ def cli(ctx: click.Context, estate: str, home: str | None, audit_url: str | None
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def print_links(links: Sequence[Link], as_json: bool) -> None:
+    """A provenance chain, one link per line (or JSON)."""
+    if as_json:
+        click.echo(json.dumps([link.as_dict() for link in links], indent=2))
+        return
+    for link in links:
+        details = ", ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None))
+        click.echo(f"{link.kind:>16}  {link.ref}  [{link.at}]  {details}")

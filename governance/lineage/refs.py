@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from governance.config import AppImageSpec, DatasetSpec, ModelSpec
+from governance.config import AppImageSpec, DatasetSpec, ModelSpec, ReleaseSpec
 from governance.datasets.validation import ValidationReport
 from governance.lineage.events import Assertion, DatasetRef, JobRef
 from governance.models.policy import GateDecision
+from governance.releases import gates
 
 DVC_NAMESPACE = "dvc://governance"
 _COLUMN_TYPES = {"string": "string", "float": "double", "integer": "long"}
@@ -128,4 +129,23 @@ def lockfile(spec: AppImageSpec, name: str, digest: str | None = None) -> Datase
         version=digest,
         owner=spec.owner,
         description=f"Dependency lockfile of {spec.name}.",
+    )
+
+
+def release_job(spec: ReleaseSpec, step: str) -> JobRef:
+    return JobRef(f"{spec.name}.{step}" if step else spec.name, spec.owner, spec.description)
+
+
+def release(
+    spec: ReleaseSpec, version: str | None, decision: gates.GateDecision | None = None
+) -> DatasetRef:
+    """A release: namespace `release://TARGET`, name the release, version the hash of what serves."""
+    assertions = tuple(Assertion(g.name, g.passed) for g in decision.gates) if decision else ()
+    return DatasetRef(
+        namespace=f"release://{spec.target}",
+        name=spec.name,
+        version=version,
+        owner=spec.owner,
+        description=spec.description,
+        assertions=assertions,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from governance.audit.store import AuditLog, AuditTrail
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
+from governance.explain import ServingView
 from governance.home import GovernanceHome
 from governance.images.containers import ContainerStorage
 from governance.models.registry import ModelRegistry
@@ -164,3 +165,9 @@ def _versions(candidate: Candidate) -> dict[str, str]:
         "model_version": candidate.model_ref,
         "dataset_md5": candidate.dataset_md5,
     }
+
+
+def serving(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> ServingView:
+    color = target.active_color()
+    candidate = StateStore(release_dir(home, spec.name)).load().on(color) if color else None
+    return ServingView(target.service_url, color, candidate)

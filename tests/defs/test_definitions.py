@@ -38,6 +38,8 @@ def test_datasets_group() -> None:
         "penguin_classifier": "models",
         "model_server": "images",
         "frontend": "images",
+        "penguin_service_candidate": "releases",
+        "penguin_service": "releases",
     }
     assert graph.get(dg.AssetKey("penguins")).parent_keys == {dg.AssetKey("penguins_raw")}
     assert graph.get(dg.AssetKey("penguins")).owners == ["data-platform@example.com"]
@@ -104,3 +106,18 @@ def test_governance_library_never_imports_dagster() -> None:
     loaded = _modules_after("; ".join(f"import {name}" for name in names))
     assert len(names) > 5
     assert [m for m in loaded if m.split(".")[0] == "dagster"] == []
+
+
+def test_release_depends_on_its_exact_inputs_and_promotes_one_at_a_time() -> None:
+    graph = defs.resolve_asset_graph()
+    candidate = graph.get(dg.AssetKey("penguin_service_candidate"))
+    assert candidate.parent_keys == {
+        dg.AssetKey(k) for k in ("penguins", "penguin_classifier", "model_server")
+    }
+    release = graph.get(dg.AssetKey("penguin_service"))
+    assert release.parent_keys == {dg.AssetKey("penguin_service_candidate")}
+    assert release.pools == {"release_penguin_service"}
+    assert defs.resolve_job_def("rollback_penguin_service") is not None
+    sensor = defs.resolve_sensor_def("heal_penguin_service")
+    assert sensor.minimum_interval_seconds == 30
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

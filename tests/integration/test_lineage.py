@@ -81,6 +81,8 @@ def test_every_materialization_and_check_emits_spec_valid_events(
                     ".within_size_budget",
                 )
             ],
+            "penguin_service.candidate",
+            "penguin_service",
         ]
     }
 

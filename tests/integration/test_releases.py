@@ -126,6 +126,9 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         assert deployed.metadata["active_color"].value == "blue"
         gates = {r.data["gate"]: r.data["passed"] for r in deployed.metadata["gates"].value.records}  # type: ignore[attr-defined]
         assert all(gates.values()) and len(gates) == 7  # 5 checks, alias, smoke test
+        provenance = str(deployed.metadata["provenance"].value)
+        assert "| service | http://127.0.0.1:" in provenance and "| image |" in provenance
+        assert "| model version | penguin-classifier/1 |" in provenance
         answer = service(estate, "/predict", spec.smoke_request)
         assert answer == {"predictions": ["Adelie"], "model_version": "penguin-classifier/1"}
         assert registry().aliases("penguin-classifier")["champion"] == "1"
@@ -177,6 +180,18 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         "release.rolled_back",
         "release.restarted",
     ]
+
+    explained = governance(estate, "release", "explain", RELEASE, "--json")
+    assert explained.returncode == 0, explained.stderr
+    links = json.loads(explained.stdout)
+    kinds = [link["kind"] for link in links]
+    assert kinds[:5] == ["service", "color", "image", "model version", "dataset version"]
+    assert {"validation", "lineage run", "audit record"} <= set(kinds)
+    assert links[1]["ref"] == "blue" and links[3]["ref"] == "penguin-classifier/1"
+    assert links[2]["details"]["digest"] == report["colors"]["blue"]["versions"]["image"].split("@")[1]
+    assert all(link["at"] for link in links[1:])
+    lineage_jobs = {link["ref"].split()[0] for link in links if link["kind"] == "lineage run"}
+    assert {RELEASE, f"{RELEASE}.candidate", "model_server"} <= lineage_jobs
 
     down = governance(estate, "release", "down", RELEASE)
     assert down.returncode == 0

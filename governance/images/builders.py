@@ -92,7 +92,7 @@ class StepClock:
 
 
 class BuildahBuilder:
-    """`buildah bud --layers` with chroot isolation on overlay storage (see ARCHITECTURE pitfalls)."""
+    """`buildah bud --layers` on overlay storage, RUN steps in runc without a network."""
 
     name = "buildah"
     _STEP = re.compile(r"^(?P<stage>\[\d+/\d+\] )?STEP \d+/\d+: (?P<instruction>.*)$")
@@ -103,7 +103,19 @@ class BuildahBuilder:
 
     def build(self, request: BuildRequest, progress: Progress) -> BuildOutcome:
         id_file = request.context.parent / f".{request.context.name}.iid"
-        command = ["buildah", "bud", "--layers", "--isolation", "chroot", "--format", "oci"]
+        # OCI isolation (runc) rather than chroot, because only it can take the network away:
+        # `--network none` makes a build that tries to reach the network fail instead of drifting.
+        command = [
+            "buildah",
+            "bud",
+            "--layers",
+            "--isolation",
+            "oci",
+            "--network",
+            "none",
+            "--format",
+            "oci",
+        ]
         if request.no_cache:
             command.append("--no-cache")
         for name, value in request.build_args.items():

@@ -30,8 +30,13 @@ _TRANSIENT = re.compile(
 )
 
 
+# A failing RUN step of an offline build fails the same way every time, whatever it printed
+# (a step that tried the network prints a name-resolution error, which is the point).
+_FAILED_RUN_STEP = re.compile(r'building at STEP "RUN ')
+
+
 def is_transient_output(output: str) -> bool:
-    return bool(_TRANSIENT.search(output))
+    return not _FAILED_RUN_STEP.search(output) and bool(_TRANSIENT.search(output))
 
 
 @dataclass(frozen=True)

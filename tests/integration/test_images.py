@@ -220,3 +220,23 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "unreachable" in refused.stderr.splitlines()[-1]
+
+
+def test_nothing_inside_a_build_reaches_the_network(first_build: ImageBuild, tmp_path: Path) -> None:
+    """RUN steps get no network at all (the fetch step brought everything), so a Dockerfile that
+    tries to download fails at once, as a permanent error naming the step."""
+    from governance.images.builders import BuildRequest
+
+    estate = write_estate(repository_estate_data(), tmp_path / "estate")
+    context = tmp_path / "context"
+    context.mkdir()
+    probe = "import urllib.request; urllib.request.urlopen('https://pypi.org/simple/', timeout=5)"
+    (context / "Dockerfile").write_text(
+        f'ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN python3 -c "{probe}"\n'
+    )
+    builder = _workspace(estate).builder()
+    request = BuildRequest(
+        context, context / "Dockerfile", "probe:latest", {"BASE_IMAGE": first_build.bases["BASE_IMAGE"]}
+    )
+    with pytest.raises(PermanentError, match=r"(?s)name resolution.*building at STEP \"RUN python3"):
+        builder.build(request, lambda line: None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from governance.config import BaseImageSpec
-from governance.errors import ConfigError
+from governance.errors import ConfigError, PermanentError
 from governance.images.bases import recipe_tag
 from governance.images.builders import BuildahBuilder, DockerBuilder, StepClock
 from governance.images.containers import ContainerStorage, is_transient_output
@@ -68,6 +68,10 @@ def test_docker_engine_steps_parse_the_same_way() -> None:
         ("net/http: TLS handshake timeout", True),
         ("ERR_PNPM_FETCH_503  GET https://registry.npmjs.org/terser: Service Unavailable", True),
         ('error building at STEP "RUN make": exit status 2', False),
+        (
+            'Temporary failure in name resolution\nError: building at STEP "RUN pip install x": exit 1',
+            False,
+        ),
         ("ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with frozen-lockfile", False),
     ],
 )
@@ -126,3 +130,10 @@ def test_image_config_errors_name_the_key(tmp_path: Path) -> None:
     data["images"]["apps"]["frontend"]["context"] = str(tmp_path / "nowhere")
     with pytest.raises(ConfigError, match=r"images.apps.frontend.context: directory not found"):
         write_estate(data, tmp_path)
+
+
+def test_docker_builder_without_a_daemon_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(
+        PermanentError, match=r"no Docker engine reachable at unix://.*use `builder: buildah`"
+    ):
+        DockerBuilder(base_url=f"unix://{tmp_path / 'docker.sock'}")

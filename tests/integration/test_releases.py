@@ -310,3 +310,49 @@ def test_a_promotion_killed_mid_way_leaves_a_healthy_color_and_the_next_run_reco
     assert again.success  # the lock died with the killed run; the state is whole
     assert service(estate, "/version")["color"] == "green"
     assert service(estate, "/version")["model_version"] == "penguin-classifier/2"
+
+
+def test_approval_gate_and_the_dagster_rollback_job_and_heal_sensor(
+    estate: Estate, tmp_path: Path
+) -> None:
+    data = repository_estate_data() | {
+        "releases": {RELEASE: estate.release(RELEASE).model_dump(exclude={"name"})}
+    }
+    data["releases"][RELEASE]["requires_approval"] = True
+    data["releases"][RELEASE]["kubernetes"]["overlay"] = str(REPO / "deploy/k8s/overlays/local")
+    gated = write_estate(data, tmp_path / "gated")
+    defs = build_definitions(gated)
+    with dg.DagsterInstance.ephemeral() as instance:
+        refused = materialize(gated, instance)
+        assert not refused.success
+        assert "approval: no approval for release-" in release_failure(refused)
+
+        approved = governance(
+            gated, "release", "approve", RELEASE, "--by", "alice", "--reason", "reviewed"
+        )
+        assert approved.returncode == 0 and "approved by alice" in approved.stdout, approved.stderr
+        promoted = materialize(gated, instance, f"{RELEASE}_candidate", RELEASE)
+        assert promoted.success
+        gates = {
+            r.data["gate"]: r.data["evidence"]
+            for r in promoted.asset_materializations_for_node(RELEASE)[0].metadata["gates"].value.records
+        }  # type: ignore[attr-defined]
+        assert gates["approval"] == "approved by alice"
+        assert materialize(gated, instance, "penguin_classifier", f"{RELEASE}_candidate").success
+        governance(gated, "release", "approve", RELEASE, "--by", "bob")
+        assert materialize(gated, instance, RELEASE).success  # green now serves version 2
+
+        heal = defs.resolve_sensor_def(f"heal_{RELEASE}")
+        with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+            result = heal(context)
+        assert isinstance(result, dg.SkipReason) and str(result.skip_message).startswith("healthy")
+
+        rollback = defs.resolve_job_def(f"rollback_{RELEASE}").execute_in_process(instance=instance)
+        assert rollback.success
+    assert service(gated, "/version")["color"] == "blue"
+    actions = [
+        r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
+    ]
+    assert actions == [
+        "release.refused", "release.approved", "release.promoted", "release.approved", "release.promoted", "release.rolled_back",
+    ]  # fmt: skip

@@ -269,7 +269,11 @@ def _outcome_metadata(outcome: Outcome, controller: Controller) -> dict[str, Any
 
 
 def _rollback_job(spec: ReleaseSpec, estate: Estate) -> dg.JobDefinition:
-    @dg.op(name=f"rollback_{spec.name}_op", description="Switch the service back to the previous color.")
+    @dg.op(
+        name=f"rollback_{spec.name}_op",
+        description="Switch the service back to the previous color.",
+        pool=f"release_{spec.name}",
+    )
     def rollback(
         context: dg.OpExecutionContext,
         images: ImagesResource,

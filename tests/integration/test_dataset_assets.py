@@ -24,7 +24,7 @@ def run(
 ) -> dg.ExecuteInProcessResult:
     """The datasets group; `everything` adds what is downstream of it (the model)."""
     defs = build_definitions(estate)
-    selection = None if everything else dg.AssetSelection.groups("datasets")
+    selection = dg.AssetSelection.groups("datasets", *(["models"] if everything else []))
     return dg.materialize(
         defs.assets,
         instance=instance,

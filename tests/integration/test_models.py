@@ -72,7 +72,11 @@ def materialize(
     defs = build_definitions(estate)
     resources = {**defs.resources, **({"mlflow": mlflow} if mlflow else {})}
     return dg.materialize(
-        defs.assets, instance=instance, resources=resources, selection=selection, raise_on_error=False
+        defs.assets,
+        instance=instance,
+        resources=resources,
+        selection=selection or dg.AssetSelection.groups("datasets", "models"),
+        raise_on_error=False,
     )
 
 

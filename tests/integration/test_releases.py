@@ -200,7 +200,7 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
 
 
 def test_failed_or_unchecked_inputs_never_touch_the_service(estate: Estate, tmp_path: Path) -> None:
-    releases = {RELEASE: estate.release(RELEASE).model_dump(exclude={"name"})}
+    releases = {RELEASE: estate.release(RELEASE).model_dump(mode="json", exclude={"name"})}
 
     def variant(name: str, edit: Any) -> Estate:
         data = repository_estate_data() | {"releases": releases}
@@ -316,10 +316,9 @@ def test_approval_gate_and_the_dagster_rollback_job_and_heal_sensor(
     estate: Estate, tmp_path: Path
 ) -> None:
     data = repository_estate_data() | {
-        "releases": {RELEASE: estate.release(RELEASE).model_dump(exclude={"name"})}
+        "releases": {RELEASE: estate.release(RELEASE).model_dump(mode="json", exclude={"name"})}
     }
     data["releases"][RELEASE]["requires_approval"] = True
-    data["releases"][RELEASE]["kubernetes"]["overlay"] = str(REPO / "deploy/k8s/overlays/local")
     gated = write_estate(data, tmp_path / "gated")
     defs = build_definitions(gated)
     with dg.DagsterInstance.ephemeral() as instance:

@@ -178,8 +178,17 @@ def run(root: Path, seconds: float) -> Path:
     print(
         f"| promotion end to end (train v2, candidate, deploy green, gates, switch) | {promote_end - promote_start:.1f} s |"
     )
+    switched_back = next(
+        float(line.split()[1])
+        for line in rolled.stdout.splitlines()
+        if line.strip().startswith("rollback_s")
+    )
     print(
-        f"| rollback end to end (`governance release rollback`, a new process) | {rollback_end - rollback_start:.2f} s |"
+        f"| rollback: traffic verified back on the previous color (controller) | {switched_back:.2f} s |"
+    )
+    print(
+        "| rollback end to end (`governance release rollback`: process start, switch, verify, "
+        f"MLflow champion alias, audit) | {rollback_end - rollback_start:.2f} s |"
     )
     print(f"| self-heal: detection (kill to first failed probe) | {heal['detect_s']:.2f} s |")
     print(

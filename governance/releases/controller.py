@@ -203,6 +203,7 @@ class Controller:
                 return self._finish(state, Outcome(decision))
         self.target.switch(previous)
         verified = self._verify(previous)
+        traffic_back_s = time.monotonic() - started
         state.scale_down_at.pop(previous, None)
         if active is not None:
             state.previous = active
@@ -217,7 +218,8 @@ class Controller:
             active_color=previous,
         )
         self._record(decision, restore, alert_ok=verified.ok)
-        return self._finish(state, Outcome(decision, timings={"rollback_s": time.monotonic() - started}))
+        timings = {"traffic_back_s": traffic_back_s, "rollback_s": time.monotonic() - started}
+        return self._finish(state, Outcome(decision, timings=timings))
 
     def _refuse(
         self,

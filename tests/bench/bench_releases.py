@@ -181,7 +181,7 @@ def run(root: Path, seconds: float) -> Path:
     switched_back = next(
         float(line.split()[1])
         for line in rolled.stdout.splitlines()
-        if line.strip().startswith("rollback_s")
+        if line.strip().startswith("traffic_back_s")
     )
     print(
         f"| rollback: traffic verified back on the previous color (controller) | {switched_back:.2f} s |"

@@ -41,10 +41,10 @@ def _base_dir(info: ValidationInfo) -> Path:
     return Path(context.get("base_dir", "."))
 
 
-def _existing_file(value: str, info: ValidationInfo) -> Path:
+def _existing_file(value: str, info: ValidationInfo, kind: str = "file") -> Path:
     path = (_base_dir(info) / value).resolve()
-    if not path.is_file():
-        raise ValueError(f"file not found: {value} (looked at {path})")
+    if not (path.is_dir() if kind == "directory" else path.is_file()):
+        raise ValueError(f"{kind} not found: {value} (looked at {path})")
     return path
 
 
@@ -156,13 +156,6 @@ class ModelSpec(_Strict):
         return self
 
 
-def _existing_dir(value: str, info: ValidationInfo) -> Path:
-    path = (_base_dir(info) / value).resolve()
-    if not path.is_dir():
-        raise ValueError(f"directory not found: {value} (looked at {path})")
-    return path
-
-
 class BaseImageSpec(_Strict):
     """A base image built here from Debian packages (mmdebstrap), for machines that cannot pull
     upstream images; pushed to the image registry and used by digest."""
@@ -190,7 +183,7 @@ class AppImageSpec(_Strict):
     @field_validator("context", mode="before")
     @classmethod
     def _context(cls, value: object, info: ValidationInfo) -> object:
-        return _existing_dir(value, info) if isinstance(value, str) else value
+        return _existing_file(value, info, "directory") if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _dockerfile_exists(self) -> AppImageSpec:
@@ -266,7 +259,7 @@ class KubernetesTargetSpec(_Strict):
     @field_validator("overlay", mode="before")
     @classmethod
     def _overlay(cls, value: object, info: ValidationInfo) -> object:
-        return _existing_dir(value, info) if isinstance(value, str) else value
+        return _existing_file(value, info, "directory") if isinstance(value, str) else value
 
 
 class HealSpec(_Strict):

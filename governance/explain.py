@@ -7,7 +7,7 @@ command. A release's chain starts at its service and continues with the model's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -91,7 +91,20 @@ def explain_model(
         for r in records
         if r.subject == f"dataset:{dataset.name}" and r.versions.get("md5") == md5
     ]
-    links += [
+    links += _lineage_links(events, {md5, ref})
+    links += _audit_links(
+        records,
+        lambda r: (
+            ref in r.versions.values()
+            or (r.subject == f"dataset:{dataset.name}" and md5 in r.versions.values())
+        ),
+    )
+    return links
+
+
+def _lineage_links(events: Iterable[Mapping[str, Any]], versions: set[str]) -> list[Link]:
+    """The lineage runs that read or wrote any of `versions`."""
+    return [
         Link(
             "lineage run",
             f"{e['job']['name']} {e['eventType']}",
@@ -99,9 +112,12 @@ def explain_model(
             {"run_id": e["run"]["runId"]},
         )
         for e in events
-        if _mentions(e, {md5, ref})
+        if _mentions(e, versions)
     ]
-    links += [
+
+
+def _audit_links(records: Iterable[AuditRecord], keep: Callable[[AuditRecord], bool]) -> list[Link]:
+    return [
         Link(
             "audit record",
             f"{r.action} {r.decision}",
@@ -109,10 +125,8 @@ def explain_model(
             {"seq": r.seq, "actor": r.actor, "hash": r.hash},
         )
         for r in records
-        if ref in r.versions.values()
-        or (r.subject == f"dataset:{dataset.name}" and md5 in r.versions.values())
+        if keep(r)
     ]
-    return links
 
 
 def _mentions(event: Mapping[str, Any], versions: set[str]) -> bool:
@@ -188,27 +202,11 @@ def explain_release(
     links += explain_model(
         model, dataset, registry, store, records, events, version=candidate.model_version
     )
-    links += [
-        Link(
-            "lineage run",
-            f"{e['job']['name']} {e['eventType']}",
-            e["eventTime"],
-            {"run_id": e["run"]["runId"]},
-        )
-        for e in events
-        if _mentions(e, {candidate.image_digest, candidate.version})
-    ]
-    links += [
-        Link(
-            "audit record",
-            f"{r.action} {r.decision}",
-            r.at,
-            {"seq": r.seq, "actor": r.actor, "hash": r.hash},
-        )
-        for r in records
-        if candidate.version in r.versions.values() or (r.action == "image.built" and r is built)
-    ]
-    return links
+    release_versions = {candidate.image_digest, candidate.version}
+    evidence = _lineage_links(events, release_versions) + _audit_links(
+        records, lambda r: candidate.version in r.versions.values() or r is built
+    )
+    return links + [link for link in evidence if link not in links]  # the model's chain has some
 
 
 def _now() -> str:

@@ -9,7 +9,7 @@ from governance.errors import PermanentError
 from governance.lineage import refs
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import column_schema, validation_metadata
+from pipelines.metadata import DATASET_VERSION, column_schema, validation_metadata
 from pipelines.resources import (
     AuditResource,
     DatasetStoreResource,
@@ -143,7 +143,7 @@ def _suite_check(spec: DatasetSpec) -> dg.AssetChecksDefinition:
             passed=report.success,
             description=report.summary(),
             metadata={
-                "dataset_md5": version.md5,
+                DATASET_VERSION: version.md5,
                 "lineage_run_id": run.run_id,
                 **validation_metadata(report),
             },

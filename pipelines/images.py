@@ -18,7 +18,7 @@ from governance.lineage import refs
 from governance.lineage.events import Assertion
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import findings_table, image_metadata
+from pipelines.metadata import IMAGE_VERSION, findings_table, image_metadata, latest_entry
 from pipelines.resources import AuditResource, ImagesResource, LineageResource
 
 GROUP = "images"
@@ -108,11 +108,9 @@ def _check(
     def check(
         context: AssetCheckExecutionContext, images: ImagesResource, lineage: LineageResource
     ) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(dg.AssetKey(spec.name))
-        materialization = event.asset_materialization if event else None
-        if materialization is None or "digest" not in materialization.metadata:
+        digest = latest_entry(context.instance, spec.name, IMAGE_VERSION)
+        if digest is None:
             return dg.AssetCheckResult(passed=False, description=f"{spec.name} has not been built yet")
-        digest = str(materialization.metadata["digest"].value)
         workspace = images.workspace(section)
         job = refs.check_job(spec.name, name, spec.owner)
         with lineage_run(context, lineage, job, [refs.image(spec, workspace.registry, digest)]) as run:
@@ -125,7 +123,7 @@ def _check(
         return dg.AssetCheckResult(
             passed=result.passed,
             description=result.description,
-            metadata={**result.metadata, "digest": digest, "lineage_run_id": run.run_id},
+            metadata={**result.metadata, IMAGE_VERSION: digest, "lineage_run_id": run.run_id},
         )
 
     return check

@@ -15,6 +15,18 @@ from governance.models.gate import GateOutcome
 from governance.releases.gates import GateDecision
 
 _TYPES = {"string": "string", "float": "float", "integer": "int"}
+# The entry in which each kind of asset and check records its exact version; release gates and
+# candidates match on these, so they are named once.
+DATASET_VERSION, MODEL_VERSION, IMAGE_VERSION = "dataset_md5", "model_version", "digest"
+
+
+def latest_entry(instance: dg.DagsterInstance, asset: str, key: str) -> Any:
+    """One metadata entry of the asset's latest materialization, or None before the first."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    materialization = event.asset_materialization if event else None
+    if materialization is None or key not in materialization.metadata:
+        return None
+    return materialization.metadata[key].value
 
 
 def column_schema(spec: DatasetSpec) -> dg.TableSchema:
@@ -76,8 +88,8 @@ def _markdown_table(rows: tuple[dict[str, Any], ...]) -> str:
 def gate_metadata(outcome: GateOutcome) -> dict[str, Any]:
     """Each criterion with its evidence; candidate and champion metrics as numbers."""
     metadata: dict[str, Any] = {
-        "model_version": outcome.version,
-        "dataset_md5": outcome.dataset_md5,
+        MODEL_VERSION: outcome.version,
+        DATASET_VERSION: outcome.dataset_md5,
         "decision": "passed" if outcome.decision.passed else "failed",
         "champion_version": outcome.champion_version or "(none)",
         "criteria": _table(
@@ -110,7 +122,7 @@ def gate_metadata(outcome: GateOutcome) -> dict[str, Any]:
 def image_metadata(build: ImageBuild) -> dict[str, Any]:
     """What was built, from which lockfile and bases, each phase's time, and each step's cache hit."""
     return {
-        "digest": build.digest,
+        IMAGE_VERSION: build.digest,
         "reference": build.reference,
         "size_mb": round(build.size_bytes / 1e6, 1),
         "compressed_mb": round(build.compressed_bytes / 1e6, 1),

@@ -11,7 +11,7 @@ from governance.models.training import code_version, model_card
 from governance.provenance import git_commit
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import gate_metadata
+from pipelines.metadata import DATASET_VERSION, MODEL_VERSION, gate_metadata, latest_entry
 from pipelines.resources import AuditResource, DatasetStoreResource, LineageResource, MlflowResource
 
 GROUP = "models"
@@ -57,9 +57,9 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
         return dg.MaterializeResult(
             data_version=dg.DataVersion(trained.ref),
             metadata={
-                "model_version": trained.version,
+                MODEL_VERSION: trained.version,
                 "registered_model": trained.registered_name,
-                "dataset_md5": trained.dataset_md5,
+                DATASET_VERSION: trained.dataset_md5,
                 "mlflow_run_id": trained.run_id,
                 "git_commit": commit,
                 **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
@@ -90,11 +90,9 @@ def _gate_check(spec: ModelSpec, dataset: DatasetSpec) -> dg.AssetChecksDefiniti
         lineage: LineageResource,
         audit: AuditResource,
     ) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(dg.AssetKey(spec.name))
-        materialization = event.asset_materialization if event else None
-        if materialization is None or "model_version" not in materialization.metadata:
+        version = latest_entry(context.instance, spec.name, MODEL_VERSION)
+        if version is None:
             return dg.AssetCheckResult(passed=False, description=f"{spec.name} has not been trained yet")
-        version = str(materialization.metadata["model_version"].value)
         registry = mlflow.registry()
         uri = registry.settings.tracking_uri
         job = refs.check_job(spec.name, GATE_CHECK, spec.owner)

@@ -27,7 +27,14 @@ from governance.releases.target import Target
 from pipelines import datasets, images, models
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import gates_table, provenance_markdown
+from pipelines.metadata import (
+    DATASET_VERSION,
+    IMAGE_VERSION,
+    MODEL_VERSION,
+    gates_table,
+    latest_entry,
+    provenance_markdown,
+)
 from pipelines.resources import (
     AuditResource,
     DatasetStoreResource,
@@ -76,11 +83,10 @@ def _controller(
 
 
 def _latest(instance: dg.DagsterInstance, asset: str, key: str) -> str:
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
-    materialization = event.asset_materialization if event else None
-    if materialization is None or key not in materialization.metadata:
+    value = latest_entry(instance, asset, key)
+    if value is None:
         raise PermanentError(f"{asset} has not been materialized yet: materialize it before the release")
-    return str(materialization.metadata[key].value)
+    return str(value)
 
 
 def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
@@ -111,10 +117,10 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
                 estate,
                 _target(spec, estate, images, mlflow),
                 image=_latest(instance, spec.image, "reference"),
-                image_digest=_latest(instance, spec.image, "digest"),
-                model_version=_latest(instance, model.name, "model_version"),
+                image_digest=_latest(instance, spec.image, IMAGE_VERSION),
+                model_version=_latest(instance, model.name, MODEL_VERSION),
                 # the version the model was trained on, not whatever the dataset is now
-                dataset_md5=_latest(instance, model.name, "dataset_md5"),
+                dataset_md5=_latest(instance, model.name, DATASET_VERSION),
             )
             run.inputs = _inputs(estate, made, mlflow)
             run.outputs = [refs.release(spec, made.version)]
@@ -157,9 +163,9 @@ def _required(estate: Estate, candidate: Candidate) -> list[RequiredCheck]:
 def _version_keys(candidate: Candidate) -> dict[str, str]:
     """Which metadata entry of each input's checks names the version the check evaluated."""
     return {
-        candidate.dataset: "dataset_md5",
-        candidate.model_asset: "model_version",
-        candidate.image_asset: "digest",
+        candidate.dataset: DATASET_VERSION,
+        candidate.model_asset: MODEL_VERSION,
+        candidate.image_asset: IMAGE_VERSION,
     }
 
 
@@ -207,11 +213,10 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         datasets: DatasetStoreResource,
         lineage: LineageResource,
     ) -> dg.MaterializeResult:
-        event = context.instance.get_latest_materialization_event(dg.AssetKey(f"{spec.name}_candidate"))
-        materialization = event.asset_materialization if event else None
-        if materialization is None:
+        pinned = latest_entry(context.instance, f"{spec.name}_candidate", "candidate")
+        if pinned is None:
             raise dg.Failure(f"{spec.name}_candidate has not been materialized", allow_retries=False)
-        candidate = Candidate.from_dict(dict(materialization.metadata["candidate"].value))  # type: ignore[arg-type]
+        candidate = Candidate.from_dict(dict(pinned))
         controller = _controller(spec, estate, images, mlflow, audit, f"dagster:{context.run.run_id}")
         registry = mlflow.registry()
         required = _required(estate, candidate)

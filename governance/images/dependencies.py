@@ -44,10 +44,6 @@ class Dependencies:
     seconds: float
     packages: int
 
-    @property
-    def registry_needed(self) -> bool:
-        return self.fetched
-
 
 @dataclass(frozen=True)
 class Sources:

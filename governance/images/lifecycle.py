@@ -306,12 +306,12 @@ class BuildRecords:
 
 
 def code_version(app: AppImageSpec) -> str:
-    """Every file of the context (source, lockfile, Dockerfile): change one and the image is stale."""
-    files = sorted(
-        p
-        for p in app.context.rglob("*")
-        if p.is_file() and not any(part in _GENERATED for part in p.relative_to(app.context).parts)
-    )
+    """Every file of the context (source, lockfile, Dockerfile): change one and the image is stale.
+    Runs at every code-location load, so generated trees (node_modules, .venv) are never entered."""
+    files = []
+    for directory, subdirectories, names in os.walk(app.context):
+        subdirectories[:] = sorted(d for d in subdirectories if d not in _GENERATED)
+        files += [Path(directory) / name for name in sorted(names) if not name.endswith(".pyc")]
     return fingerprint(*[part for p in files for part in (str(p.relative_to(app.context)), p)])
 
 

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from governance.errors import PermanentError, TransientError
+from governance.images.preflight import registry_reachable
 
 MANIFEST_TYPES = ", ".join(
     [
@@ -56,13 +57,7 @@ def manifest_size(registry: str, repository: str, digest: str, timeout_s: float 
 
 
 def answering(registry: str, timeout_s: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{registry}/v2/", timeout=timeout_s):
-            return True
-    except urllib.error.HTTPError as exc:
-        return exc.code == 401
-    except (urllib.error.URLError, OSError):
-        return False
+    return registry_reachable(f"http://{registry}/v2/", timeout_s).ok
 
 
 def start_registry(address: str, storage: Path, timeout_s: float = 15.0) -> int | None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 
 from governance.errors import GovernanceError
 from governance.images.containers import ContainerStorage
+from governance.probes import probe_url
 
 
 @dataclass(frozen=True)
@@ -30,16 +29,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def http_status(url: str, timeout_s: float = 2.0) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError):
-        return None
 
 
 def smoke_test(
@@ -76,7 +65,7 @@ def smoke_test(
     status: int | None = None
     try:
         while time.monotonic() - started < timeout_s:
-            status = http_status(url)
+            status = probe_url(url, timeout_s=2).status
             if status == 200:
                 seconds = time.monotonic() - started
                 return SmokeResult(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 
@@ -45,6 +44,3 @@ class Candidate:
     @classmethod
     def from_dict(cls, data: dict[str, str]) -> Candidate:
         return cls(**{k: v for k, v in data.items() if k != "version"})
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)

@@ -17,10 +17,11 @@ from governance.audit.store import AuditTrail
 from governance.config import ReleaseSpec
 from governance.errors import PermanentError
 from governance.notify.slack import SlackNotifier
+from governance.probes import Probe
 from governance.releases.candidate import Candidate
 from governance.releases.gates import SMOKE_GATE, Evidence, GateDecision, RequiredCheck, evaluate
 from governance.releases.state import COLORS, Decision, ReleaseState, StateStore, other
-from governance.releases.target import Probe, Target
+from governance.releases.target import Target
 
 GatherEvidence = Callable[[Candidate], Evidence]
 VERIFY_TIMEOUT_S = 10.0
@@ -53,8 +54,8 @@ class Controller:
         with self.target.lock():
             state = self.states.load()
             state.candidate = candidate.to_dict()
-            self._scale_down_expired(state)
             active = self.target.active_color()
+            self._scale_down_expired(state, active)
             serving = state.on(active) if active else None
             if serving is not None and serving.version == candidate.version and self._healthy(active):
                 return self._finish(
@@ -134,8 +135,8 @@ class Controller:
         """Probe the serving color; after N consecutive failures restart it, or roll back."""
         with self.target.lock():
             state = self.states.load()
-            self._scale_down_expired(state)
             active = self.target.active_color()
+            self._scale_down_expired(state, active)
             serving = state.on(active) if active else None
             if active is None or serving is None:
                 self.states.save(state)
@@ -263,8 +264,7 @@ class Controller:
     def _healthy(self, color: str | None) -> bool:
         return color is not None and self.target.probe(color, "/readyz", timeout_s=2).ok
 
-    def _scale_down_expired(self, state: ReleaseState) -> None:
-        active = self.target.active_color()
+    def _scale_down_expired(self, state: ReleaseState, active: str | None) -> None:
         for color in COLORS:
             due = state.scale_down_at.get(color)
             if due is not None and due <= time.time() and color != active:

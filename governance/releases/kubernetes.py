@@ -24,8 +24,8 @@ from typing import Any
 from governance.config import KubernetesTargetSpec, ReleaseSpec
 from governance.errors import PermanentError, TransientError
 from governance.locks import file_lock
+from governance.probes import Probe
 from governance.releases.candidate import Candidate
-from governance.releases.target import Probe
 
 RELEASE_ANNOTATION = "governance.platform/release"
 CONFLICT_RETRIES = 5

@@ -18,9 +18,8 @@ from governance.config import ReleaseSpec
 from governance.errors import GovernanceError, PermanentError
 from governance.images.containers import ContainerStorage
 from governance.locks import file_lock
+from governance.probes import Probe, probe_url
 from governance.releases.candidate import Candidate
-from governance.releases.http import probe_url
-from governance.releases.target import Probe
 
 NGINX_CONF = """\
 # Written by the governance platform for release {release}; the upstream is in upstream.conf.
@@ -83,7 +82,7 @@ class LocalTarget:
 
     def render(self, candidate: Candidate) -> str:
         return json.dumps(
-            {"run": self._run_args("COLOR", candidate), "nginx": NGINX_CONF, "upstream": UPSTREAM},
+            {"run": self._run_args("<color>", candidate), "nginx": NGINX_CONF, "upstream": UPSTREAM},
             sort_keys=True,
         )
 

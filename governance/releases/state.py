@@ -38,8 +38,7 @@ class ReleaseState:
     previous: str | None = None
     scale_down_at: dict[str, float] = field(default_factory=dict)
     failures: int = 0
-    last_decision: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    last_decision: dict[str, Any] | None = None  # every decision is in the audit log
 
     def on(self, color: str) -> Candidate | None:
         data = self.colors.get(color)
@@ -47,7 +46,6 @@ class ReleaseState:
 
     def decide(self, decision: Decision) -> None:
         self.last_decision = asdict(decision)
-        self.history = [*self.history[-49:], self.last_decision]
 
 
 class StateStore:

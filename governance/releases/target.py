@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from governance.probes import Probe
 from governance.releases.candidate import Candidate
-
-
-@dataclass(frozen=True)
-class Probe:
-    ok: bool
-    status: int | None
-    detail: str
-    body: Any = None
-    seconds: float = 0.0
 
 
 class Target(Protocol):

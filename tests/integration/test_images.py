@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,7 +99,9 @@ def test_unchanged_rebuild_is_all_cache_and_fetches_nothing(first_build: ImageBu
 
 def test_source_only_change_reuses_the_dependency_layer(first_build: ImageBuild, app_copy) -> None:  # type: ignore[no-untyped-def]
     estate, spec = app_copy(
-        lambda ctx: (ctx / "app/main.py").write_text((ctx / "app/main.py").read_text() + "\n# edit\n")
+        lambda ctx: (ctx / "app/main.py").write_text(
+            (ctx / "app/main.py").read_text() + f"\n# edit {uuid.uuid4()}\n"
+        )
     )
     build = build_image(spec, _workspace(estate))
     assert build.digest != first_build.digest

@@ -1,4 +1,4 @@
-"""Small HTTP probes with a hard timeout, shared by the targets."""
+"""HTTP probes with a hard timeout: image smoke tests and release targets ask the same way."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ import json
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
-from governance.releases.target import Probe
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    status: int | None  # None when nothing answered
+    detail: str
+    body: Any = None
+    seconds: float = 0.0
 
 
 def probe_url(url: str, body: Any = None, timeout_s: float = 5.0) -> Probe:

@@ -7,7 +7,16 @@ a traceback.
 
 
 class GovernanceError(Exception):
-    """An error a user can act on; its message says what went wrong and where."""
+    """An error a user can act on; its message says what went wrong and where.
+
+    The message is redacted here, once: whatever a caller quotes (a URL, a library's error text) can
+    carry a credential, and this message goes to the console, run logs, metadata and stored errors.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        from governance.redaction import redact
+
+        super().__init__(redact(str(message)))
 
 
 class ConfigError(GovernanceError):
@@ -20,6 +29,10 @@ class PermanentError(GovernanceError):
 
 class TransientError(GovernanceError):
     """A retry may succeed (a lock held, a service briefly down)."""
+
+
+class AuditUnavailable(TransientError):
+    """The audit log cannot be written; a governed action must not happen without its record."""
 
 
 class DatasetReadError(PermanentError):

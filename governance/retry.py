@@ -50,7 +50,7 @@ def with_retries(
             if attempt == backoff.attempts:
                 raise TransientError(
                     f"{what} failed after {attempt} attempts: {_one_line(exc)}"
-                ) from exc
+                ) from None  # the cause may quote a credential; the message is redacted
             wait = backoff.delay(attempt)
             log.warning(
                 "%s failed (attempt %d/%d), retrying in %.1fs: %s",

@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from governance.actors import dagster_run
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
 from governance.explain import explain_release
@@ -18,8 +19,6 @@ from governance.releases.gates import CheckEvidence, Evidence, RequiredCheck, re
 from governance.releases.lifecycle import (
     approved_by,
     make_candidate,
-    make_controller,
-    make_target,
     serving,
 )
 from governance.releases.state import StateStore
@@ -41,6 +40,7 @@ from pipelines.resources import (
     ImagesResource,
     LineageResource,
     MlflowResource,
+    compose,
 )
 
 GROUP = "releases"
@@ -63,8 +63,7 @@ def release_definitions(spec: ReleaseSpec, estate: Estate) -> ReleaseDefinitions
 def _target(
     spec: ReleaseSpec, estate: Estate, images_: ImagesResource, mlflow: MlflowResource
 ) -> Target:
-    storage = images_.workspace(estate.images).storage
-    return make_target(spec, GovernanceHome.resolve(), storage, mlflow.registry())
+    return compose(images_, mlflow).release_target(spec, estate)
 
 
 def _controller(
@@ -75,11 +74,7 @@ def _controller(
     audit: AuditResource,
     actor: str,
 ) -> Controller:
-    registry = mlflow.registry()
-    target = make_target(
-        spec, GovernanceHome.resolve(), images_.workspace(estate.images).storage, registry
-    )
-    return make_controller(spec, GovernanceHome.resolve(), target, registry, audit.log(), actor)
+    return compose(images_, mlflow, audit).release_controller(spec, estate, actor)
 
 
 def _latest(instance: dg.DagsterInstance, asset: str, key: str) -> str:
@@ -217,7 +212,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         if pinned is None:
             raise dg.Failure(f"{spec.name}_candidate has not been materialized", allow_retries=False)
         candidate = Candidate.from_dict(dict(pinned))
-        controller = _controller(spec, estate, images, mlflow, audit, f"dagster:{context.run.run_id}")
+        controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
         registry = mlflow.registry()
         required = _required(estate, candidate)
 
@@ -285,7 +280,7 @@ def _rollback_job(spec: ReleaseSpec, estate: Estate) -> dg.JobDefinition:
         mlflow: MlflowResource,
         audit: AuditResource,
     ) -> None:
-        controller = _controller(spec, estate, images, mlflow, audit, f"dagster:{context.run.run_id}")
+        controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
         with permanent_failures():
             outcome = controller.rollback(f"requested in Dagster run {context.run.run_id}")
         context.log.info(f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}")

@@ -7,42 +7,60 @@ home and tests run each in a temporary one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from governance.audit.store import AuditLog, AuditTrail, open_audit_log
-from governance.config import ImagesSection
-from governance.datasets.versioning import DatasetStore
-from governance.home import GovernanceHome
-from governance.lineage.emitter import LineageEmitter
-from governance.lineage.outbox import Outbox
-from governance.lineage.transport import HttpTransport, transport_from_environment
-from governance.models.registry import ModelRegistry
-from governance.models.settings import DEFAULT_UI_URL, mlflow_settings
+from governance.actors import dagster_run
+from governance.models.settings import DEFAULT_UI_URL
+from governance.services import Services, Settings
 
 if TYPE_CHECKING:
+    from governance.audit.store import AuditLog, AuditTrail
+    from governance.config import ImagesSection
+    from governance.datasets.versioning import DatasetStore
     from governance.images.lifecycle import ImageWorkspace
+    from governance.lineage.emitter import LineageEmitter
+    from governance.lineage.outbox import Outbox
+    from governance.models.registry import ModelRegistry
 
 
-class DatasetStoreResource(dg.ConfigurableResource):  # type: ignore[misc]
+class _ServicesResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """A resource is a shell over the composition root: its config fields are explicit settings
+    (the strongest level of the one precedence), and unset ones defer to the environment."""
+
+    def explicit(self) -> dict[str, Any]:
+        return {}
+
+    def services(self) -> Services:
+        return compose(self)
+
+
+def compose(*resources: _ServicesResource) -> Services:
+    """One `Services` from the explicit settings of several resources (a release uses four)."""
+    explicit: dict[str, Any] = {}
+    for resource in resources:
+        explicit.update({k: v for k, v in resource.explicit().items() if v is not None})
+    return Services(Settings(**explicit))
+
+
+class DatasetStoreResource(_ServicesResource):
     """DVC-versioned datasets; by default the repository and its remote live under the home."""
 
     home: str | None = None
     remote_url: str | None = None  # e.g. s3://bucket/datasets at scale
 
-    def _home(self) -> GovernanceHome:
-        return GovernanceHome.resolve(self.home)
+    def explicit(self) -> dict[str, Any]:
+        return {"home": self.home, "dvc_remote": self.remote_url}
 
     def store(self) -> DatasetStore:
-        home = self._home()
-        return DatasetStore(home.datasets_repo, self.remote_url or str(home.dvc_remote))
+        return self.services().dataset_store()
 
     def landing(self) -> Path:
-        return self._home().landing
+        return self.services().home.landing
 
 
-class ExpectationsResource(dg.ConfigurableResource):  # type: ignore[misc]
+class ExpectationsResource(_ServicesResource):
     """A Great Expectations file context; Data Docs are built next to it."""
 
     context_dir: str | None = None
@@ -50,48 +68,49 @@ class ExpectationsResource(dg.ConfigurableResource):  # type: ignore[misc]
     def directory(self) -> Path:
         if self.context_dir:
             return Path(self.context_dir)
-        return GovernanceHome.resolve().gx
+        return self.services().home.gx
 
 
-class MlflowResource(dg.ConfigurableResource):  # type: ignore[misc]
+class MlflowResource(_ServicesResource):
     """MLflow tracking and registry: by default a sqlite store with local artifacts under the home;
-    any tracking server (`http://…`) by config."""
+    any tracking server (`http://…`) by config or `MLFLOW_TRACKING_URI`."""
 
     tracking_uri: str | None = None
     ui_url: str | None = DEFAULT_UI_URL
     request_timeout_s: int = 10
     attempts: int = 4
 
+    def explicit(self) -> dict[str, Any]:
+        return {
+            "tracking_uri": self.tracking_uri,
+            "mlflow_ui_url": self.ui_url,
+            "mlflow_request_timeout_s": self.request_timeout_s,
+            "mlflow_attempts": self.attempts,
+        }
+
     def registry(self) -> ModelRegistry:
-        settings = mlflow_settings(
-            GovernanceHome.resolve(),
-            self.tracking_uri,
-            ui_url=self.ui_url,
-            request_timeout_s=self.request_timeout_s,
-            attempts=self.attempts,
-        )
-        return ModelRegistry(settings)
+        return self.services().registry()
 
 
-class LineageResource(dg.ConfigurableResource):  # type: ignore[misc]
+class LineageResource(_ServicesResource):
     """OpenLineage behind a durable outbox under the home. Without `url`, the standard OpenLineage
     configuration applies (`OPENLINEAGE_URL`, `openlineage.yml`), else a JSON-lines file."""
 
     url: str | None = None
     api_key: str | None = None  # dg.EnvVar("OPENLINEAGE_API_KEY") in production
 
+    def explicit(self) -> dict[str, Any]:
+        return {"lineage_url": self.url, "lineage_api_key": self.api_key}
+
     def outbox(self) -> Outbox:
         """Every event recorded, delivered or not."""
-        return Outbox(GovernanceHome.resolve().lineage / "outbox.db")
+        return self.services().outbox()
 
     def emitter(self) -> LineageEmitter:
-        if self.url:
-            return LineageEmitter(self.outbox(), HttpTransport(self.url, api_key=self.api_key))
-        default = GovernanceHome.resolve().lineage / "events.jsonl"
-        return LineageEmitter(self.outbox(), transport_from_environment(default))
+        return self.services().lineage_emitter()
 
     def graph_path(self) -> Path:
-        return GovernanceHome.resolve().lineage / "lineage.svg"
+        return self.services().home.lineage / "lineage.svg"
 
     def refresh_graph(self) -> Path:
         from governance.lineage.graph import render
@@ -99,29 +118,31 @@ class LineageResource(dg.ConfigurableResource):  # type: ignore[misc]
         return render(list(self.outbox().events()), "svg", self.graph_path())
 
 
-class AuditResource(dg.ConfigurableResource):  # type: ignore[misc]
-    """The audit log: sqlite at `$GOVERNANCE_HOME/audit.db`, or Postgres with
-    `url=dg.EnvVar("GOVERNANCE_AUDIT_URL")` (the URL holds a password: never a plain string)."""
+class AuditResource(_ServicesResource):
+    """The audit log: sqlite at `$GOVERNANCE_HOME/audit.db`, or Postgres with `GOVERNANCE_AUDIT_URL`
+    (or `url=dg.EnvVar("GOVERNANCE_AUDIT_URL")`: the URL holds a password, never a plain string)."""
 
     url: str | None = None
 
+    def explicit(self) -> dict[str, Any]:
+        return {"audit_url": self.url}
+
     def log(self) -> AuditLog:
-        return open_audit_log(GovernanceHome.resolve().audit_db, self.url)
+        return self.services().audit_log()
 
     def trail(self, run_id: str) -> AuditTrail:
-        return AuditTrail(self.log(), f"dagster:{run_id}")
+        return self.services().trail(dagster_run(run_id))
 
 
-class ImagesResource(dg.ConfigurableResource):  # type: ignore[misc]
+class ImagesResource(_ServicesResource):
     """The image builder, layer cache and registry. By default (from `governance.yaml`): buildah
     with storage under the home and the loopback registry; `registry`/`storage` override them."""
 
     registry: str | None = None
     storage: str | None = None
 
-    def workspace(self, section: ImagesSection) -> ImageWorkspace:
-        from governance.images.lifecycle import ImageWorkspace
+    def explicit(self) -> dict[str, Any]:
+        return {"image_registry": self.registry, "image_storage": self.storage}
 
-        return ImageWorkspace.resolve(
-            section, GovernanceHome.resolve(), registry=self.registry, storage=self.storage
-        )
+    def workspace(self, section: ImagesSection) -> ImageWorkspace:
+        return self.services().image_workspace(section)

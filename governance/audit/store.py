@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from governance.audit.chain import GENESIS, AuditRecord, Entry, seal
+from governance.errors import AuditUnavailable, PermanentError
 
 _COLUMNS = "seq, at, actor, action, subject, versions, decision, reasons, prev_hash, hash"
 _SCHEMA = """
@@ -37,7 +38,8 @@ class _SqlAuditLog:
 
     placeholder = "?"
 
-    def __init__(self) -> None:
+    def __init__(self, where: str) -> None:
+        self.where = where
         self._lock = threading.Lock()
 
     def _connection(self) -> Any:
@@ -47,11 +49,12 @@ class _SqlAuditLog:
         raise NotImplementedError
 
     def append(self, entry: Entry) -> AuditRecord:
+        """Extend the chain by one record, or raise AuditUnavailable having written nothing."""
         marks = ", ".join([self.placeholder] * 10)
         with self._lock:
             conn = self._connection()
-            cursor = conn.cursor()
             try:
+                cursor = conn.cursor()
                 self._begin_exclusive(cursor)
                 cursor.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 last = cursor.fetchone()
@@ -59,9 +62,11 @@ class _SqlAuditLog:
                 record = seal(seq, datetime.now(UTC).isoformat(timespec="microseconds"), entry, prev)
                 cursor.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({marks})", _row(record))
                 conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
+            except Exception as exc:
+                _quietly(conn.rollback)
+                raise AuditUnavailable(
+                    f"audit log {self.where} cannot be written ({_first_line(exc)})"
+                ) from None
         return record
 
     def records(self, subject: str | None = None) -> Iterator[AuditRecord]:
@@ -71,23 +76,42 @@ class _SqlAuditLog:
             query += f" WHERE subject = {self.placeholder}"
             params = (subject,)
         with self._lock:
-            cursor = self._connection().cursor()
-            cursor.execute(query + " ORDER BY seq", params)
-            rows = cursor.fetchall()
-            self._connection().commit()
-        return (_record(row) for row in rows)
+            try:
+                cursor = self._connection().cursor()
+                cursor.execute(query + " ORDER BY seq", params)
+                rows = cursor.fetchall()
+                self._connection().commit()
+            except Exception as exc:
+                raise AuditUnavailable(
+                    f"audit log {self.where} cannot be read ({_first_line(exc)})"
+                ) from None
+        try:
+            return iter([_record(row) for row in rows])
+        except (ValueError, TypeError) as exc:
+            raise PermanentError(
+                f"audit log {self.where} holds a malformed record ({_first_line(exc)}): "
+                "run `governance audit verify`"
+            ) from None
 
 
 class SqliteAuditLog(_SqlAuditLog):
-    def __init__(self, path: Path) -> None:
-        super().__init__()
+    def __init__(self, path: Path, busy_timeout_s: float = 30) -> None:
+        super().__init__(str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE takes the write
-        # lock up front, so two writers never both read the same chain head).
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        try:
+            # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE takes the
+            # write lock up front, so two writers never both read the same chain head).
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):  # a read-only log can still be read and verified
+                raise AuditUnavailable(f"audit log {path} cannot be opened ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise PermanentError(f"audit log {path} is not an audit database ({exc})") from None
 
     def _connection(self) -> Any:
         return _AutoCommit(self._conn)
@@ -99,13 +123,20 @@ class SqliteAuditLog(_SqlAuditLog):
 class PostgresAuditLog(_SqlAuditLog):
     placeholder = "%s"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connect_timeout_s: int = 10) -> None:
         import psycopg
 
-        super().__init__()
-        self._conn = psycopg.connect(url, connect_timeout=10)
-        with self._conn.transaction():
-            self._conn.execute(_SCHEMA)
+        from governance.redaction import redact_url
+
+        super().__init__(redact_url(url))
+        try:
+            self._conn = psycopg.connect(url, connect_timeout=connect_timeout_s)
+            with self._conn.transaction():
+                self._conn.execute(_SCHEMA)
+        except psycopg.Error as exc:
+            raise AuditUnavailable(
+                f"audit log {self.where} cannot be opened ({_first_line(exc)})"
+            ) from None
 
     def _connection(self) -> Any:
         return self._conn
@@ -138,7 +169,19 @@ def open_audit_log(default_path: Path, url: str | None = None) -> AuditLog:
         return SqliteAuditLog(Path(url.removeprefix("sqlite:///")) if url else default_path)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresAuditLog(url)
-    raise ValueError("audit log URL must be sqlite:///PATH or postgresql://…")
+    raise PermanentError("the audit log URL must be sqlite:///PATH or postgresql://…")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _quietly(action: Any) -> None:
+    try:
+        action()
+    except Exception:  # the connection may be gone; the append already failed
+        return
 
 
 def _row(record: AuditRecord) -> tuple[Any, ...]:
@@ -188,3 +231,29 @@ class AuditTrail:
         reasons: Sequence[str] = (),
     ) -> AuditRecord:
         return self.log.append(Entry(self.actor, action, subject, versions, decision, reasons))
+
+    def record_or_undo(
+        self,
+        action: str,
+        subject: str,
+        versions: Mapping[str, str],
+        decision: str,
+        reasons: Sequence[str],
+        *,
+        undo: Callable[[], object],
+        done: str,
+    ) -> AuditRecord:
+        """Record an action that has just happened; when the record cannot be written, undo the
+        action, so the two succeed together or not at all. `done` says what happened, for the error.
+        """
+        try:
+            return self.record(action, subject, versions, decision, reasons)
+        except AuditUnavailable as exc:
+            try:
+                undo()
+            except Exception as undo_exc:
+                raise AuditUnavailable(
+                    f"{done}, but it is NOT recorded and could not be undone "
+                    f"({_first_line(undo_exc)}); undo it by hand: {exc}"
+                ) from None
+            raise AuditUnavailable(f"{done}: undone, because it could not be recorded: {exc}") from None

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from governance.cli.root import CliContext, cli, pass_ctx
+from governance.cli.root import CliContext, cli, echo, pass_ctx
 
 
 @cli.group()
@@ -28,7 +28,7 @@ def datasets_validate(ctx: CliContext, name: str, path: Path) -> None:
 
     spec = ctx.estate.dataset(name)
     report = validate_file(spec, path, ctx.home.gx)
-    click.echo(render(report, path))
+    echo(render(report, path))
     sys.exit(0 if report.success else 1)
 
 
@@ -37,9 +37,8 @@ def datasets_validate(ctx: CliContext, name: str, path: Path) -> None:
 @pass_ctx
 def datasets_list(ctx: CliContext, as_json: bool) -> None:
     """Every governed dataset with its current and past versions."""
-    from governance.datasets.versioning import DatasetStore
 
-    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    store = ctx.dataset_store()
     listing: list[dict[str, Any]] = []
     for spec in ctx.estate.datasets.values():
         history = store.history(spec.name)
@@ -54,13 +53,13 @@ def datasets_list(ctx: CliContext, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(listing, indent=2))
+        echo(json.dumps(listing, indent=2))
         return
     for entry in listing:
         current = entry["current"]["md5"] if entry["current"] else "(no version yet)"
-        click.echo(f"{entry['name']}: current {current}, {len(entry['versions'])} version(s)")
+        echo(f"{entry['name']}: current {current}, {len(entry['versions'])} version(s)")
         for version in entry["versions"]:
-            click.echo(f"  {version['md5']}  {version['committed_at']}  {version['size']} bytes")
+            echo(f"  {version['md5']}  {version['committed_at']}  {version['size']} bytes")
 
 
 @datasets.command("checkout")
@@ -75,11 +74,10 @@ def datasets_list(ctx: CliContext, as_json: bool) -> None:
 @pass_ctx
 def datasets_checkout(ctx: CliContext, name: str, md5: str, out: Path | None) -> None:
     """Write an older (or the current) version of dataset NAME to a file."""
-    from governance.datasets.versioning import DatasetStore
 
     ctx.estate.dataset(name)
-    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    store = ctx.dataset_store()
     version = store.find(name, md5)
     destination = out or Path(f"{name}-{version.md5}.csv")
     store.export(name, version.md5, destination)
-    click.echo(f"{name} {version.md5} ({version.committed_at}) written to {destination}")
+    echo(f"{name} {version.md5} ({version.committed_at}) written to {destination}")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from governance.cli.root import CliContext, cli, pass_ctx
+from governance.actors import operator
+from governance.cli.root import CliContext, cli, echo, pass_ctx
 
 if TYPE_CHECKING:
     from governance.images.lifecycle import ImageWorkspace
@@ -29,14 +30,14 @@ def images_check_lockfile(directory: Path) -> None:
 
     report = check_lockfile(directory)
     for mismatch in report.mismatches:
-        click.echo(str(mismatch))
+        echo(str(mismatch))
     if not report.consistent:
-        click.echo(
+        echo(
             f"{report.lockfile}: {len(report.mismatches)} mismatch(es); "
             f"a frozen {report.kind} install would fail"
         )
         sys.exit(1)
-    click.echo(f"{report.lockfile}: consistent with every manifest ({report.kind})")
+    echo(f"{report.lockfile}: consistent with every manifest ({report.kind})")
 
 
 @images.command("lint-dockerfile")
@@ -50,18 +51,16 @@ def images_lint_dockerfile(dockerfile: Path, as_json: bool) -> None:
 
     findings = lint(dockerfile)
     if as_json:
-        click.echo(json.dumps([finding.as_dict() for finding in findings], indent=2))
+        echo(json.dumps([finding.as_dict() for finding in findings], indent=2))
     else:
         for f in findings:
-            click.echo(f"{dockerfile}:{f.line}: {f.severity}: {f.rule}: {f.message}")
-        click.echo(f"{len(findings)} finding(s)")
+            echo(f"{dockerfile}:{f.line}: {f.severity}: {f.rule}: {f.message}")
+        echo(f"{len(findings)} finding(s)")
     sys.exit(1 if any(f.severity == "error" for f in findings) else 0)
 
 
 def _workspace(ctx: CliContext) -> ImageWorkspace:
-    from governance.images.lifecycle import ImageWorkspace
-
-    return ImageWorkspace.resolve(ctx.estate.images, ctx.home)
+    return ctx.services.image_workspace(ctx.estate.images)
 
 
 @images.command("preflight")
@@ -74,10 +73,10 @@ def images_preflight(ctx: CliContext, name: str, as_json: bool) -> None:
 
     checks = preflight(ctx.estate.image(name), _workspace(ctx))
     if as_json:
-        click.echo(json.dumps([c.as_dict() for c in checks], indent=2))
+        echo(json.dumps([c.as_dict() for c in checks], indent=2))
     else:
         for check in checks:
-            click.echo(str(check))
+            echo(str(check))
     sys.exit(1 if any(c.blocking for c in checks) else 0)
 
 
@@ -91,24 +90,22 @@ def images_build(ctx: CliContext, name: str, no_cache: bool, as_json: bool) -> N
     from governance.audit.store import AuditTrail
     from governance.images.lifecycle import build_image
 
-    trail = AuditTrail(ctx.audit_log(), f"cli:{getpass.getuser()}")
+    trail = AuditTrail(ctx.audit_log(), operator(getpass.getuser()))
     build = build_image(
         ctx.estate.image(name),
         _workspace(ctx),
         no_cache=no_cache,
-        progress=lambda line: click.echo(line, err=True),
+        progress=lambda line: echo(line, err=True),
         trail=trail,
     )
     if as_json:
-        click.echo(build.to_json())
+        echo(build.to_json())
         return
     phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in build.phases.items())
-    click.echo(f"{build.reference}")
-    click.echo(
-        f"  size {build.size_bytes / 1e6:.1f} MB ({build.compressed_bytes / 1e6:.1f} MB compressed)"
-    )
-    click.echo(f"  steps from cache {build.cached_steps}/{len(build.steps)}; {phases}")
-    click.echo(f"  lockfile {build.lockfile} {build.lockfile_digest}")
+    echo(f"{build.reference}")
+    echo(f"  size {build.size_bytes / 1e6:.1f} MB ({build.compressed_bytes / 1e6:.1f} MB compressed)")
+    echo(f"  steps from cache {build.cached_steps}/{len(build.steps)}; {phases}")
+    echo(f"  lockfile {build.lockfile} {build.lockfile_digest}")
 
 
 @images.command("test")
@@ -130,11 +127,11 @@ def images_test(ctx: CliContext, name: str) -> None:
         ("smoke", smoke.ok, smoke.detail),
         ("size", size_mb <= spec.size_budget_mb, f"{size_mb:.0f} MB of {spec.size_budget_mb:.0f} MB"),
     ]
-    click.echo(build.reference)
+    echo(build.reference)
     for check, ok, detail in results:
-        click.echo(f"{'ok  ' if ok else 'FAIL'}  {check}: {detail}")
+        echo(f"{'ok  ' if ok else 'FAIL'}  {check}: {detail}")
     if not smoke.ok and smoke.logs:
-        click.echo(smoke.logs)
+        echo(smoke.logs)
     sys.exit(0 if all(ok for _, ok, _ in results) else 1)
 
 
@@ -151,9 +148,7 @@ def images_registry_start(ctx: CliContext) -> None:
 
     workspace = _workspace(ctx)
     pid = start_registry(workspace.registry, ctx.home.root / "registry")
-    click.echo(
-        f"registry {workspace.registry}: " + (f"started (pid {pid})" if pid else "already answering")
-    )
+    echo(f"registry {workspace.registry}: " + (f"started (pid {pid})" if pid else "already answering"))
 
 
 @images_registry.command("stop")
@@ -163,4 +158,4 @@ def images_registry_stop(ctx: CliContext) -> None:
     from governance.images.registry import stop_registry
 
     stopped = stop_registry(ctx.home.root / "registry")
-    click.echo("registry stopped" if stopped else "no registry was started from this home")
+    echo("registry stopped" if stopped else "no registry was started from this home")

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import click
 
-from governance.cli.root import CliContext, cli, pass_ctx, print_links
+from governance.actors import operator
+from governance.cli.root import CliContext, cli, echo, pass_ctx, print_links
 
 
 @cli.group()
@@ -20,7 +21,7 @@ from governance.cli.root import CliContext, cli, pass_ctx, print_links
 @pass_ctx
 def models(ctx: CliContext, tracking_uri: str | None) -> None:
     """Registered model versions and their aliases."""
-    ctx.tracking_uri = tracking_uri
+    ctx.use_tracking_uri(tracking_uri)
 
 
 @models.command("list")
@@ -33,16 +34,16 @@ def models_list(ctx: CliContext, as_json: bool) -> None:
     registry = ctx.registry()
     listing = [describe(registry, spec) for spec in ctx.estate.models.values()]
     if as_json:
-        click.echo(json.dumps(listing, indent=2))
+        echo(json.dumps(listing, indent=2))
         return
     for entry in listing:
-        click.echo(f"{entry['model']} ({entry['registered_name']}): {len(entry['versions'])} version(s)")
+        echo(f"{entry['model']} ({entry['registered_name']}): {len(entry['versions'])} version(s)")
         for version in entry["versions"]:
             aliases = ",".join(version["aliases"]) or "-"
             gate = version["tags"].get("governance.gate.status", "not gated")
             accuracy = version["metrics"].get("accuracy")
             shown = f"{accuracy:.4f}" if accuracy is not None else "-"
-            click.echo(f"  v{version['version']}  aliases={aliases}  gate={gate}  accuracy={shown}")
+            echo(f"  v{version['version']}  aliases={aliases}  gate={gate}  accuracy={shown}")
 
 
 def _alias_change(command: Callable[..., None]) -> Callable[..., None]:
@@ -65,13 +66,13 @@ def _alias_change(command: Callable[..., None]) -> Callable[..., None]:
 @pass_ctx
 def models_promote(ctx: CliContext, name: str, version: str, alias: str, by: str, reason: str) -> None:
     """Point ALIAS of model NAME at VERSION."""
+    from governance.audit.store import AuditTrail
     from governance.models.aliases import promote
 
     spec = ctx.estate.model(name)
-    promote(
-        ctx.registry(), spec.registered_name, version, alias, by=by, reason=reason, audit=ctx.audit_log()
-    )
-    click.echo(f"{spec.registered_name}@{alias} -> version {version} (by {by}: {reason})")
+    trail = AuditTrail(ctx.audit_log(), operator(by))
+    promote(ctx.registry(), spec.registered_name, version, alias, reason=reason, trail=trail)
+    echo(f"{spec.registered_name}@{alias} -> version {version} (by {by}: {reason})")
 
 
 @models.command("demote")
@@ -80,13 +81,13 @@ def models_promote(ctx: CliContext, name: str, version: str, alias: str, by: str
 @pass_ctx
 def models_demote(ctx: CliContext, name: str, alias: str, by: str, reason: str) -> None:
     """Remove ALIAS from whichever version of model NAME holds it."""
+    from governance.audit.store import AuditTrail
     from governance.models.aliases import demote
 
     spec = ctx.estate.model(name)
-    version = demote(
-        ctx.registry(), spec.registered_name, alias, by=by, reason=reason, audit=ctx.audit_log()
-    )
-    click.echo(f"{spec.registered_name}@{alias} removed from version {version} (by {by}: {reason})")
+    trail = AuditTrail(ctx.audit_log(), operator(by))
+    version = demote(ctx.registry(), spec.registered_name, alias, reason=reason, trail=trail)
+    echo(f"{spec.registered_name}@{alias} removed from version {version} (by {by}: {reason})")
 
 
 @models.command("explain")
@@ -101,11 +102,10 @@ def models_explain(
     ctx: CliContext, name: str, alias: str | None, version: str | None, as_json: bool
 ) -> None:
     """Where a model version came from: dataset version, validations, lineage runs, audit records."""
-    from governance.datasets.versioning import DatasetStore
     from governance.explain import explain_model
 
     spec = ctx.estate.model(name)
-    store = DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote))
+    store = ctx.dataset_store()
     links = explain_model(
         spec,
         ctx.estate.dataset(spec.dataset),

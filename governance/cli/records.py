@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from governance.cli.root import CliContext, cli, fail, pass_ctx
+from governance.cli.root import CliContext, cli, echo, fail, pass_ctx
 
 
 @cli.group()
@@ -25,10 +25,10 @@ def audit_verify(ctx: CliContext) -> None:
     records = list(ctx.audit_log().records())
     broken = verify(records)
     if broken is not None:
-        click.echo(f"audit log BROKEN at {broken}", err=True)
+        echo(f"audit log BROKEN at {broken}", err=True)
         sys.exit(1)
     head = records[-1].hash if records else "(empty)"
-    click.echo(f"audit log intact: {len(records)} records, head {head}")
+    echo(f"audit log intact: {len(records)} records, head {head}")
 
 
 @audit.command("show")
@@ -39,14 +39,16 @@ def audit_show(ctx: CliContext, subject: str | None, as_json: bool) -> None:
     """Print audit records, oldest first."""
     records = list(ctx.audit_log().records(subject))
     if as_json:
-        click.echo(json.dumps([record.as_dict() for record in records], indent=2))
+        echo(json.dumps([record.as_dict() for record in records], indent=2))
         return
+    from governance.display import one_line
+
     for r in records:
         versions = " ".join(f"{k}={v}" for k, v in r.versions.items())
         reasons = f" ({'; '.join(r.reasons)})" if r.reasons else ""
-        click.echo(
-            f"{r.seq:>6}  {r.at}  {r.actor}  {r.action}  {r.subject}  {versions}  {r.decision}{reasons}"
-        )
+        # One record, one line: a stored newline must not forge a record on the screen.
+        echo(one_line(f"{r.seq:>6}  {r.at}  {r.actor}  {r.action}  {r.subject}  {versions}  "
+                      f"{r.decision}{reasons}"))  # fmt: skip
 
 
 @cli.group()
@@ -59,20 +61,16 @@ def lineage() -> None:
 def lineage_events(ctx: CliContext) -> None:
     """Every recorded event, oldest first, as JSON lines."""
     for event in ctx.lineage_outbox().events():
-        click.echo(json.dumps(event, sort_keys=True))
+        echo(json.dumps(event, sort_keys=True))
 
 
 @lineage.command("flush")
 @pass_ctx
 def lineage_flush(ctx: CliContext) -> None:
     """Deliver pending events, in order; exit 1 if the backend is still unreachable."""
-    from governance.lineage.transport import transport_from_environment
-
-    transport = transport_from_environment(ctx.home.lineage / "events.jsonl")
+    transport = ctx.services.lineage_transport()
     result = ctx.lineage_outbox().flush(transport)
-    click.echo(
-        f"delivered {result.delivered} event(s) to {transport.describe()}; {result.pending} pending"
-    )
+    echo(f"delivered {result.delivered} event(s) to {transport.describe()}; {result.pending} pending")
     if result.error:
         fail(result.error, 1)
 
@@ -91,4 +89,4 @@ def lineage_graph(ctx: CliContext, fmt: str, out: Path | None) -> None:
 
     destination = out or ctx.home.lineage / f"lineage.{fmt}"
     render(list(ctx.lineage_outbox().events()), fmt, destination)
-    click.echo(f"lineage graph written to {destination}")
+    echo(f"lineage graph written to {destination}")

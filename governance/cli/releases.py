@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from governance.cli.root import CliContext, cli, fail, pass_ctx, print_links
+from governance.actors import operator, self_heal
+from governance.actors import reason as checked_reason
+from governance.cli.root import CliContext, cli, echo, fail, pass_ctx, print_links
 
 if TYPE_CHECKING:
     from governance.config import ReleaseSpec
@@ -23,31 +25,20 @@ def release() -> None:
 
 
 def _target(ctx: CliContext, spec: ReleaseSpec) -> Target:
-    from governance.images.lifecycle import ImageWorkspace
-    from governance.releases.lifecycle import make_target
-
-    storage = ImageWorkspace.resolve(ctx.estate.images, ctx.home).storage
-    return make_target(spec, ctx.home, storage, ctx.registry())
+    return ctx.services.release_target(spec, ctx.estate)
 
 
-def _controller(ctx: CliContext, name: str, by: str) -> Controller:
-    from governance.releases.lifecycle import make_controller
-
-    spec = ctx.estate.release(name)
-    return make_controller(
-        spec, ctx.home, _target(ctx, spec), ctx.registry(), ctx.audit_log(), f"cli:{by}"
-    )
+def _controller(ctx: CliContext, name: str, actor: str) -> Controller:
+    return ctx.services.release_controller(ctx.estate.release(name), ctx.estate, actor)
 
 
 def _report(outcome: Outcome) -> None:
     decision = outcome.decision
-    click.echo(
-        f"{decision.action}: {decision.candidate or '-'} (serving: {decision.active_color or 'none'})"
-    )
+    echo(f"{decision.action}: {decision.candidate or '-'} (serving: {decision.active_color or 'none'})")
     for reason in decision.reasons:
-        click.echo(f"  {reason}")
+        echo(f"  {reason}")
     for name, seconds in outcome.timings.items():
-        click.echo(f"  {name} {seconds:.2f}")
+        echo(f"  {name} {seconds:.2f}")
 
 
 @release.command("approve")
@@ -60,7 +51,7 @@ def release_approve(ctx: CliContext, name: str, by: str, reason: str) -> None:
     from governance.releases.lifecycle import approve
 
     candidate = approve(ctx.estate.release(name), ctx.home, ctx.audit_log(), by, reason)
-    click.echo(f"{name}: {candidate.version} approved by {by}")
+    echo(f"{name}: {candidate.version} approved by {by}")
 
 
 @release.command("rollback")
@@ -70,7 +61,7 @@ def release_approve(ctx: CliContext, name: str, by: str, reason: str) -> None:
 @pass_ctx
 def release_rollback(ctx: CliContext, name: str, by: str, reason: str) -> None:
     """Switch NAME's service back to the previous color; the champion alias follows."""
-    outcome = _controller(ctx, name, by).rollback(reason)
+    outcome = _controller(ctx, name, operator(by)).rollback(checked_reason(reason))
     _report(outcome)
     sys.exit(0 if outcome.decision.action == "rolled back" else 1)
 
@@ -81,7 +72,7 @@ def release_rollback(ctx: CliContext, name: str, by: str, reason: str) -> None:
 def release_heal(ctx: CliContext, name: str) -> None:
     """Probe the serving color once; after N consecutive failures restart it or roll back.
     Exit 0 healthy or recovered, 1 degraded or failed."""
-    outcome = _controller(ctx, name, "selfheal").heal()
+    outcome = _controller(ctx, name, self_heal()).heal()
     _report(outcome)
     sys.exit(0 if outcome.decision.action in ("healthy", "restarted", "rolled back", "unchanged") else 1)
 
@@ -95,10 +86,10 @@ def release_status(ctx: CliContext, as_json: bool) -> None:
 
     reports = [status(spec, ctx.home, _target(ctx, spec)) for spec in ctx.estate.releases.values()]
     if as_json:
-        click.echo(json.dumps(reports, indent=2))
+        echo(json.dumps(reports, indent=2))
         return
     for report in reports:
-        click.echo(
+        echo(
             f"{report['name']}: {report['service_url']} -> {report['active_color'] or 'nothing serving'}"
         )
         for color, info in report["colors"].items():
@@ -109,12 +100,10 @@ def release_status(ctx: CliContext, as_json: bool) -> None:
                 else "-"
             )
             health = "healthy" if info["healthy"] else info["detail"]
-            click.echo(f"  {color:5} {what} ({health})")
+            echo(f"  {color:5} {what} ({health})")
         last = report["last_decision"]
         if last:
-            click.echo(
-                f"  last decision: {last['action']} {last['candidate']}: {'; '.join(last['reasons'])}"
-            )
+            echo(f"  last decision: {last['action']} {last['candidate']}: {'; '.join(last['reasons'])}")
 
 
 @release.command("down")
@@ -128,7 +117,7 @@ def release_down(ctx: CliContext, name: str | None, everything: bool) -> None:
     specs = list(ctx.estate.releases.values()) if everything else [ctx.estate.release(str(name))]
     for spec in specs:
         _target(ctx, spec).down()
-        click.echo(f"{spec.name}: stopped")
+        echo(f"{spec.name}: stopped")
 
 
 @release.command("explain")
@@ -138,7 +127,6 @@ def release_down(ctx: CliContext, name: str | None, everything: bool) -> None:
 def release_explain(ctx: CliContext, name: str, as_json: bool) -> None:
     """What serves NAME now and where it came from: service, color, image, model, dataset,
     validations, lineage runs and audit records, each with a time."""
-    from governance.datasets.versioning import DatasetStore
     from governance.explain import explain_release
     from governance.releases.lifecycle import serving
 
@@ -150,7 +138,7 @@ def release_explain(ctx: CliContext, name: str, as_json: bool) -> None:
         model,
         ctx.estate.dataset(model.dataset),
         ctx.registry(),
-        DatasetStore(ctx.home.datasets_repo, str(ctx.home.dvc_remote)),
+        ctx.dataset_store(),
         ctx.audit_log().records(),
         ctx.lineage_outbox().events(),
     )

@@ -5,27 +5,41 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from governance.config import Estate, load_estate
 from governance.home import GovernanceHome
+from governance.services import Services, Settings
 
 if TYPE_CHECKING:
     from governance.audit.store import AuditLog
+    from governance.datasets.versioning import DatasetStore
     from governance.explain import Link
     from governance.lineage.outbox import Outbox
     from governance.models.registry import ModelRegistry
 
 
 class CliContext:
+    """The command's view of the composition root: flags are the explicit settings."""
+
     def __init__(self, estate_path: str, home: str | None, audit_url: str | None) -> None:
         self.estate_path = estate_path
-        self.audit_url = audit_url
-        self.home = GovernanceHome.resolve(home)
+        self.settings = Settings(home=home, audit_url=audit_url)
         self._estate: Estate | None = None
-        self.tracking_uri: str | None = None
+
+    @property
+    def services(self) -> Services:
+        return Services(self.settings)
+
+    @property
+    def home(self) -> GovernanceHome:
+        return self.services.home
+
+    def use_tracking_uri(self, tracking_uri: str | None) -> None:
+        self.settings = replace(self.settings, tracking_uri=tracking_uri)
 
     @property
     def estate(self) -> Estate:
@@ -34,20 +48,16 @@ class CliContext:
         return self._estate
 
     def audit_log(self) -> AuditLog:
-        from governance.audit.store import open_audit_log
-
-        return open_audit_log(self.home.audit_db, self.audit_url)
+        return self.services.audit_log()
 
     def lineage_outbox(self) -> Outbox:
-        from governance.lineage.outbox import Outbox
-
-        return Outbox(self.home.lineage / "outbox.db")
+        return self.services.outbox()
 
     def registry(self) -> ModelRegistry:
-        from governance.models.registry import ModelRegistry
-        from governance.models.settings import mlflow_settings
+        return self.services.registry()
 
-        return ModelRegistry(mlflow_settings(self.home, self.tracking_uri))
+    def dataset_store(self) -> DatasetStore:
+        return self.services.dataset_store()
 
 
 pass_ctx = click.make_pass_decorator(CliContext)
@@ -68,22 +78,39 @@ pass_ctx = click.make_pass_decorator(CliContext)
     envvar="GOVERNANCE_AUDIT_URL",
     help="postgresql://… for a Postgres audit log (default: sqlite under the home).",
 )
+@click.option("--debug", is_flag=True, help="On an unexpected error, print its traceback.")
 @click.pass_context
-def cli(ctx: click.Context, estate: str, home: str | None, audit_url: str | None) -> None:
+def cli(ctx: click.Context, estate: str, home: str | None, audit_url: str | None, debug: bool) -> None:
     """Govern datasets, models, images and releases."""
     ctx.obj = CliContext(estate, home, audit_url)
 
 
+EXIT_FAILED = 1  # a check ran and failed
+EXIT_INPUT = 2  # the input or the request is unusable
+EXIT_UNEXPECTED = 3  # a bug
+EXIT_UNAVAILABLE = 4  # a service the command needs is down; retry
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """Print for a person: no credential and no terminal escape from the data being shown."""
+    from governance.display import printable
+    from governance.redaction import redact
+
+    click.echo(printable(redact(text)), err=err)
+
+
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    from governance.display import one_line
+
+    echo(f"error: {one_line(message)}", err=True)
     sys.exit(code)
 
 
 def print_links(links: Sequence[Link], as_json: bool) -> None:
     """A provenance chain, one link per line (or JSON)."""
     if as_json:
-        click.echo(json.dumps([link.as_dict() for link in links], indent=2))
+        echo(json.dumps([link.as_dict() for link in links], indent=2))
         return
     for link in links:
         details = ", ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None))
-        click.echo(f"{link.kind:>16}  {link.ref}  [{link.at}]  {details}")
+        echo(f"{link.kind:>16}  {link.ref}  [{link.at}]  {details}")

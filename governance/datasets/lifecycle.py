@@ -87,12 +87,16 @@ def publish(
         current = {"current_md5": previous.md5} if previous else {}
         trail.record("dataset.rejected", f"dataset:{spec.name}", current, "rejected", reasons)
         raise ValidationFailed(f"{spec.name} from {spec.source.resolve()}: {report.summary()}", report)
+
+    def record(version: DatasetVersion) -> None:
+        versions = {"md5": version.md5, **({"previous_md5": previous.md5} if previous else {})}
+        summary = [report.summary()]
+        trail.record("dataset.published", f"dataset:{spec.name}", versions, "published", summary)
+
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / f"{spec.name}.csv"
         cleaned.to_csv(staged, index=False)
-        version = store.commit(spec.name, staged)
-    versions = {"md5": version.md5, **({"previous_md5": previous.md5} if previous else {})}
-    trail.record("dataset.published", f"dataset:{spec.name}", versions, "published", [report.summary()])
+        version = store.commit(spec.name, staged, record)
     nulls = {str(col): int(n) for col, n in cleaned.isna().sum().items()}
     return PublishedVersion(version, previous, report, len(cleaned), nulls)
 

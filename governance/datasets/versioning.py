@@ -12,13 +12,14 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from governance.errors import PermanentError, TransientError
+from governance.errors import AuditUnavailable, PermanentError, TransientError
 from governance.locks import file_lock
 
 if TYPE_CHECKING:
@@ -48,10 +49,14 @@ class DatasetStore:
     def workspace_file(self, name: str) -> Path:
         return self.root / "data" / f"{name}.csv"
 
-    def commit(self, name: str, staged: Path) -> DatasetVersion:
-        """Make `staged` the current version. On any failure the previous version stays current."""
+    def commit(
+        self, name: str, staged: Path, record: Callable[[DatasetVersion], object]
+    ) -> DatasetVersion:
+        """Make `staged` the current version and `record` it (the audit record), together: when
+        either fails, the previous version stays current."""
         with file_lock(self.root.parent / f".{self.root.name}.lock"):
             repo = self._repo()
+            head = self._git("rev-parse", "HEAD").strip()
             target = self.workspace_file(name)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(staged, target)
@@ -64,9 +69,17 @@ class DatasetStore:
                     self._git(*_GIT_IDENTITY, "commit", "-q", "-m", f"{name} {md5}")
             except Exception as exc:
                 self._restore(repo, name)
-                raise TransientError(f"{name}: could not record the new version in DVC: {exc}") from exc
-        current = self.current(name)
-        assert current is not None
+                raise TransientError(f"{name}: could not record the new version in DVC: {exc}") from None
+            current = self.current(name)
+            assert current is not None
+            try:
+                record(current)
+            except Exception as exc:
+                self._git("reset", "-q", "--hard", head)
+                self._restore(repo, name)
+                raise AuditUnavailable(
+                    f"{name} {current.md5}: publication undone, because it could not be recorded: {exc}"
+                ) from None
         return current
 
     def current(self, name: str) -> DatasetVersion | None:

@@ -1,63 +1,105 @@
-"""Operator actions on aliases (promote, demote) and the registry listing, recorded with who and why."""
+"""Alias moves (promote, demote, the gate's challenger) and the registry listing, each recorded.
+
+An alias move and its audit record succeed together or not at all: the alias moves first, and when
+the record cannot be written it is moved back before the error is raised.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from governance.audit.chain import Entry
-from governance.audit.store import AuditLog
+from governance.actors import person_of
+from governance.actors import reason as checked_reason
+from governance.audit.store import AuditTrail
 from governance.config import ModelSpec
 from governance.errors import PermanentError
 from governance.models.registry import ModelRegistry
 
 
-def promote(
+def move_alias(
     registry: ModelRegistry,
     name: str,
-    version: str,
     alias: str,
+    version: str | None,
     *,
-    by: str,
-    reason: str,
-    audit: AuditLog,
-) -> None:
-    tags = _record(alias, "promoted", by, reason)
-    registry.version(name, version)
+    trail: AuditTrail,
+    action: str,
+    decision: str,
+    reasons: Sequence[str],
+    versions: dict[str, str] | None = None,
+) -> str | None:
+    """Point `alias` at `version` (None removes it) and record it; returns the previous holder."""
     previous = registry.aliases(name).get(alias)
-    registry.set_alias(name, alias, version)
-    registry.set_tags(name, version, tags)
-    versions = {"model_version": f"{name}/{version}"}
-    if previous:
-        versions["previous_version"] = f"{name}/{previous}"
-    audit.append(
-        Entry(f"cli:{by}", f"alias.{alias}.promoted", f"model:{name}", versions, "promoted", [reason])
+    if version is None:
+        registry.delete_alias(name, alias)
+    else:
+        registry.set_alias(name, alias, version)
+
+    def undo() -> None:
+        if previous is None:
+            registry.delete_alias(name, alias)
+        else:
+            registry.set_alias(name, alias, previous)
+
+    recorded = {"model_version": f"{name}/{version or previous}", **(versions or {})}
+    if previous and previous != version and version is not None:
+        recorded["previous_version"] = f"{name}/{previous}"
+    trail.record_or_undo(
+        action,
+        f"model:{name}",
+        recorded,
+        decision,
+        reasons,
+        undo=undo,
+        done=f"{name}@{alias} moved from {previous or 'nowhere'} to {version or 'nowhere'}",
     )
+    return previous
 
 
-def demote(
-    registry: ModelRegistry, name: str, alias: str, *, by: str, reason: str, audit: AuditLog
-) -> str:
+def promote(
+    registry: ModelRegistry, name: str, version: str, alias: str, *, reason: str, trail: AuditTrail
+) -> None:
+    why = checked_reason(reason)
+    registry.version(name, version)
+    move_alias(
+        registry,
+        name,
+        alias,
+        version,
+        trail=trail,
+        action=f"alias.{alias}.promoted",
+        decision="promoted",
+        reasons=[why],
+    )
+    registry.set_tags(name, version, _tags(alias, "promoted", trail.actor, why))
+
+
+def demote(registry: ModelRegistry, name: str, alias: str, *, reason: str, trail: AuditTrail) -> str:
     """Remove `alias` from whichever version holds it; returns that version."""
-    tags = _record(alias, "demoted", by, reason)
+    why = checked_reason(reason)
     holder = registry.version_for_alias(name, alias)
     if holder is None:
         raise PermanentError(f"{name} has no version with alias {alias!r}")
-    registry.delete_alias(name, alias)
-    registry.set_tags(name, str(holder.version), tags)
-    versions = {"model_version": f"{name}/{holder.version}"}
-    audit.append(
-        Entry(f"cli:{by}", f"alias.{alias}.demoted", f"model:{name}", versions, "demoted", [reason])
+    move_alias(
+        registry,
+        name,
+        alias,
+        None,
+        trail=trail,
+        action=f"alias.{alias}.demoted",
+        decision="demoted",
+        reasons=[why],
     )
+    registry.set_tags(name, str(holder.version), _tags(alias, "demoted", trail.actor, why))
     return str(holder.version)
 
 
-def _record(alias: str, action: str, by: str, reason: str) -> dict[str, str]:
-    if not by.strip() or not reason.strip():
-        raise PermanentError("an alias change needs --by (who) and --reason (why)")
+def _tags(alias: str, action: str, actor: str, reason: str) -> dict[str, str]:
     at = datetime.now(UTC).isoformat(timespec="seconds")
     return {
-        f"governance.{alias}.{action}_by": by,
+        f"governance.{alias}.{action}_by": person_of(actor),
         f"governance.{alias}.{action}_reason": reason,
         f"governance.{alias}.{action}_at": at,
     }

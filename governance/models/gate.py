@@ -1,7 +1,5 @@
-"""Apply the promotion policy to a registered version and move the `challenger` alias accordingly.
-
-The alias is only ever set here, after the version is fully registered and has passed, so a crash
-anywhere earlier leaves no version carrying it.
+"""Apply the promotion policy to a registered version: its metrics, and the champion's on the same
+held-out rows. Moving the `challenger` alias on the outcome is the caller's governed action.
 """
 
 from __future__ import annotations
@@ -10,9 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from governance.config import ModelSpec
+from governance.models.metrics import classification_metrics
 from governance.models.policy import GateDecision, evaluate_gate
 from governance.models.registry import ModelRegistry
-from governance.models.training import DATASET_MD5_TAG, held_out, score
+from governance.models.training import DATASET_MD5_TAG, held_out
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,18 +43,15 @@ def gate_version(
     champion_metrics = None
     if champion is not None and str(champion.version) != version:
         features, labels = held_out(frame, spec)
-        champion_metrics = score(f"models:/{name}/{champion.version}", features, labels)
+        # Loaded through this registry's own client: a `models:/` URI would resolve against
+        # MLflow's process-global registry URI, unset in a step process that did not train.
+        model = registry.load_model(name, str(champion.version))
+        champion_metrics = classification_metrics(list(labels), list(model.predict(features)))
     decision = evaluate_gate(candidate_metrics, spec.thresholds, champion_metrics, spec.max_regression)
-    if decision.passed:
-        registry.set_tags(name, version, {GATE_STATUS_TAG: "passed", GATE_REASONS_TAG: ""})
-        registry.set_alias(name, CHALLENGER, version)
-    else:
-        registry.set_tags(
-            name, version, {GATE_STATUS_TAG: "failed", GATE_REASONS_TAG: "; ".join(decision.reasons)}
-        )
-        holder = registry.version_for_alias(name, CHALLENGER)
-        if holder is not None and str(holder.version) == version:
-            registry.delete_alias(name, CHALLENGER)
+    status = "passed" if decision.passed else "failed"
+    registry.set_tags(
+        name, version, {GATE_STATUS_TAG: status, GATE_REASONS_TAG: "; ".join(decision.reasons)}
+    )
     return GateOutcome(
         version=version,
         dataset_md5=str(candidate.tags.get(DATASET_MD5_TAG, "")),

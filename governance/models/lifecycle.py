@@ -9,9 +9,12 @@ from governance.config import DatasetSpec, ModelSpec
 from governance.datasets.lifecycle import read_version
 from governance.datasets.versioning import DatasetStore
 from governance.errors import PermanentError
-from governance.models.gate import GateOutcome, gate_version
+from governance.models.aliases import move_alias
+from governance.models.gate import CHALLENGER, GateOutcome, gate_version
 from governance.models.registry import ModelRegistry
 from governance.models.training import DATASET_MD5_TAG, TrainedVersion, code_version, train_and_register
+
+GATED = "model.gated"
 
 
 def train_on_current(
@@ -37,7 +40,7 @@ def train_on_current(
         registry=registry,
         tags=tags,
     )
-    trail.record(
+    trail.record_or_undo(
         "model.registered",
         f"model:{spec.registered_name}",
         {
@@ -46,6 +49,9 @@ def train_on_current(
             "mlflow_run_id": trained.run_id,
         },
         "registered",
+        [],
+        undo=lambda: registry.delete_version(spec.registered_name, trained.version),
+        done=f"{trained.ref} was registered",
     )
     return trained
 
@@ -65,12 +71,26 @@ def gate(
         raise PermanentError(
             f"{spec.registered_name}/{version} has no {DATASET_MD5_TAG} tag: not trained by the platform"
         )
+    name = spec.registered_name
     outcome = gate_version(spec, registry, version, read_version(dataset, store, md5))
-    versions = {"model_version": f"{spec.registered_name}/{version}", "dataset_md5": md5}
+    versions = {"model_version": f"{name}/{version}", "dataset_md5": md5}
     if outcome.champion_version:
-        versions["champion_version"] = f"{spec.registered_name}/{outcome.champion_version}"
-    decision = "passed: aliased challenger" if outcome.decision.passed else "failed"
-    trail.record(
-        "model.gated", f"model:{spec.registered_name}", versions, decision, outcome.decision.reasons
-    )
+        versions["champion_version"] = f"{name}/{outcome.champion_version}"
+    reasons = outcome.decision.reasons
+    holds_alias = registry.aliases(name).get(CHALLENGER) == version
+    if outcome.decision.passed or holds_alias:  # a pass takes the alias; a failed re-gate loses it
+        passed = outcome.decision.passed
+        move_alias(
+            registry,
+            name,
+            CHALLENGER,
+            version if passed else None,
+            trail=trail,
+            action=GATED,
+            decision="passed: aliased challenger" if passed else "failed",
+            reasons=reasons,
+            versions=versions,
+        )
+    else:
+        trail.record(GATED, f"model:{name}", versions, "failed", reasons)
     return outcome

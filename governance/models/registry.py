@@ -115,7 +115,7 @@ class ModelRegistry:
                 action, what=described, backoff=self.settings.backoff, is_transient=is_transient
             )
         except MlflowException as exc:
-            raise PermanentError(f"{described} failed: {exc.message}") from exc
+            raise PermanentError(f"{described} failed: {exc.message}") from None
 
     def experiment_id(self) -> str:
         def get_or_create() -> str:
@@ -266,6 +266,19 @@ class ModelRegistry:
 
         self.call(f"download {name}/{version}", fetch)
         return destination
+
+    def load_model(self, name: str, version: str) -> Any:
+        """The version's model object, read through this registry (never MLflow's global URI)."""
+        import tempfile
+
+        import mlflow.sklearn
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.download(name, version, Path(tmp) / "model")
+            return mlflow.sklearn.load_model(str(local))
+
+    def delete_version(self, name: str, version: str) -> None:
+        self.call(f"delete {name}/{version}", lambda: self.client.delete_model_version(name, version))
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         run = self.call(f"read run {run_id}", lambda: self.client.get_run(run_id))

@@ -149,14 +149,6 @@ def _log_model(model: Any, sample: pd.DataFrame) -> Any:
         )
 
 
-def score(model_uri: str, features: pd.DataFrame, labels: pd.Series) -> dict[str, float]:
-    """Metrics of a registered model on the given rows (used to score the champion)."""
-    import mlflow
-
-    model: Any = mlflow.sklearn.load_model(model_uri)
-    return classification_metrics(list(labels), list(model.predict(features)))
-
-
 def model_card(spec: ModelSpec, trained: TrainedVersion) -> str:
     metrics = "\n".join(
         f"| {name} | {value:.4f} | {spec.thresholds.get(name, '')} |"

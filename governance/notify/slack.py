@@ -9,6 +9,7 @@ import logging
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,8 +23,8 @@ class SlackNotifier:
     timeout_s: float = 3.0
 
     @classmethod
-    def from_environment(cls) -> SlackNotifier:
-        return cls(os.environ.get(WEBHOOK_ENV) or None)
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SlackNotifier:
+        return cls(environ.get(WEBHOOK_ENV) or None)
 
     def send(self, title: str, lines: list[str], *, ok: bool) -> bool:
         """Post one message; returns whether Slack accepted it (False when not configured)."""

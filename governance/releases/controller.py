@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from governance.audit.store import AuditTrail
 from governance.config import ReleaseSpec
-from governance.errors import PermanentError
+from governance.errors import AuditUnavailable, PermanentError
 from governance.notify.slack import SlackNotifier
 from governance.probes import Probe
 from governance.releases.candidate import Candidate
@@ -114,15 +114,15 @@ class Controller:
                 self._record(decision, candidate, alert_ok=False)
                 return self._finish(state, Outcome(decision, gates, timings))
 
+            decision = Decision(
+                "promoted", candidate.version, [f"every gate passed; {idle} serves"], active_color=idle
+            )
+            self._record_or_switch_back(decision, candidate, active, gates=gates)
             if active is not None:
                 state.previous = active
                 state.scale_down_at[active] = time.time() + self.spec.scale_down_delay_s
             state.failures = 0
             self.on_serving(candidate)
-            decision = Decision(
-                "promoted", candidate.version, [f"every gate passed; {idle} serves"], active_color=idle
-            )
-            self._record(decision, candidate, alert_ok=True, gates=gates)
             return self._finish(state, Outcome(decision, gates, timings))
 
     def rollback(self, reason: str) -> Outcome:
@@ -205,6 +205,13 @@ class Controller:
         self.target.switch(previous)
         verified = self._verify(previous)
         traffic_back_s = time.monotonic() - started
+        decision = Decision(
+            "rolled back",
+            restore.version if restore else "",
+            [reason, f"{previous} serves again ({verified.detail})"],
+            active_color=previous,
+        )
+        self._record_or_switch_back(decision, restore, active, alert_ok=verified.ok)
         state.scale_down_at.pop(previous, None)
         if active is not None:
             state.previous = active
@@ -212,13 +219,6 @@ class Controller:
         state.failures = 0
         if restore is not None:
             self.on_serving(restore)
-        decision = Decision(
-            "rolled back",
-            restore.version if restore else "",
-            [reason, f"{previous} serves again ({verified.detail})"],
-            active_color=previous,
-        )
-        self._record(decision, restore, alert_ok=verified.ok)
         timings = {"traffic_back_s": traffic_back_s, "rollback_s": time.monotonic() - started}
         return self._finish(state, Outcome(decision, timings=timings))
 
@@ -298,6 +298,27 @@ class Controller:
         self.notifier.send(
             f"release {self.spec.name}: {decision.action}", [summary, *decision.reasons], ok=alert_ok
         )
+
+    def _record_or_switch_back(
+        self,
+        decision: Decision,
+        candidate: Candidate | None,
+        before: str | None,
+        *,
+        alert_ok: bool = True,
+        gates: GateDecision | None = None,
+    ) -> None:
+        """A switch and its audit record succeed together: the service goes back to `before`
+        when the record cannot be written."""
+        try:
+            self._record(decision, candidate, alert_ok=alert_ok, gates=gates)
+        except AuditUnavailable as exc:
+            if before is not None:
+                self.target.switch(before)
+            raise AuditUnavailable(
+                f"release {self.spec.name}: switched back to {before or 'nothing'}, because "
+                f"'{decision.action}' could not be recorded: {exc}"
+            ) from None
 
     def _finish(self, state: ReleaseState, outcome: Outcome) -> Outcome:
         state.decide(outcome.decision)

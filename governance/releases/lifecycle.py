@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from governance.actors import operator, person_of
+from governance.actors import reason as checked_reason
 from governance.audit.store import AuditLog, AuditTrail
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
 from governance.explain import ServingView
 from governance.home import GovernanceHome
 from governance.images.containers import ContainerStorage
+from governance.models.gate import CHAMPION
 from governance.models.registry import ModelRegistry
 from governance.notify.slack import SlackNotifier
 from governance.releases.candidate import Candidate
@@ -51,24 +54,22 @@ def make_controller(
     home: GovernanceHome,
     target: Target,
     registry: ModelRegistry,
-    audit: AuditLog,
-    actor: str,
+    trail: AuditTrail,
+    notifier: SlackNotifier,
 ) -> Controller:
-    trail = AuditTrail(audit, actor)
 
     def champion(candidate: Candidate) -> None:
         from governance.models.aliases import promote
 
-        if registry.aliases(candidate.model).get("champion") == candidate.model_version:
+        if registry.aliases(candidate.model).get(CHAMPION) == candidate.model_version:
             return
         promote(
             registry,
             candidate.model,
             candidate.model_version,
-            "champion",
-            by=actor,
+            CHAMPION,
             reason=f"serves release {spec.name} ({candidate.version})",
-            audit=audit,
+            trail=trail,
         )
 
     return Controller(
@@ -76,7 +77,7 @@ def make_controller(
         target,
         StateStore(release_dir(home, spec.name)),
         trail,
-        SlackNotifier.from_environment(),
+        notifier,
         champion,
     )
 
@@ -111,14 +112,15 @@ def make_candidate(
 
 def approve(spec: ReleaseSpec, home: GovernanceHome, audit: AuditLog, by: str, reason: str) -> Candidate:
     """Approve the release's current candidate (exactly its versions), recorded in the audit log."""
+    actor, why = operator(by), checked_reason(reason)
     state = StateStore(release_dir(home, spec.name)).load()
     if state.candidate is None:
         raise PermanentError(
             f"release {spec.name} has no candidate yet: materialize {spec.name}_candidate"
         )
     candidate = Candidate.from_dict(state.candidate)
-    AuditTrail(audit, f"cli:{by}").record(
-        APPROVED, f"release:{spec.name}", {"release": candidate.version}, "approved", [reason]
+    AuditTrail(audit, actor).record(
+        APPROVED, f"release:{spec.name}", {"release": candidate.version}, "approved", [why]
     )
     return candidate
 
@@ -129,7 +131,7 @@ def approved_by(audit: AuditLog, spec: ReleaseSpec, candidate: Candidate) -> str
         for r in audit.records(f"release:{spec.name}")
         if r.action == APPROVED and r.versions.get("release") == candidate.version
     ]
-    return approvals[-1].actor.removeprefix("cli:") if approvals else None
+    return person_of(approvals[-1].actor) if approvals else None
 
 
 def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str, Any]:

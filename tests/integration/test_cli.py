@@ -75,10 +75,10 @@ def test_usage_errors_have_no_traceback(args: tuple[str, ...], says: str) -> Non
 def test_list_and_checkout_older_version(penguins_csv: Path, clean_file: Path, tmp_path: Path) -> None:
     home = GovernanceHome.resolve()
     store = DatasetStore(home.datasets_repo, str(home.dvc_remote))
-    old = store.commit("penguins", clean_file)
+    old = store.commit("penguins", clean_file, lambda version: None)
     newer_file = tmp_path / "newer.csv"
     newer_file.write_text("".join(clean_file.read_text().splitlines(keepends=True)[:-1]))
-    new = store.commit("penguins", newer_file)
+    new = store.commit("penguins", newer_file, lambda version: None)
 
     listing = json.loads(governance("datasets", "list", "--json").stdout)
     (entry,) = listing

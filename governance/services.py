@@ -1,0 +1,143 @@
+"""The composition root: every service the CLI and the Dagster resources use, built in one place
+from one precedence of settings, so a setting can never mean two things.
+
+Precedence, for each setting: an explicit value (a CLI flag, a resource's config), then the
+environment variable, then `governance.yaml` where it has a key, then the embedded default under
+the home. The README's settings table lists each one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from governance.home import GovernanceHome
+
+if TYPE_CHECKING:
+    from governance.audit.store import AuditLog, AuditTrail
+    from governance.config import Estate, ImagesSection, ReleaseSpec
+    from governance.datasets.versioning import DatasetStore
+    from governance.images.lifecycle import ImageWorkspace
+    from governance.lineage.emitter import LineageEmitter
+    from governance.lineage.outbox import Outbox
+    from governance.lineage.transport import Transport
+    from governance.models.registry import ModelRegistry
+    from governance.notify.slack import SlackNotifier
+    from governance.releases.controller import Controller
+    from governance.releases.target import Target
+
+AUDIT_URL_ENV = "GOVERNANCE_AUDIT_URL"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+DVC_REMOTE_ENV = "GOVERNANCE_DVC_REMOTE"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Explicit values (flags, resource config); None defers to the environment, then the default."""
+
+    home: str | None = None
+    audit_url: str | None = None
+    tracking_uri: str | None = None
+    mlflow_ui_url: str | None = None
+    mlflow_request_timeout_s: int = 10
+    mlflow_attempts: int = 4
+    dvc_remote: str | None = None
+    lineage_url: str | None = None
+    lineage_api_key: str | None = None
+    image_registry: str | None = None
+    image_storage: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ, compare=False)
+
+    def pick(self, explicit: str | None, variable: str) -> str | None:
+        return explicit or self.environ.get(variable) or None
+
+
+class Services:
+    """Builds each service on first use; the CLI context and the Dagster resources are shells over
+    this class."""
+
+    def __init__(self, settings: Settings = Settings()) -> None:
+        self.settings = settings
+        self.home = GovernanceHome.resolve(settings.home, settings.environ)
+
+    def audit_log(self) -> AuditLog:
+        from governance.audit.store import open_audit_log
+
+        return open_audit_log(
+            self.home.audit_db, self.settings.pick(self.settings.audit_url, AUDIT_URL_ENV)
+        )
+
+    def trail(self, actor: str) -> AuditTrail:
+        from governance.audit.store import AuditTrail
+
+        return AuditTrail(self.audit_log(), actor)
+
+    def registry(self) -> ModelRegistry:
+        from governance.models.registry import ModelRegistry
+        from governance.models.settings import DEFAULT_UI_URL, mlflow_settings
+
+        s = self.settings
+        return ModelRegistry(
+            mlflow_settings(
+                self.home,
+                s.pick(s.tracking_uri, TRACKING_URI_ENV),
+                ui_url=s.mlflow_ui_url or DEFAULT_UI_URL,
+                request_timeout_s=s.mlflow_request_timeout_s,
+                attempts=s.mlflow_attempts,
+            )
+        )
+
+    def dataset_store(self) -> DatasetStore:
+        from governance.datasets.versioning import DatasetStore
+
+        remote = self.settings.pick(self.settings.dvc_remote, DVC_REMOTE_ENV)
+        return DatasetStore(self.home.datasets_repo, remote or str(self.home.dvc_remote))
+
+    def outbox(self) -> Outbox:
+        from governance.lineage.outbox import Outbox
+
+        return Outbox(self.home.lineage / "outbox.db")
+
+    def lineage_transport(self) -> Transport:
+        from governance.lineage.transport import HttpTransport, transport_from_environment
+
+        if self.settings.lineage_url:
+            return HttpTransport(self.settings.lineage_url, api_key=self.settings.lineage_api_key)
+        return transport_from_environment(self.home.lineage / "events.jsonl", self.settings.environ)
+
+    def lineage_emitter(self) -> LineageEmitter:
+        from governance.lineage.emitter import LineageEmitter
+
+        return LineageEmitter(self.outbox(), self.lineage_transport())
+
+    def image_workspace(self, section: ImagesSection) -> ImageWorkspace:
+        from governance.images.lifecycle import ImageWorkspace
+
+        s = self.settings
+        return ImageWorkspace.resolve(
+            section,
+            self.home,
+            registry=s.image_registry,
+            storage=s.image_storage,
+            environ=s.environ,
+        )
+
+    def notifier(self) -> SlackNotifier:
+        from governance.notify.slack import SlackNotifier
+
+        return SlackNotifier.from_environment(self.settings.environ)
+
+    def release_target(self, spec: ReleaseSpec, estate: Estate) -> Target:
+        from governance.releases.lifecycle import make_target
+
+        storage = self.image_workspace(estate.images).storage
+        return make_target(spec, self.home, storage, self.registry())
+
+    def release_controller(self, spec: ReleaseSpec, estate: Estate, actor: str) -> Controller:
+        from governance.releases.lifecycle import make_controller, make_target
+
+        registry = self.registry()
+        target = make_target(spec, self.home, self.image_workspace(estate.images).storage, registry)
+        return make_controller(spec, self.home, target, registry, self.trail(actor), self.notifier())

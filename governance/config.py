@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -381,16 +380,12 @@ def _reason(loc: tuple[int | str, ...], message: str) -> str:
 
 def load_estate(path: str | Path) -> Estate:
     """Read and validate an estate file; every problem is a ConfigError naming file, key and reason."""
+    from governance.yamlsafe import load_yaml
+
     path = Path(path).resolve()
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path.name}: not valid YAML{where}: {problem}") from None
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    data = load_yaml(path, "governance estate")
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     try:

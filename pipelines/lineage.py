@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from governance.lineage.events import DatasetRef, JobRef, ParentRef, new_run_id, run_event
+from governance.redaction import redact
 from pipelines.resources import LineageResource
+
+# How long a step gives its last delivery round before it returns: bounded, and the outbox sensor
+# delivers whatever is still pending.
+DRAIN_S = 2.0
 
 
 @dataclass
@@ -32,9 +37,11 @@ def lineage_run(
     try:
         yield run
     except BaseException as exc:
-        error = str(exc) or type(exc).__name__
+        error = redact(str(exc) or type(exc).__name__)
         emitter.emit(run_event("FAIL", job, run.run_id, parent=parent, inputs=run.inputs, error=error))
+        emitter.drain(DRAIN_S)
         raise
     emitter.emit(
         run_event("COMPLETE", job, run.run_id, parent=parent, inputs=run.inputs, outputs=run.outputs)
     )
+    emitter.drain(DRAIN_S)

@@ -107,7 +107,8 @@ def postgres_server() -> Iterator[str]:
 
 
 class LineageBackend:
-    """A Marquez-shaped HTTP endpoint on loopback that can be made to fail (500) or be slow; its GET
+    """A Marquez-shaped HTTP endpoint on loopback that can be made to fail (500), be slow, trickle
+    its answer a byte at a time, reject events (400), or hold every request until released; its GET
     stands in for a package registry's index in preflight tests."""
 
     def __init__(self) -> None:
@@ -119,6 +120,9 @@ class LineageBackend:
         self.slow_s = 5.0
         self.received: list[dict[str, object]] = []
         self.headers: list[dict[str, str]] = []
+        self.reject_job: str | None = None  # with mode "reject": only this job's events get 400
+        self.release = threading.Event()  # mode "hold": answers once set
+        self.holding = threading.Event()  # set while a request is held
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -126,6 +130,23 @@ class LineageBackend:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if backend.mode == "slow":
                     time.sleep(backend.slow_s)
+                if backend.mode == "hold":
+                    backend.holding.set()
+                    backend.release.wait(30)
+                if backend.mode == "trickle":  # a byte every 0.5 s, for as long as it is read
+                    for byte in b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n":
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(0.5)
+                    return
+                job = json.loads(body).get("job", {}).get("name")
+                if backend.mode == "reject" and backend.reject_job in (None, job):
+                    self.send_response(400)
+                    self.end_headers()
+                    return
                 if backend.mode == "fail":
                     self.send_response(500)
                     self.end_headers()

@@ -70,9 +70,29 @@ def lineage_flush(ctx: CliContext) -> None:
     """Deliver pending events, in order; exit 1 if the backend is still unreachable."""
     transport = ctx.services.lineage_transport()
     result = ctx.lineage_outbox().flush(transport)
-    echo(f"delivered {result.delivered} event(s) to {transport.describe()}; {result.pending} pending")
+    rejected = result.dead_lettered
+    dead = f"; {rejected} rejected (see `lineage dead-letters`)" if rejected else ""
+    echo(
+        f"delivered {result.delivered} event(s) to {transport.describe()}; "
+        f"{result.pending} pending{dead}"
+    )
     if result.error:
         fail(result.error, 1)
+
+
+@lineage.command("dead-letters")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def lineage_dead_letters(ctx: CliContext, as_json: bool) -> None:
+    """Events the backend rejected (4xx): kept, never resent, listed here; exit 1 if any."""
+    letters = ctx.lineage_outbox().dead_letters()
+    if as_json:
+        echo(json.dumps([letter.__dict__ for letter in letters], indent=2, sort_keys=True))
+    else:
+        for letter in letters:
+            job = letter.event.get("job", {}).get("name", "?")
+            echo(f"{letter.seq:>6}  {letter.event.get('eventType', '?')}  {job}  {letter.error}")
+    sys.exit(1 if letters else 0)
 
 
 @lineage.command("graph")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.errors import ConfigError
+from governance.errors import ConfigError, PermanentError
 from governance.locks import file_lock
 
 if TYPE_CHECKING:
@@ -70,33 +70,61 @@ class ValidationReport:
         return "; ".join(outcome.describe_failure() for outcome in self.failures)
 
 
-def load_suite(path: Path) -> dict[str, Any]:
-    """The suite file as reviewed in git; a malformed one is a config error, not a failed check."""
+_EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "severity"}
+
+
+def load_suite(path: Path) -> list[Any]:
+    """Every expectation of the suite file as a checked GX object, or a ConfigError naming the file,
+    the expectation's index and the reason. GX itself drops an expectation it cannot build (an
+    unknown `type`, a misspelt kwarg) and validates the rest: a typo would silently disable a rule."""
     try:
-        suite = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        suite = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable expectation suite: {exc}") from None
     expectations = suite.get("expectations") if isinstance(suite, dict) else None
     if not isinstance(expectations, list) or not expectations:
         raise ConfigError(f"{path}: an expectation suite needs a non-empty `expectations` list")
-    for index, item in enumerate(expectations):
-        if not isinstance(item, dict) or "type" not in item:
-            raise ConfigError(f"{path}: expectations[{index}]: needs a `type`")
-    return dict(suite)
+    return [_expectation(path, index, item) for index, item in enumerate(expectations)]
+
+
+def _expectation(path: Path, index: int, item: Any) -> Any:
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    where = f"{path}: expectations[{index}]"
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        raise ConfigError(f"{where}: needs a `type` naming an expectation")
+    unknown = sorted(set(item) - _EXPECTATION_KEYS)
+    if unknown:
+        raise ConfigError(f"{where} ({item['type']}): unknown key(s) {', '.join(map(repr, unknown))}")
+    kwargs, meta = item.get("kwargs", {}), item.get("meta")
+    if not isinstance(kwargs, dict) or not (meta is None or isinstance(meta, dict)):
+        raise ConfigError(f"{where} ({item['type']}): `kwargs` and `meta` must be objects")
+    try:
+        return ExpectationConfiguration(type=item["type"], kwargs=kwargs, meta=meta).to_domain_obj()
+    except Exception as exc:  # GX raises its own and pydantic's errors here, all meaning "invalid"
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"{where} ({item['type']}): {reason}") from None
 
 
 def validate_frame(
     frame: pd.DataFrame, *, dataset: str, suite_path: Path, gx_dir: Path
 ) -> ValidationReport:
     """Run the suite on the frame in the file-backed GX context under `gx_dir`, building Data Docs."""
-    suite = load_suite(suite_path)
+    expectations = load_suite(suite_path)
     # GX's file stores are not safe for concurrent writers: one validation per context at a time.
     with file_lock(gx_dir / ".lock"):
         context = _context(gx_dir)
-        checkpoint = _checkpoint(context, dataset, suite)
+        checkpoint = _checkpoint(context, dataset, expectations, suite_path)
         result = checkpoint.run(batch_parameters={"dataframe": frame})
         identifier, run = next(iter(result.run_results.items()))
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
+    if len(run.results) != len(expectations):
+        raise PermanentError(
+            f"{suite_path}: Great Expectations ran {len(run.results)} of the suite's "
+            f"{len(expectations)} expectations; a validation that cannot run every rule fails"
+        )
     outcomes = tuple(_outcome(item) for item in run.results)
     return ValidationReport(
         dataset=dataset,
@@ -123,7 +151,7 @@ def _context(gx_dir: Path) -> Any:
     return context
 
 
-def _checkpoint(context: Any, dataset: str, suite_json: dict[str, Any]) -> Any:
+def _checkpoint(context: Any, dataset: str, expectations: list[Any], suite_path: Path) -> Any:
     import great_expectations as gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
@@ -132,9 +160,12 @@ def _checkpoint(context: Any, dataset: str, suite_json: dict[str, Any]) -> Any:
     asset = asset or source.add_dataframe_asset(dataset)
     batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
     batch = batch or asset.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=dataset, expectations=suite_json["expectations"])
-    )
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=dataset, expectations=expectations))
+    if len(suite.expectations) != len(expectations):
+        raise PermanentError(
+            f"{suite_path}: Great Expectations kept {len(suite.expectations)} of the suite's "
+            f"{len(expectations)} expectations"
+        )
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=dataset, data=batch, suite=suite)
     )

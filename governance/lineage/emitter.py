@@ -1,14 +1,16 @@
 """Emit without ever failing or stalling the caller.
 
-`emit` writes to the outbox (a local sqlite insert) and then tries to deliver what is pending, unless
-a delivery failed within the last `backoff_s` seconds: with the backend down, an event costs one
-insert, not a timeout. Whatever stays pending is delivered, in order, by the next successful emit,
-`governance lineage flush` or the outbox sensor.
+`emit` writes to the outbox (a local sqlite insert) and returns; delivery runs on a background
+thread, one at a time per emitter, and skips a round while another process flushes or while a
+recent failure backs it off. With the backend slow, black-holed or down, an event costs one insert.
+What stays pending is delivered, in order, by the next round, `governance lineage flush` or the
+outbox sensor. `drain` gives the last round a bounded moment before a step process exits.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +27,9 @@ class LineageEmitter:
         self.transport = transport
         self.backoff_s = backoff_s
         self._failed_at: float | None = None
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._again = False
 
     def emit(self, event: Mapping[str, Any]) -> None:
         try:
@@ -34,15 +39,46 @@ class LineageEmitter:
             return
         if self._failed_at is not None and time.monotonic() - self._failed_at < self.backoff_s:
             return
-        self.flush()
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                self._again = True  # the running round picks this event up
+                return
+            self._worker = threading.Thread(target=self._deliver, name="lineage-delivery", daemon=True)
+            self._worker.start()
 
-    def flush(self) -> FlushResult:
+    def drain(self, timeout_s: float) -> None:
+        """Wait at most `timeout_s` for the background delivery round to end."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout_s)
+
+    def _deliver(self) -> None:
+        while True:
+            self._again = False
+            result = self.flush(lock_timeout_s=0)
+            with self._lock:
+                if result.error or not self._again:
+                    return
+
+    def flush(self, lock_timeout_s: float | None = None) -> FlushResult:
+        """One delivery round now (the sensor and the CLI call this directly)."""
+        from governance.redaction import redact
+
         try:
-            result = self.outbox.flush(self.transport)
+            if lock_timeout_s is None:
+                result = self.outbox.flush(self.transport)
+            else:
+                result = self.outbox.flush(self.transport, lock_timeout_s=lock_timeout_s)
         except Exception as exc:
-            log.warning("lineage delivery to %s failed: %s", self.transport.describe(), exc)
+            log.warning("lineage delivery to %s failed: %s", self.transport.describe(), redact(str(exc)))
             self._failed_at = time.monotonic()
-            return FlushResult(0, -1, str(exc))
+            return FlushResult(0, -1, redact(str(exc)))
+        if result.dead_lettered:
+            log.warning(
+                "lineage backend %s rejected %d event(s); see `governance lineage dead-letters`",
+                self.transport.describe(),
+                result.dead_lettered,
+            )
         if result.error:
             log.warning(
                 "lineage delivery to %s deferred (%d pending): %s",

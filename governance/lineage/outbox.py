@@ -2,7 +2,9 @@
 
 It is also the record of every event ever emitted (`governance lineage events` reads it). An event is
 delivered once per event id: delivery is marked right after the transport accepts it, and one
-flusher runs at a time (a file lock), so the sensor and the CLI never send the same event twice.
+flusher runs at a time (a file lock with a deadline), so the sensor and the CLI never send the same
+event twice. An event the backend rejects (a 4xx) is dead-lettered, visibly, and does not hold back
+the events behind it; a transient failure stops the flush so order is kept.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from governance.errors import TransientError
-from governance.lineage.transport import Transport
+from governance.errors import PermanentError, TransientError
+from governance.lineage.transport import RejectedEvent, Transport
 from governance.locks import file_lock
 
 _SCHEMA = """
@@ -30,6 +32,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 )"""
+_DEAD_LETTER_COLUMN = "ALTER TABLE outbox ADD COLUMN dead_at REAL"
+FLUSH_LOCK_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -37,16 +41,31 @@ class FlushResult:
     delivered: int
     pending: int
     error: str | None = None
+    dead_lettered: int = 0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    seq: int
+    event_id: str
+    error: str
+    event: dict[str, Any]
 
 
 class Outbox:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        try:
+            self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(outbox)")}
+            if "dead_at" not in columns:  # an outbox written before dead-lettering existed
+                self._conn.execute(_DEAD_LETTER_COLUMN)
+        except sqlite3.DatabaseError as exc:
+            raise PermanentError(f"lineage outbox {path} cannot be used: {exc}") from None
 
     def append(self, event: Mapping[str, Any]) -> str:
         event_id = uuid.uuid4().hex
@@ -61,30 +80,49 @@ class Outbox:
             yield json.loads(payload)
 
     def pending_count(self) -> int:
-        return int(
-            self._conn.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0]
-        )
+        query = "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL"
+        return int(self._conn.execute(query).fetchone()[0])
 
-    def flush(self, transport: Transport, limit: int | None = None) -> FlushResult:
-        """Deliver pending events oldest first; stop at the first failure so order is kept."""
-        delivered = 0
-        with file_lock(self.path.with_suffix(".flush.lock")):
+    def dead_letters(self) -> list[DeadLetter]:
+        rows = self._conn.execute(
+            "SELECT seq, event_id, last_error, payload FROM outbox WHERE dead_at IS NOT NULL "
+            "ORDER BY seq"
+        ).fetchall()
+        return [
+            DeadLetter(seq, eid, error or "", json.loads(payload)) for seq, eid, error, payload in rows
+        ]
+
+    def flush(
+        self,
+        transport: Transport,
+        limit: int | None = None,
+        lock_timeout_s: float = FLUSH_LOCK_TIMEOUT_S,
+    ) -> FlushResult:
+        """Deliver pending events oldest first; stop at the first transient failure so order is
+        kept, dead-letter what the backend rejects. Raises TransientError if another flush holds
+        the lock beyond `lock_timeout_s` (0: do not wait)."""
+        delivered = dead = 0
+        with file_lock(self.path.with_suffix(".flush.lock"), timeout_s=lock_timeout_s):
             rows = self._conn.execute(
-                "SELECT seq, payload FROM outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT ?",
+                "SELECT seq, payload FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL "
+                "ORDER BY seq LIMIT ?",
                 (limit or -1,),
             ).fetchall()
             for seq, payload in rows:
                 try:
                     transport.send(json.loads(payload))
+                except RejectedEvent as exc:
+                    self._mark(seq, "dead_at = ?, last_error = ?", time.time(), str(exc))
+                    dead += 1
+                    continue
                 except TransientError as exc:
-                    self._conn.execute(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
-                        (str(exc), seq),
-                    )
-                    return FlushResult(delivered, self.pending_count(), str(exc))
-                self._conn.execute(
-                    "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE seq = ?",
-                    (time.time(), seq),
-                )
+                    self._mark(seq, "last_error = ?", str(exc))
+                    return FlushResult(delivered, self.pending_count(), str(exc), dead)
+                self._mark(seq, "delivered_at = ?", time.time())
                 delivered += 1
-        return FlushResult(delivered, self.pending_count())
+        return FlushResult(delivered, self.pending_count(), None, dead)
+
+    def _mark(self, seq: int, assignments: str, *values: object) -> None:
+        self._conn.execute(
+            f"UPDATE outbox SET {assignments}, attempts = attempts + 1 WHERE seq = ?", (*values, seq)
+        )

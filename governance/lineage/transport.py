@@ -9,23 +9,28 @@ the outbox retries later (the shape of OpenLineage PR #557).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import urllib.error
-import urllib.request
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-import yaml
-
-from governance.errors import ConfigError, TransientError
+from governance.errors import ConfigError, PermanentError, TransientError
 from governance.redaction import redact_url
+
+
+class RejectedEvent(PermanentError):
+    """The backend refused this event (a 4xx): sending it again cannot succeed."""
 
 
 class Transport(Protocol):
     def send(self, event: Mapping[str, Any]) -> None:
-        """Deliver one event or raise TransientError."""
+        """Deliver one event; raise TransientError (try later) or RejectedEvent (never again)."""
 
     def describe(self) -> str: ...
 
@@ -44,6 +49,10 @@ class FileTransport:
 
 
 class HttpTransport:
+    """POST each event with a deadline for the whole request (connect, send, every byte of the
+    answer): a socket timeout alone is per read, so a backend that trickles bytes would hold the
+    sender for minutes."""
+
     def __init__(
         self,
         url: str,
@@ -51,8 +60,11 @@ class HttpTransport:
         api_key: str | None = None,
         timeout_s: float = 2.0,
     ) -> None:
-        self.target = redact_url(f"{url.rstrip('/')}/{endpoint.lstrip('/')}")
         self._url = f"{url.rstrip('/')}/{endpoint.lstrip('/')}"
+        self.target = redact_url(self._url)
+        parts = urlsplit(self._url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"lineage backend URL must be http(s)://HOST/…, got {self.target!r}")
         self._api_key = api_key
         self.timeout_s = timeout_s
 
@@ -60,18 +72,56 @@ class HttpTransport:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self._url, json.dumps(event).encode(), headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            raise TransientError(f"lineage backend {self.target} answered {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TransientError(f"lineage backend {self.target} unreachable: {reason}") from None
+            status = _post_by_deadline(self._url, json.dumps(event).encode(), headers, self.timeout_s)
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransientError(f"lineage backend {self.target} unreachable: {exc}") from None
+        if status in _RETRYABLE or status >= 500:
+            raise TransientError(f"lineage backend {self.target} answered {status}")
+        if status >= 400:
+            raise RejectedEvent(f"lineage backend {self.target} rejected the event with {status}")
 
     def describe(self) -> str:
         return f"http {self.target}"  # never the API key
+
+
+_RETRYABLE = {408, 425, 429}
+
+
+def _post_by_deadline(url: str, body: bytes, headers: Mapping[str, str], deadline_s: float) -> int:
+    """The answer's status, or OSError once `deadline_s` has passed, whatever the peer does."""
+    parts = urlsplit(url)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname or "", parts.port, timeout=deadline_s)
+    # The watchdog closes the socket at the deadline, which ends any read that is still waiting.
+    watchdog = threading.Timer(deadline_s, _shut, [connection])
+    watchdog.daemon = True
+    started = time.monotonic()
+    watchdog.start()
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request("POST", path or "/", body, dict(headers))
+        response = connection.getresponse()
+        response.read()
+        return int(response.status)
+    except (OSError, http.client.HTTPException):
+        if time.monotonic() - started >= deadline_s:
+            raise TimeoutError(f"no complete answer within {deadline_s:g} s") from None
+        raise
+    finally:
+        watchdog.cancel()
+        connection.close()
+
+
+def _shut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return
 
 
 def transport_from_environment(default_file: Path, environ: Mapping[str, str] = os.environ) -> Transport:
@@ -98,19 +148,25 @@ def _config_file(environ: Mapping[str, str]) -> Path | None:
 
 
 def _from_config(path: Path, default_file: Path) -> Transport:
-    try:
-        transport = (yaml.safe_load(path.read_text()) or {}).get("transport", {})
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable OpenLineage config: {exc}") from None
+    from governance.yamlsafe import load_yaml
+
+    config = load_yaml(path, "OpenLineage config")
+    transport = config.get("transport") if isinstance(config, dict) else None
+    if not isinstance(transport, dict):
+        raise ConfigError(f"{path}: needs a `transport` mapping (type: http or file)")
     kind = transport.get("type")
     if kind == "http":
         auth = transport.get("auth") or {}
-        return HttpTransport(
-            transport["url"],
-            transport.get("endpoint", "api/v1/lineage"),
-            auth.get("apiKey"),
-            float(transport.get("timeout", 2.0)),
-        )
+        url, timeout = transport.get("url"), transport.get("timeout", 2.0)
+        if not isinstance(url, str) or not isinstance(auth, dict):
+            raise ConfigError(f"{path}: transport.url must be a URL and transport.auth a mapping")
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 60:
+            raise ConfigError(f"{path}: transport.timeout must be a number of seconds in (0, 60]")
+        endpoint = transport.get("endpoint", "api/v1/lineage")
+        return HttpTransport(url, str(endpoint), auth.get("apiKey"), float(timeout))
     if kind == "file":
-        return FileTransport(Path(transport.get("log_file_path", default_file)))
+        log_file = transport.get("log_file_path", default_file)
+        if not isinstance(log_file, str | Path):
+            raise ConfigError(f"{path}: transport.log_file_path must be a path")
+        return FileTransport(Path(log_file))
     raise ConfigError(f"{path}: transport.type must be `http` or `file`, got {kind!r}")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from governance.errors import PermanentError
 from governance.releases.candidate import Candidate
 
 COLORS = ("blue", "green")
@@ -54,9 +55,24 @@ class StateStore:
         self.path = directory / "state.json"
 
     def load(self) -> ReleaseState:
+        """The saved state; a corrupt or hand-edited file is refused with what to do about it."""
+        from pydantic import TypeAdapter, ValidationError
+
         if not self.path.is_file():
             return ReleaseState()
-        return ReleaseState(**json.loads(self.path.read_text()))
+        try:
+            state = TypeAdapter(ReleaseState).validate_json(self.path.read_bytes(), strict=True)
+            for color in state.colors:
+                if color not in COLORS:
+                    raise ValueError(f"unknown color {color!r}")
+                state.on(color)
+        except (OSError, ValueError, TypeError, ValidationError) as exc:
+            reason = " ".join(str(exc).split())[:300]
+            raise PermanentError(
+                f"{self.path}: not a release state file ({reason}); restore it from a backup, or "
+                "remove it to start afresh (every decision is in the audit log)"
+            ) from None
+        return state
 
     def save(self, state: ReleaseState) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

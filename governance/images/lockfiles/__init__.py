@@ -42,5 +42,14 @@ def check_lockfile(directory: Path) -> LockfileReport:
     }
     for name, (kind, check) in checkers.items():
         if (directory / name).is_file():
-            return LockfileReport(kind, directory / name, tuple(check(directory)))
+            try:
+                mismatches = tuple(check(directory))
+            except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+                # A file that parsed but is not shaped like its format (a list where a mapping
+                # belongs, a missing section): unusable input, named as such.
+                raise PermanentError(
+                    f"{directory / name}: not a {kind} lockfile of a known shape "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+            return LockfileReport(kind, directory / name, mismatches)
     raise PermanentError(f"{directory}: no lockfile found (looked for {', '.join(checkers)})")

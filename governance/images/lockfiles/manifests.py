@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from governance.errors import PermanentError
+from governance.yamlsafe import parse_yaml
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -18,7 +17,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    return _read(path, yaml.safe_load)
+    return _read(path, lambda text: parse_yaml(text, str(path), "YAML file"))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def workspace_manifests(
 
 def _read(path: Path, parse: Callable[[str], Any]) -> dict[str, Any]:
     try:
-        data = parse(path.read_text())
+        data = parse(path.read_text(encoding="utf-8-sig"))
     except Exception as exc:  # each format raises its own error type; all mean "unreadable"
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise PermanentError(f"{path}: unreadable: {first_line}") from None

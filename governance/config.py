@@ -92,7 +92,22 @@ class CallableRef(_Strict):
         match = CALLABLE_REF.match(value)
         if not match:
             raise ValueError(f"expected `path/to/file.py:function`, got {value!r}")
-        return cls(file=_existing_file(match["file"], info), function=match["func"])
+        path = _existing_file(match["file"], info)
+        if match["func"] not in _top_level_functions(path):
+            raise ValueError(f"{path} defines no top-level function {match['func']!r}")
+        return cls(file=path, function=match["func"])
+
+
+def _top_level_functions(path: Path) -> set[str]:
+    """Function names defined at the top of a Python file, read without importing it (loading the
+    estate must stay fast and free of the user's import-time side effects)."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{path} is not readable Python: {exc}") from None
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 
 class DatasetSpec(_Strict):
@@ -147,11 +162,16 @@ class ModelSpec(_Strict):
         from governance.models.metrics import METRICS
 
         for field_name in ("thresholds", "max_regression"):
-            unknown = sorted(set(getattr(self, field_name)) - set(METRICS))
+            values = getattr(self, field_name)
+            unknown = sorted(set(values) - set(METRICS))
             if unknown:
                 raise ValueError(
                     f"{field_name}: unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})"
                 )
+            # Every metric is a fraction: a bound outside [0, 1] can never pass, or always does.
+            outside = {name: value for name, value in values.items() if not 0 <= value <= 1}
+            if outside:
+                raise ValueError(f"{field_name}: {outside} outside [0, 1] (metrics are fractions)")
         return self
 
 

@@ -8,6 +8,7 @@ three; `GovernanceError` applies it to every message it carries, so no caller ha
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -76,3 +77,23 @@ def redact(text: str, environ: Mapping[str, str] = os.environ) -> str:
     text = _URL.sub(lambda match: redact_url(match.group(0)), text)
     text = _BEARER.sub(lambda match: f"{match.group(1)} {MASK}", text)
     return _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every record a handler emits, whichever library logged it (MLflow's HTTP client
+    quotes its tracking URI, credentials included, in its own warnings)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Put the filter on every handler of the root logger (adding a stderr one if there is none)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

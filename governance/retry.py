@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from governance.errors import TransientError
+from governance.redaction import redact
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -54,11 +55,11 @@ def with_retries(
             wait = backoff.delay(attempt)
             log.warning(
                 "%s failed (attempt %d/%d), retrying in %.1fs: %s",
-                what,
+                redact(what),
                 attempt,
                 backoff.attempts,
                 wait,
-                _one_line(exc),
+                redact(_one_line(exc)),
             )
             sleep(wait)
     raise AssertionError("unreachable")

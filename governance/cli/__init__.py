@@ -16,6 +16,9 @@ from governance.errors import GovernanceError, TransientError
 
 
 def main() -> None:
+    from governance.redaction import install_log_redaction
+
+    install_log_redaction()
     debug = "--debug" in sys.argv[1:]
     try:
         cli.main(standalone_mode=False)

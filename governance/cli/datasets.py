@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from governance.cli.root import CliContext, cli, echo, pass_ctx
+from governance.cli.root import EXIT_INPUT, CliContext, cli, echo, fail, pass_ctx
 
 
 @cli.group()
@@ -71,13 +71,32 @@ def datasets_list(ctx: CliContext, as_json: bool) -> None:
     default=None,
     help="Where to write it (default: ./NAME-MD5.csv).",
 )
+@click.option("--force", is_flag=True, help="Replace an existing file (never a directory).")
 @pass_ctx
-def datasets_checkout(ctx: CliContext, name: str, md5: str, out: Path | None) -> None:
+def datasets_checkout(ctx: CliContext, name: str, md5: str, out: Path | None, force: bool) -> None:
     """Write an older (or the current) version of dataset NAME to a file."""
+    import os
+    import tempfile
 
     ctx.estate.dataset(name)
     store = ctx.dataset_store()
     version = store.find(name, md5)
     destination = out or Path(f"{name}-{version.md5}.csv")
-    store.export(name, version.md5, destination)
+    if destination.is_dir():
+        fail(f"{destination} is a directory; give a file path with --out", EXIT_INPUT)
+    if (destination.exists() or destination.is_symlink()) and not force:
+        fail(f"{destination} exists (or is a link); pass --force to replace it", EXIT_INPUT)
+    # Written beside the destination and renamed over it: a link there is replaced, never followed,
+    # and a failed export leaves no half-written file.
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    except OSError as exc:
+        fail(f"cannot write {destination}: {exc.strerror or exc}", EXIT_INPUT)
+    os.close(fd)
+    try:
+        store.export(name, version.md5, Path(partial))
+        os.replace(partial, destination)
+    finally:
+        Path(partial).unlink(missing_ok=True)
     echo(f"{name} {version.md5} ({version.committed_at}) written to {destination}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from governance.config import ReleaseSpec
-from governance.errors import GovernanceError, PermanentError
+from governance.errors import GovernanceError, PermanentError, TransientError
 from governance.images.containers import ContainerStorage
 from governance.locks import file_lock
 from governance.probes import Probe, probe_url
@@ -121,12 +121,32 @@ class LocalTarget:
         return probe
 
     def switch(self, color: str) -> None:
+        """Rewrite the upstream and reload; return only once every worker that accepts connections
+        runs the new configuration. nginx starts new workers before it tells the old ones to quit,
+        so until then a new connection can still reach the previous color."""
         self._ensure_nginx(color)
         upstream = self.nginx_dir / "upstream.conf"
         partial = upstream.with_suffix(".partial")
         partial.write_text(UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color]))
         partial.replace(upstream)
+        master = self._nginx_pid()
+        before = set(accepting_workers(master)) if master else set()
         self._nginx("-s", "reload")
+        if master is not None:
+            self._await_new_workers(master, before)
+
+    def _await_new_workers(self, master: int, old: set[int], timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            accepting = set(accepting_workers(master))
+            if accepting and not accepting & old:
+                return
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    f"nginx for {self.spec.name} still had workers of the previous configuration "
+                    f"accepting connections after {timeout_s:.0f} s (see {self.nginx_dir / 'error.log'})"
+                )
+            time.sleep(0.02)
 
     def probe(self, color: str | None, path: str, body: Any = None, timeout_s: float = 5.0) -> Probe:
         base = self.service_url if color is None else f"http://127.0.0.1:{self._ports[color]}"
@@ -211,3 +231,30 @@ class LocalTarget:
             raise PermanentError("nginx is not installed (run `make setup`)") from None
         if result.returncode != 0:
             raise PermanentError(f"nginx {' '.join(args) or 'start'} failed: {result.stderr.strip()}")
+
+
+def accepting_workers(master: int) -> list[int]:
+    """The master's worker processes that still accept connections. A worker told to quit
+    retitles itself "worker process is shutting down" as it closes its listening sockets."""
+    workers = []
+    for child in _children(master):
+        try:
+            title = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue  # exited meanwhile
+        if b"worker process" in title and b"shutting down" not in title:
+            workers.append(child)
+    return workers
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid …": comm may hold spaces, so split after its closing paren.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1:2] == [str(pid)]:
+            found.append(int(stat.parent.name))
+    return found

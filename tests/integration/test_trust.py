@@ -1,0 +1,421 @@
+"""No silent pass, no action without its record, no secret in a message, one source of settings.
+
+Each test drives the real part (GX, DVC, MLflow's sqlite store, sqlite audit log, nginx) through the
+`governance` command or the library call the assets make, with the defect planted as a user or an
+attacker would plant it.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from governance.audit.chain import verify
+from governance.audit.store import AuditTrail, SqliteAuditLog
+from governance.config import DatasetSpec, load_estate
+from governance.datasets.lifecycle import publish
+from governance.datasets.versioning import DatasetStore
+from governance.errors import AuditUnavailable, ConfigError
+from governance.home import GovernanceHome
+from governance.releases.local import LocalTarget, accepting_workers
+from tests.conftest import ESTATE_FILE, REPO, repository_estate_data, run_governance, write_estate
+from tests.services import free_port
+
+SECRET = "pa55-w0rd-7e1l"
+
+
+def suite_with(tmp_path: Path, edit: object) -> Path:
+    suite = json.loads((REPO / "expectations" / "penguins.json").read_text())
+    edit(suite)  # type: ignore[operator]
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(suite))
+    return path
+
+
+def estate_with_suite(tmp_path: Path, suite: Path) -> Path:
+    data = repository_estate_data()
+    data["datasets"]["penguins"]["suite"] = str(suite)
+    return write_estate(data, tmp_path / "estate").path
+
+
+@pytest.fixture
+def clean_csv(tmp_path: Path, penguins_csv: Path) -> Path:
+    """The published shape of the sample: complete rows only, which passes the suite."""
+    lines = penguins_csv.read_text().splitlines()
+    kept = [lines[0], *(line for line in lines[1:] if "NA" not in line.split(","))]
+    path = tmp_path / "clean.csv"
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+def validate(estate: Path, path: Path) -> tuple[int, str]:
+    result = run_governance("--estate", str(estate), "datasets", "validate", "penguins", str(path))
+    return result.returncode, result.stdout + result.stderr
+
+
+# 1. A suite loads completely, or the validation fails naming the file, the index and the reason.
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda s: s["expectations"][3].update(type="expect_column_values_to_not_be_nul"), "not found"),
+        (lambda s: s["expectations"][3]["kwargs"].update(colum="x"), "extra fields not permitted"),
+        (lambda s: s["expectations"][3].update(kwarg={}), "unknown key(s) 'kwarg'"),
+        (lambda s: s["expectations"][18]["kwargs"].update(min_value="low"), "min_value"),
+        (
+            lambda s: s.update(expectations=[{"type": "expect_nothing_at_all", "kwargs": {}}]),
+            "not found",
+        ),
+        (lambda s: s.update(expectations=[]), "non-empty `expectations` list"),
+    ],
+    ids=["typo-in-type", "typo-in-kwarg", "typo-in-key", "bad-value", "only-unknown", "empty"],
+)
+def test_a_suite_that_would_lose_a_rule_fails_to_load(
+    tmp_path: Path, clean_csv: Path, edit: object, reason: str
+) -> None:
+    suite = suite_with(tmp_path, edit)
+    code, output = validate(estate_with_suite(tmp_path, suite), clean_csv)
+    assert code == 2, output
+    assert str(suite) in output and reason in output
+    assert "Traceback" not in output and "passed" not in output
+
+
+def test_the_repository_suite_passes_the_clean_sample(tmp_path: Path, clean_csv: Path) -> None:
+    code, output = validate(ESTATE_FILE, clean_csv)
+    assert code == 0, output
+    assert "23/23" in output or "23 expectations passed" in output
+
+
+# 2. The suite sees the file as it is: extra, reordered or repeated columns never pass.
+@pytest.mark.parametrize("shape", ["extra-password", "reordered", "repeated", "trailing-comma"])
+def test_columns_the_suite_must_see(tmp_path: Path, clean_csv: Path, shape: str) -> None:
+    rows = [line.split(",") for line in clean_csv.read_text().splitlines()]
+    if shape == "extra-password":
+        rows = [[*row, "password" if i == 0 else "hunter2"] for i, row in enumerate(rows)]
+    elif shape == "reordered":
+        rows = [[row[1], row[0], *row[2:]] for row in rows]
+    elif shape == "repeated":
+        rows = [[*row, row[6]] for row in rows]
+    else:
+        rows = [[*row, ""] for row in rows]  # a trailing comma on every line, header included
+    path = tmp_path / f"{shape}.csv"
+    path.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    code, output = validate(ESTATE_FILE, path)
+    assert code == (2 if shape == "repeated" else 1), output
+    assert "Traceback" not in output
+    if shape == "repeated":
+        assert "'sex' appear more than once" in output
+    else:
+        assert "expect_table_columns_to_match_ordered_list" in output
+
+
+# 3. A governed action and its audit record succeed together or not at all.
+def refuse_audit_writes(db: Path) -> None:
+    """The audit database refuses every append from now on, as a full disk or a revoked grant
+    would (root ignores file modes, so a read-only file proves nothing here)."""
+    SqliteAuditLog(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+
+
+def test_publishing_without_its_record_leaves_the_previous_version_current(
+    home: Path, clean_csv: Path, penguins_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    gh = GovernanceHome(home)
+    store = DatasetStore(gh.datasets_repo, str(gh.dvc_remote))
+    trail = AuditTrail(SqliteAuditLog(gh.audit_db), "cli:test")
+    first = publish(penguins_spec, clean_csv, store, gh.gx, trail).version
+    published = store.workspace_file("penguins").read_bytes()
+    smaller = tmp_path / "smaller.csv"
+    smaller.write_text("\n".join(clean_csv.read_text().splitlines()[:320]) + "\n")
+
+    class Broken:
+        def append(self, entry: object) -> object:
+            raise AuditUnavailable("audit log test cannot be written (disk I/O error)")
+
+        def records(self, subject: str | None = None) -> Iterator[object]:
+            return iter([])
+
+    with pytest.raises(AuditUnavailable, match="publication undone"):
+        publish(penguins_spec, smaller, store, gh.gx, AuditTrail(Broken(), "cli:test"))  # type: ignore[arg-type]
+    assert store.current("penguins") == first
+    assert [v.md5 for v in store.history("penguins")] == [first.md5]
+    assert store.workspace_file("penguins").read_bytes() == published
+    records = list(trail.log.records())
+    assert [r.action for r in records] == ["dataset.published"]
+    assert verify(records) is None
+
+
+def test_alias_moves_are_undone_when_the_audit_log_cannot_be_written(home: Path) -> None:
+    from governance.models.registry import ModelRegistry
+    from governance.models.settings import mlflow_settings
+
+    registry = ModelRegistry(mlflow_settings(GovernanceHome(home)))
+    client = registry.client
+    client.create_registered_model("m")
+    for _ in range(2):
+        client.create_model_version("m", source="file:///nowhere", run_id=None)
+    assert run_governance_models("promote", "1").returncode == 0
+    refuse_audit_writes(GovernanceHome(home).audit_db)
+    for args in (("promote", "2"), ("demote",)):
+        result = run_governance_models(*args)
+        assert result.returncode == 4, result.stderr
+        assert "undone, because it could not be recorded" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert registry.aliases("m") == {"champion": "1"}
+    verified = run_governance("audit", "verify")
+    assert verified.returncode == 0 and "1 records" in verified.stdout
+
+
+def run_governance_models(*args: str) -> subprocess.CompletedProcess[str]:
+    """`governance models ARGS` on the estate's classifier, registered as `m` here."""
+    data = repository_estate_data()
+    data["models"]["penguin_classifier"]["registered_name"] = "m"
+    path = write_estate(data, Path(os.environ["GOVERNANCE_HOME"]).parent / "estate").path
+    command, *rest = args
+    return run_governance(
+        "--estate", str(path), "models", command, "penguin_classifier", *rest,
+        "--by", "alice", "--reason", "test",
+    )  # fmt: skip
+
+
+# 4. Secrets never reach a message.
+def test_a_password_in_the_tracking_uri_is_never_printed(home: Path) -> None:
+    port = free_port()
+    result = run_governance(
+        "models", "list", env={"MLFLOW_TRACKING_URI": f"http://bob:{SECRET}@127.0.0.1:{port}"}
+    )
+    assert result.returncode == 4, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr
+
+
+# 5. Names are validated the same way everywhere.
+@pytest.mark.parametrize("name", ["   ", "", "eve\nmallory  cli:admin  release.approved", "x\x1b[2Jy"])
+def test_blank_or_forged_names_are_refused(home: Path, name: str) -> None:
+    for args in (
+        ("release", "approve", "penguin_service", "--by", name),
+        ("release", "rollback", "penguin_service", "--by", name),
+        ("models", "promote", "penguin_classifier", "1", "--by", name, "--reason", "r"),
+    ):
+        result = run_governance(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "--by must" in result.stderr and "Traceback" not in result.stderr
+    assert not GovernanceHome(home).audit_db.exists() or run_governance("audit", "show").stdout == ""
+
+
+# 6. Unexpected input never ends in a traceback; exit codes keep their meaning.
+def test_corrupt_state_files_are_named_not_tracebacks(home: Path) -> None:
+    gh = GovernanceHome(home)
+    gh.root.mkdir(parents=True, exist_ok=True)
+    gh.audit_db.write_bytes(b"this is not sqlite" * 100)
+    (gh.lineage / "outbox.db").write_bytes(b"\x00garbage" * 100)
+    state = gh.dir("releases") / "penguin_service" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"colors": {"blue": {"who": "knows"}}}')
+    for args, path in (
+        (("audit", "verify"), gh.audit_db),
+        (("lineage", "events"), gh.lineage / "outbox.db"),
+        (("release", "status"), state),
+    ):
+        result = run_governance(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert str(path) in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_postgres_audit_log_is_one_line_without_its_password(home: Path) -> None:
+    url = f"postgresql://governance:{SECRET}@127.0.0.1:{free_port()}/audit"
+    result = run_governance("audit", "verify", env={"GOVERNANCE_AUDIT_URL": url})
+    assert result.returncode == 4, result.stderr
+    assert SECRET not in result.stderr and "cannot be opened" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["- just a list", "transport: [http]", "transport: {type: http, url: 42}",
+     "transport: {type: http, url: 'http://h', timeout: -1}", "transport: {type: kafka}", "{{{"],
+)  # fmt: skip
+def test_a_malformed_openlineage_yml_is_a_config_error(home: Path, tmp_path: Path, config: str) -> None:
+    path = tmp_path / "openlineage.yml"
+    path.write_text(config)
+    result = run_governance("lineage", "flush", env={"OPENLINEAGE_CONFIG": str(path)})
+    assert result.returncode == 2, result.stderr
+    assert str(path) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unexpected_errors_exit_3_with_one_line_and_debug_shows_the_traceback(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug (here: the listing raising a KeyError) is neither a pass (0), a failed check (1)
+    nor bad input (2): exit 3, one line, and the traceback only with --debug."""
+    import governance.models.aliases
+    from governance.cli import main
+
+    def broken(*args: object) -> object:
+        raise KeyError("run_id")
+
+    monkeypatch.setattr(governance.models.aliases, "describe", broken)
+    for argv, traceback_shown in ((["models", "list"], False), (["--debug", "models", "list"], True)):
+        monkeypatch.setattr("sys.argv", ["governance", *argv])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == 3
+        err = capsys.readouterr().err
+        assert err.strip().splitlines()[-1] == "error: unexpected error: KeyError: 'run_id'" + (
+            "" if traceback_shown else " (run again with --debug for the traceback)"
+        )
+        assert ("Traceback" in err) is traceback_shown
+
+
+def test_checkout_refuses_a_directory_an_existing_file_and_a_symlink(
+    home: Path, tmp_path: Path, clean_csv: Path, penguins_spec: DatasetSpec
+) -> None:
+    gh = GovernanceHome(home)
+    store = DatasetStore(gh.datasets_repo, str(gh.dvc_remote))
+    version = store.commit("penguins", clean_csv, lambda v: None)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    link = tmp_path / "link.csv"
+    link.symlink_to(precious)
+    for out in (tmp_path, precious, link):
+        result = run_governance(
+            "datasets", "checkout", "penguins", "--version", version.md5[:8], "--out", str(out)
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+    assert precious.read_text() == "keep me" and link.is_symlink()
+    forced = run_governance(
+        "datasets", "checkout", "penguins", "--version", version.md5, "--out", str(link), "--force"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert precious.read_text() == "keep me"  # the link was replaced, not followed
+    assert not link.is_symlink() and link.read_bytes() == clean_csv.read_bytes()
+
+
+# 7. Hostile content.
+def test_terminal_escapes_in_data_never_reach_the_console(tmp_path: Path, clean_csv: Path) -> None:
+    lines = clean_csv.read_text().splitlines()
+    lines[1] = lines[1].replace("Torgersen", "\x1b[2J\x1b]0;pwned\x07Torgersen\x1b[1A")
+    path = tmp_path / "escapes.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code, output = validate(ESTATE_FILE, path)
+    assert code == 1
+    assert "\x1b" not in output and "\x07" not in output  # shown escaped (repr), never raw
+
+
+def test_a_yaml_alias_bomb_in_a_lockfile_is_refused(tmp_path: Path) -> None:
+    laughs = ["lockfileVersion: '9.0'", "a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for n, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[n]
+        laughs.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
+    (tmp_path / "pnpm-lock.yaml").write_text("\n".join(laughs) + "\n")
+    (tmp_path / "package.json").write_text("{}")
+    result = run_governance("images", "check-lockfile", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "aliases" in result.stderr and "Traceback" not in result.stderr
+
+
+# 9. A switch is done only when no worker of the previous configuration accepts connections.
+class ColorServer:
+    def __init__(self, color: str, port: int) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"color": color}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tmp_path: Path) -> None:
+    ports = {"service_port": free_port(), "blue_port": free_port(), "green_port": free_port()}
+    data = repository_estate_data()
+    data["releases"]["penguin_service"]["local"] = ports
+    spec = write_estate(data, tmp_path / "estate").release("penguin_service")
+    servers = [ColorServer("blue", ports["blue_port"]), ColorServer("green", ports["green_port"])]
+    # Only the service is exercised: no container storage is needed for a switch.
+    target = LocalTarget(spec, tmp_path / "release", storage=None, model_dir=lambda c: tmp_path)  # type: ignore[arg-type]
+    try:
+        target.switch("blue")
+        for color in ["green", "blue"] * 4:
+            master = target._nginx_pid()
+            assert master is not None
+            before = set(accepting_workers(master))
+            target.switch(color)
+            after = set(accepting_workers(master))
+            assert after and not after & before, (before, after)
+            answers = {target.probe(None, "/version").body["color"] for _ in range(10)}
+            assert answers == {color}
+            assert target.active_color() == color
+    finally:
+        target._nginx("-s", "quit")
+        for server in servers:
+            server.close()
+
+
+# 11. Configuration that cannot be right is refused at load.
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: d["models"]["penguin_classifier"].update(test_fraction=1.5), "test_fraction"),
+        (lambda d: d["models"]["penguin_classifier"].update(thresholds={"accuracy": 2}), "thresholds"),
+        (lambda d: d["releases"]["penguin_service"]["local"].update(blue_port=70000), "blue_port"),
+        (lambda d: d["releases"]["penguin_service"].update(model="no_such_model"), "no_such_model"),
+        (
+            lambda d: d["models"]["penguin_classifier"].update(
+                trainer="examples/penguins/train.py:nope"
+            ),
+            "nope",
+        ),
+    ],
+    ids=["fraction", "threshold", "port", "unknown-model", "missing-function"],
+)
+def test_configuration_that_cannot_be_right(tmp_path: Path, edit: object, reason: str) -> None:
+    data = repository_estate_data()
+    edit(data)  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=reason):
+        write_estate(data, tmp_path / "estate")
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    text = ESTATE_FILE.read_text().replace(
+        "  penguins:\n", "  penguins:\n    owner: someone@example.com\n", 1
+    )
+    path = tmp_path / "governance.yaml"
+    path.write_text(text)
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    with pytest.raises(ConfigError, match="given twice"):
+        load_estate(path)
+
+
+def test_an_append_the_database_refuses_writes_nothing_and_says_where(home: Path) -> None:
+    from governance.audit.chain import Entry
+
+    db = GovernanceHome(home).audit_db
+    refuse_audit_writes(db)
+    with pytest.raises(AuditUnavailable, match=f"audit log {db} cannot be written"):
+        SqliteAuditLog(db).append(Entry("cli:a", "x", "s", {}))
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit_log").fetchone() == (0,)

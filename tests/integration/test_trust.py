@@ -385,7 +385,7 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
         (lambda d: d["releases"]["penguin_service"].update(model="no_such_model"), "no_such_model"),
         (
             lambda d: d["models"]["penguin_classifier"].update(
-                trainer="examples/penguins/train.py:nope"
+                trainer=f"{REPO}/examples/penguins/train.py:nope"
             ),
             "nope",
         ),

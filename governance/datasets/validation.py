@@ -119,6 +119,7 @@ def validate_frame(
         checkpoint = _checkpoint(context, dataset, expectations, suite_path)
         result = checkpoint.run(batch_parameters={"dataframe": frame})
         identifier, run = next(iter(result.run_results.items()))
+        _build_docs(context, identifier, run)
         urls = context.get_docs_sites_urls(resource_identifier=identifier)
     if len(run.results) != len(expectations):
         raise PermanentError(
@@ -153,7 +154,6 @@ def _context(gx_dir: Path) -> Any:
 
 def _checkpoint(context: Any, dataset: str, expectations: list[Any], suite_path: Path) -> Any:
     import great_expectations as gx
-    from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
     source = context.data_sources.add_or_update_pandas("governance")
     asset = next((a for a in source.assets if a.name == dataset), None)
@@ -173,10 +173,37 @@ def _checkpoint(context: Any, dataset: str, expectations: list[Any], suite_path:
         gx.Checkpoint(
             name=dataset,
             validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="data_docs")],
+            actions=[],  # Data Docs are built by _build_docs, from escaped values
             result_format=RESULT_FORMAT,
         )
     )
+
+
+def _build_docs(context: Any, identifier: Any, run: Any) -> None:
+    """Data Docs from a copy of the result whose data-derived strings are HTML-escaped: GX inserts
+    unexpected values and observed column names into its pages as they are, so a cell holding
+    `<script>` would run in the reviewer's browser. The report keeps the true values."""
+    import copy
+
+    shown = copy.deepcopy(run)
+    for item in shown.results:
+        item.result = _escaped(item.result or {})
+        if item.exception_info:
+            item.exception_info = _escaped(item.exception_info)
+    context.validation_results_store.set(identifier, shown)
+    context.build_data_docs(resource_identifiers=[identifier])
+
+
+def _escaped(value: Any) -> Any:
+    import html
+
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_escaped(v) for v in value)
+    return value
 
 
 def _outcome(item: Any) -> ExpectationOutcome:

@@ -101,29 +101,45 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
     if not any(i.keyword == "FROM" for i in instructions):
         raise PermanentError("not a Dockerfile: no FROM instruction")
     findings: list[Finding] = []
-    args: dict[str, str] = {}
-    stages: list[str] = []
+    variables: dict[str, str | None] = {}  # None: set at build time with no value we can know
+    stage_users: dict[str, str | None] = {}
     whole_source_copied = False
-    user = "root"
+    user: str | None = "root"
     for ins in instructions:
         if ins.keyword == "ARG":
-            name, _, default = ins.args.partition("=")
+            name, has_default, default = ins.args.partition("=")
             name = name.strip()
-            args[name] = (build_args or {}).get(name, default.strip().strip("\"'"))
+            given = (build_args or {}).get(name)
+            value = (
+                given
+                if given is not None
+                else (_expand(_unquote(default), variables) if has_default else None)
+            )
+            variables[name] = value
             findings += _secret(ins, [ins.args])
         elif ins.keyword == "FROM":
-            findings += _base(ins, args, stages)
-            whole_source_copied, user = False, "root"
+            findings += _base(ins, variables, stage_users)
+            parent = _from_image(ins.args)
+            whole_source_copied, user = False, stage_users.get(parent, "root")
+            stage_users[_stage_name(ins.args) or f"#{len(stage_users)}"] = user
         elif ins.keyword == "ENV":
-            findings += _secret(ins, shlex.split(ins.args))
+            words = shlex.split(ins.args)
+            findings += _secret(ins, words)
+            variables.update(_env_assignments(words, variables))
         elif ins.keyword in ("COPY", "ADD"):
             sources = [a for a in shlex.split(ins.args) if not a.startswith("--")][:-1]
             whole_source_copied |= any(s in (".", "./") for s in sources)
         elif ins.keyword == "USER":
-            user = ins.args.split(":")[0].strip()
+            user = _expand(ins.args.strip(), variables)
+            user = user.split(":")[0].strip() if user is not None else None
+            stage_users[list(stage_users)[-1]] = user
         elif ins.keyword == "RUN":
             findings += _installs(ins, whole_source_copied)
-    if user in ("root", "0"):
+    if user is None or not user:
+        findings.append(Finding("root-user", "error", instructions[-1].line,
+                                "the final stage's USER is set at build time: it cannot be proven "
+                                "non-root; name a fixed non-root user"))  # fmt: skip
+    elif user == "root" or (user.isdigit() and int(user) == 0):
         findings.append(
             Finding(
                 "root-user", "error", instructions[-1].line, "the final stage runs as root: add a USER"
@@ -132,14 +148,60 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
     return sorted(findings, key=lambda f: (f.line, f.rule))
 
 
-def _base(ins: _Instruction, args: dict[str, str], stages: list[str]) -> list[Finding]:
-    words = ins.args.split()
-    image = words[0]
-    if len(words) >= 3 and words[-2].upper() == "AS":
-        stages.append(words[-1])
-    expanded = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m[1], ""), image)
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?:(:?[-+])([^}]*))?\}|(\w+))")
+
+
+def _expand(value: str, variables: Mapping[str, str | None]) -> str | None:
+    """Docker's substitution ($X, ${X}, ${X:-default}, ${X:+alternative}); None when a variable
+    has no value known before the build (a build argument without a default)."""
+    unknown = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal unknown
+        name = match[1] or match[4]
+        known = variables.get(name)
+        if match[2] in (":-", "-"):
+            return known if known else match[3]
+        if match[2] in (":+", "+"):
+            return match[3] if known else ""
+        if known is None:
+            unknown = True
+            return ""
+        return known
+
+    expanded = _VARIABLE.sub(substitute, value)
+    return None if unknown else expanded
+
+
+def _unquote(value: str) -> str:
+    return value.strip().strip("\"'")
+
+
+def _env_assignments(words: list[str], variables: Mapping[str, str | None]) -> dict[str, str | None]:
+    if words and all("=" not in w for w in words):  # legacy `ENV NAME value`
+        return {words[0]: " ".join(words[1:])}
+    pairs = (w.split("=", 1) for w in words if "=" in w)
+    return {name: _expand(value, variables) for name, value in pairs}
+
+
+def _from_image(args: str) -> str:
+    words = [w for w in args.split() if not w.startswith("--")]
+    return words[0] if words else ""
+
+
+def _stage_name(args: str) -> str | None:
+    words = [w for w in args.split() if not w.startswith("--")]
+    return words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else None
+
+
+def _base(
+    ins: _Instruction, variables: Mapping[str, str | None], stages: Mapping[str, object]
+) -> list[Finding]:
+    image = _from_image(ins.args)
     if image in stages or image == "scratch":
         return []
+    expanded = _expand(image, variables)
     if not expanded:
         return [
             Finding(
@@ -149,13 +211,13 @@ def _base(ins: _Instruction, args: dict[str, str], stages: list[str]) -> list[Fi
                 f"{image} is set at build time: pass it pinned by @sha256 digest",
             )
         ]
-    if "@sha256:" not in expanded:
+    if not _DIGEST.search(expanded):
         return [
             Finding(
                 "unpinned-base",
                 "error",
                 ins.line,
-                f"{expanded} is a moving tag: pin it as {expanded}@sha256:<digest>",
+                f"{expanded} is not pinned: name it as IMAGE@sha256:<64 hex digits>",
             )
         ]
     return []
@@ -195,19 +257,40 @@ def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
 
 
 def _parse(text: str) -> list[_Instruction]:
+    """Instructions with their continuations joined, as BuildKit reads them: the escape character
+    from a `# escape=` directive, comment and blank lines inside a continuation skipped, and a
+    continuation left open at the end of the file still an instruction (never silently dropped)."""
+    lines = text.splitlines()
+    escape = _escape_directive(lines)
     instructions: list[_Instruction] = []
     buffer, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+
+    def flush() -> None:
+        keyword, _, args = buffer.strip().partition(" ")
+        instructions.append(_Instruction(start, keyword.upper(), args.strip()))
+
+    for number, raw in enumerate(lines, start=1):
         stripped = raw.strip()
-        if not buffer and (not stripped or stripped.startswith("#")):
+        if not stripped or stripped.startswith("#"):
             continue
         if not buffer:
             start = number
-        if stripped.endswith("\\"):
-            buffer += stripped[:-1] + " "
+        if stripped.endswith(escape):
+            buffer += stripped[: -len(escape)] + " "
             continue
         buffer += stripped
-        keyword, _, args = buffer.partition(" ")
-        instructions.append(_Instruction(start, keyword.upper(), args.strip()))
+        flush()
         buffer = ""
+    if buffer.strip():
+        flush()
     return instructions
+
+
+def _escape_directive(lines: list[str]) -> str:
+    for line in lines:
+        match = re.match(r"^\s*#\s*(\w+)\s*=\s*(\S+)\s*$", line)
+        if not match:
+            break  # directives only stand before the first other line
+        if match[1].lower() == "escape" and match[2] in ("\\", "`"):
+            return match[2]
+    return "\\"

@@ -315,6 +315,22 @@ def test_terminal_escapes_in_data_never_reach_the_console(tmp_path: Path, clean_
     assert "\x1b" not in output and "\x07" not in output  # shown escaped (repr), never raw
 
 
+def test_values_from_a_data_file_are_html_escaped_in_data_docs(
+    home: Path, tmp_path: Path, clean_csv: Path
+) -> None:
+    lines = clean_csv.read_text().splitlines()
+    lines[1] = lines[1].replace("Torgersen", "<script>alert(1)</script><img src=x onerror=alert(2)>")
+    path = tmp_path / "xss.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code, output = validate(ESTATE_FILE, path)
+    assert code == 1
+    assert "island=<script>alert(1)</script>" in output  # the console shows the true value
+    docs = Path(output.split("data docs: file://", 1)[1].split()[0])
+    page = docs.read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page and "<img src=x" not in page
+
+
 def test_a_yaml_alias_bomb_in_a_lockfile_is_refused(tmp_path: Path) -> None:
     laughs = ["lockfileVersion: '9.0'", "a: &a [x, x, x, x, x, x, x, x, x, x]"]
     for n, name in enumerate("bcdefghi"):

@@ -104,3 +104,44 @@ def test_cli_json_and_exit_codes(tmp_path: Path) -> None:
         and "cannot read the Dockerfile" in missing.stderr
         and "Traceback" not in missing.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("tail", "why"),
+    [
+        ("USER 10001\nUSER root \\", "a trailing backslash must not drop the last instruction"),
+        ("ARG RUNNER=root\nUSER $RUNNER", "USER through a build argument's default"),
+        ("ENV RUNNER=root\nUSER ${RUNNER}", "USER through an ENV value"),
+        ("ARG RUNNER\nUSER ${RUNNER:-root}", "USER through a substitution default"),
+        ("USER 0:0", "uid 0 with a group"),
+        ("USER 000", "uid 0 written with zeros"),
+        ("ARG RUNNER\nUSER $RUNNER", "USER set at build time cannot be proven non-root"),
+        ("USER 10001 \\\n# a comment inside the continuation\n\n", "a continuation ending in comments"),
+    ],
+)
+def test_the_root_user_rule_cannot_be_evaded(tail: str, why: str) -> None:
+    text = GOOD.replace("USER 10001\n", "") + tail + "\n"
+    found = [r for r in rules(text) if r[0] == "root-user"]
+    if "USER 10001 \\" in tail:  # a real continuation into nothing: still one USER instruction
+        assert found == [], why
+    else:
+        assert found and found[0][1] == "error", why
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "python@sha256:",
+        "python@sha256:abc",
+        f"python@sha256:{'A' * 64}",
+        f"--platform=linux/amd64 python:3.11@sha256:{'z' * 64}",
+    ],
+)
+def test_a_base_needs_a_whole_digest(base: str) -> None:
+    found = [r for r in rules(f"FROM {base}\nUSER 10001\n") if r[0] == "unpinned-base"]
+    assert found and found[0][1] == "error"
+
+
+def test_an_escape_directive_changes_the_continuation_character() -> None:
+    text = f"# escape=`\nFROM python@{DIGEST}\nUSER 10001\nUSER root `\n"
+    assert [r for r in rules(text) if r[0] == "root-user"]

@@ -1,7 +1,9 @@
-"""`dagster asset materialize`, as an operator or a cron job runs it, with the estate's selection."""
+"""`dagster asset materialize`, as an operator or a cron job runs it: every step in its own process
+(the multiprocess executor), on one persistent instance, across days."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,34 +13,60 @@ from pathlib import Path
 from governance.home import GovernanceHome
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
-from tests.conftest import REPO
+from tests.conftest import REPO, run_governance
 
 
-def test_materialize_model_and_its_upstream_from_the_command_line(home: Path) -> None:
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", dagster_home)
+def materialize(dagster_home: Path, selection: str) -> subprocess.CompletedProcess[str]:
     dagster = str(Path(sys.executable).parent / "dagster")
-    result = subprocess.run(
-        [
-            dagster,
-            "asset",
-            "materialize",
-            "-m",
-            "pipelines.definitions",
-            "-a",
-            "defs",
-            "--select",
-            "+key:penguin_classifier",
-        ],
+    return subprocess.run(
+        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "-a", "defs",
+         "--select", selection],
         cwd=REPO,
         env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
         capture_output=True,
         text=True,
         timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "RUN_SUCCESS" in result.stderr
-    assert "Asset check 'meets_promotion_policy' on 'penguin_classifier' passed" in result.stderr
+    )  # fmt: skip
+
+
+def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Path) -> None:
+    """Day one trains v1 and an operator makes it champion. Day two retrains: the gate, in a step
+    process that never trained, scores the champion through the registry, passes v2 as challenger,
+    and the operator promotes it. Every action is in one intact audit chain."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", dagster_home)
     registry = ModelRegistry(mlflow_settings(GovernanceHome.resolve()))
+
+    day_one = materialize(dagster_home, "+key:penguin_classifier")
+    assert day_one.returncode == 0, day_one.stderr[-3000:]
+    assert "RUN_SUCCESS" in day_one.stderr
+    assert "Asset check 'meets_promotion_policy' on 'penguin_classifier' passed" in day_one.stderr
     assert registry.aliases("penguin-classifier") == {"challenger": "1"}
+    promote = ("models", "promote", "penguin_classifier")
+    first = run_governance(*promote, "1", "--by", "alice", "--reason", "day one")
+    assert first.returncode == 0, first.stderr
+
+    day_two = materialize(dagster_home, "key:penguin_classifier")
+    assert day_two.returncode == 0, day_two.stderr[-3000:]
+    assert "Asset check 'meets_promotion_policy' on 'penguin_classifier' passed" in day_two.stderr
+    assert registry.aliases("penguin-classifier") == {"challenger": "2", "champion": "1"}
+    second = run_governance(*promote, "2", "--by", "bob", "--reason", "day two")
+    assert second.returncode == 0, second.stderr
+    assert registry.aliases("penguin-classifier")["champion"] == "2"
+
+    verified = run_governance("audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    records = json.loads(run_governance("audit", "show", "--json").stdout)
+    gated = [r for r in records if r["action"] == "model.gated"]
+    assert [r["versions"]["model_version"] for r in gated] == [
+        "penguin-classifier/1",
+        "penguin-classifier/2",
+    ]
+    assert gated[1]["versions"]["champion_version"] == "penguin-classifier/1"
+    assert all(r["actor"].startswith("dagster:") for r in gated)
+    promoted = [r for r in records if r["action"] == "alias.champion.promoted"]
+    assert [(r["actor"], r["versions"]["model_version"]) for r in promoted] == [
+        ("cli:alice", "penguin-classifier/1"),
+        ("cli:bob", "penguin-classifier/2"),
+    ]

@@ -435,3 +435,44 @@ def test_an_append_the_database_refuses_writes_nothing_and_says_where(home: Path
     with pytest.raises(AuditUnavailable, match=f"audit log {db} cannot be written"):
         SqliteAuditLog(db).append(Entry("cli:a", "x", "s", {}))
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM audit_log").fetchone() == (0,)
+
+
+# 10. One source of settings: the variable the CLI honours is the one Dagster's resources honour.
+def test_dagster_and_the_cli_use_the_same_audit_log_and_model_registry(
+    home: Path,
+    penguins_csv: Path,
+    estate_with_source: object,
+    postgres_url: str,
+    mlflow_server_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dagster as dg
+    import psycopg
+
+    from pipelines.definitions import build_definitions
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS audit_log")
+    monkeypatch.setenv("GOVERNANCE_AUDIT_URL", postgres_url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server_url)
+    estate = estate_with_source(penguins_csv)  # type: ignore[operator]
+    defs = build_definitions(estate)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            defs.assets,
+            instance=instance,
+            resources=defs.resources,  # no explicit URL: the environment decides, as for the CLI
+            selection=dg.AssetSelection.groups("datasets", "models"),
+        )
+    assert result.success
+    assert not GovernanceHome(home).audit_db.exists()
+    assert not (GovernanceHome(home).mlflow / "mlflow.db").exists()
+    shown = run_governance("--estate", str(estate.path), "audit", "show", "--json")
+    actions = [r["action"] for r in json.loads(shown.stdout)]
+    assert {"dataset.published", "model.registered", "model.gated"} <= set(actions)
+    assert all(r["actor"].startswith("dagster:") for r in json.loads(shown.stdout))
+    listed = run_governance("--estate", str(estate.path), "models", "list", "--json")
+    (model,) = json.loads(listed.stdout)
+    newest = model["versions"][0]  # the session's server may hold other tests' versions too
+    assert "challenger" in newest["aliases"]
+    assert newest["tags"]["dagster.run_id"] == result.run_id

@@ -216,9 +216,9 @@ class AppImageSpec(_Strict):
 
 
 class PreflightSpec(_Strict):
-    min_disk_gib: float = 2.0
-    min_memory_gib: float = 0.5
-    max_load_per_cpu: float = 4.0
+    min_disk_gib: float = Field(default=2.0, ge=0)
+    min_memory_gib: float = Field(default=0.5, ge=0)
+    max_load_per_cpu: float = Field(default=4.0, gt=0)
     timeout_s: float = Field(default=5.0, gt=0, le=30)
 
 
@@ -273,7 +273,7 @@ class KubernetesTargetSpec(_Strict):
     app: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     overlay: Path = Field(description="the Kustomize overlay to render, e.g. deploy/k8s/overlays/local")
     container: str = "model-server"
-    rollout_timeout_s: float = 300
+    rollout_timeout_s: float = Field(default=300, gt=0)
 
     @field_validator("overlay", mode="before")
     @classmethod
@@ -362,7 +362,23 @@ class Estate(_Strict):
                 raise ValueError(f"releases.{release.name}.model: no model named {release.model!r}")
             if release.image not in self.images.apps:
                 raise ValueError(f"releases.{release.name}.image: no image named {release.image!r}")
+        self._ports_unshared()
         return self
+
+    def _ports_unshared(self) -> None:
+        """Two local releases on one port would serve each other's traffic."""
+        owners: dict[int, str] = {}
+        for release in self.releases.values():
+            if release.target != "local":
+                continue
+            for role in ("service_port", "blue_port", "green_port"):
+                port = getattr(release.local, role)
+                if port in owners:
+                    raise ValueError(
+                        f"releases.{release.name}.local.{role}: port {port} is already "
+                        f"{owners[port]}"
+                    )
+                owners[port] = f"releases.{release.name}.local.{role}"
 
     def model(self, name: str) -> ModelSpec:
         return self._entry("model", self.models, name)

@@ -405,8 +405,18 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
             ),
             "nope",
         ),
+        (
+            lambda d: d["releases"].update(
+                penguin_copy={**d["releases"]["penguin_service"], "description": "a second one"}
+            ),
+            "already releases.penguin_service.local.service_port",
+        ),
+        (
+            lambda d: d["images"].setdefault("preflight", {}).update(max_load_per_cpu=-1),
+            "max_load_per_cpu",
+        ),
     ],
-    ids=["fraction", "threshold", "port", "unknown-model", "missing-function"],
+    ids=["fraction", "threshold", "port", "unknown-model", "missing-function", "shared-port", "load"],
 )
 def test_configuration_that_cannot_be_right(tmp_path: Path, edit: object, reason: str) -> None:
     data = repository_estate_data()

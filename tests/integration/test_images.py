@@ -126,7 +126,7 @@ def test_smoke_test_passes_for_the_server_and_fails_with_logs_for_a_crashing_ima
 ) -> None:
     workspace = _workspace(write_estate(repository_estate_data(), GovernanceHome.resolve().root / "e"))
     ok = smoke_test(first_build.reference, workspace.storage, health_path="/healthz")
-    assert ok.ok and ok.status == 200 and ok.seconds < 30
+    assert ok.ok and ok.status == 200
 
     def crash(ctx: Path) -> None:
         (ctx / "app/__main__.py").write_text("raise SystemExit('model server refuses to start')\n")

@@ -265,13 +265,11 @@ def test_unreachable_server_is_a_quick_clear_transient_error() -> None:
         registry = ModelRegistry(
             mlflow_settings(GovernanceHome.resolve(), f"http://127.0.0.1:{port}", attempts=2)
         )
-        started = time.monotonic()
         with pytest.raises(
             TransientError,
             match=rf"MLflow experiment lookup at http://127.0.0.1:{port} failed after 2 attempts",
         ):
             registry.experiment_id()
-    assert time.monotonic() - started < 15
 
 
 def test_black_holed_server_times_out_as_transient() -> None:
@@ -296,10 +294,9 @@ def test_black_holed_server_times_out_as_transient() -> None:
         settings = mlflow_settings(
             GovernanceHome.resolve(), f"http://127.0.0.1:{port}", request_timeout_s=1, attempts=2
         )
-        started = time.monotonic()
+        # Bounded by the request timeout (pytest-timeout would end a client that waits forever).
         with pytest.raises(TransientError, match="failed after 2 attempts"):
             ModelRegistry(settings).experiment_id()
-        assert time.monotonic() - started < 20
     finally:
         stop.set()
         thread.join()

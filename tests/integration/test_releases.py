@@ -143,10 +143,8 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         assert registry().aliases("penguin-classifier")["champion"] == "2"
 
     # Rollback from the command line: blue (kept up) serves again, the champion follows.
-    started = time.monotonic()
     rolled = governance(estate, "release", "rollback", RELEASE, "--by", "oncall", "--reason", "drill")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-    assert time.monotonic() - started < 15
     assert service(estate, "/version") | {"image": ""} == {
         "app_version": "1.0.0",
         "model_version": "penguin-classifier/1",

@@ -9,7 +9,7 @@ from governance.errors import PermanentError
 from governance.lineage import refs
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import DATASET_VERSION, column_schema, validation_metadata
+from pipelines.metadata import DATASET_VERSION, Materialized, column_schema, validation_metadata
 from pipelines.resources import (
     AuditResource,
     DatasetStoreResource,
@@ -39,7 +39,7 @@ def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
     )
     def raw(
         context: AssetExecutionContext, datasets: DatasetStoreResource, lineage: LineageResource
-    ) -> dg.MaterializeResult:
+    ) -> Materialized:
         with (
             lineage_run(context, lineage, refs.raw_job(spec), [refs.raw_file(spec)]) as run,
             permanent_failures(),
@@ -79,7 +79,7 @@ def _dataset_asset(
         expectations: ExpectationsResource,
         lineage: LineageResource,
         audit: AuditResource,
-    ) -> dg.MaterializeResult:
+    ) -> Materialized:
         landed = landed_path(spec, datasets.landing())
         trail = audit.trail(context.run.run_id)
         with lineage_run(context, lineage, refs.dataset_job(spec), [refs.raw_file(spec)]) as run:

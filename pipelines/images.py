@@ -2,6 +2,7 @@
 (policy, smoke test, size budget) of exactly the digest that was built."""
 
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
@@ -18,7 +19,7 @@ from governance.lineage import refs
 from governance.lineage.events import Assertion
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import IMAGE_VERSION, findings_table, image_metadata, latest_entry
+from pipelines.metadata import IMAGE_VERSION, Materialized, findings_table, image_metadata, latest_entry
 from pipelines.resources import AuditResource, ImagesResource, LineageResource
 
 GROUP = "images"
@@ -28,7 +29,7 @@ SIZE_CHECK = "within_size_budget"
 CheckBody = Callable[[AppImageSpec, ImageBuild, ImagesResource, ImagesSection], dg.AssetCheckResult]
 
 
-class ImageBuildConfig(dg.Config):  # type: ignore[misc]
+class ImageBuildConfig(dg.Config):
     no_cache: bool = False  # rebuild every step, as after a suspected cache poisoning
 
 
@@ -73,7 +74,7 @@ def _image_asset(
         images: ImagesResource,
         lineage: LineageResource,
         audit: AuditResource,
-    ) -> dg.MaterializeResult:
+    ) -> Materialized:
         workspace = images.workspace(section)
         with lineage_run(context, lineage, refs.image_job(spec)) as run:
             with permanent_failures():
@@ -148,7 +149,7 @@ def _smoke(
     from governance.images.smoke import smoke_test
 
     result = smoke_test(build.reference, images.workspace(section).storage, health_path=spec.health_path)
-    metadata: dict[str, object] = {"seconds": round(result.seconds, 2), "status": result.status or 0}
+    metadata: dict[str, Any] = {"seconds": round(result.seconds, 2), "status": result.status or 0}
     if result.logs:
         metadata["container_logs"] = dg.MetadataValue.md(f"```\n{result.logs}\n```")
     return dg.AssetCheckResult(passed=result.ok, description=result.detail, metadata=metadata)

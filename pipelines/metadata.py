@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import dagster as dg
 
@@ -18,6 +18,13 @@ _TYPES = {"string": "string", "float": "float", "integer": "int"}
 # The entry in which each kind of asset and check records its exact version; release gates and
 # candidates match on these, so they are named once.
 DATASET_VERSION, MODEL_VERSION, IMAGE_VERSION = "dataset_md5", "model_version", "digest"
+
+# What an asset body returns. Dagster recognises the bare class (not a parametrised one) as "no
+# output value", so only the type checker sees the parameter.
+if TYPE_CHECKING:
+    Materialized: TypeAlias = dg.MaterializeResult[None]
+else:
+    Materialized = dg.MaterializeResult
 
 
 def latest_entry(instance: dg.DagsterInstance, asset: str, key: str) -> Any:

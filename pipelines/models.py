@@ -11,7 +11,7 @@ from governance.models.training import code_version, model_card
 from governance.provenance import git_commit
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import DATASET_VERSION, MODEL_VERSION, gate_metadata, latest_entry
+from pipelines.metadata import DATASET_VERSION, MODEL_VERSION, Materialized, gate_metadata, latest_entry
 from pipelines.resources import AuditResource, DatasetStoreResource, LineageResource, MlflowResource
 
 GROUP = "models"
@@ -41,7 +41,7 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
         mlflow: MlflowResource,
         lineage: LineageResource,
         audit: AuditResource,
-    ) -> dg.MaterializeResult:
+    ) -> Materialized:
         registry = mlflow.registry()
         commit = git_commit(spec.trainer.file.parent)
         tags = {"dagster.run_id": context.run.run_id, "git.commit": commit}

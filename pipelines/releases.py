@@ -30,6 +30,7 @@ from pipelines.metadata import (
     DATASET_VERSION,
     IMAGE_VERSION,
     MODEL_VERSION,
+    Materialized,
     gates_table,
     latest_entry,
     provenance_markdown,
@@ -101,7 +102,7 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         images: ImagesResource,
         mlflow: MlflowResource,
         lineage: LineageResource,
-    ) -> dg.MaterializeResult:
+    ) -> Materialized:
         instance = context.instance
         with (
             lineage_run(context, lineage, refs.release_job(spec, "candidate")) as run,
@@ -207,7 +208,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         audit: AuditResource,
         datasets: DatasetStoreResource,
         lineage: LineageResource,
-    ) -> dg.MaterializeResult:
+    ) -> Materialized:
         pinned = latest_entry(context.instance, f"{spec.name}_candidate", "candidate")
         if pinned is None:
             raise dg.Failure(f"{spec.name}_candidate has not been materialized", allow_retries=False)

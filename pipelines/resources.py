@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from governance.models.registry import ModelRegistry
 
 
-class _ServicesResource(dg.ConfigurableResource):  # type: ignore[misc]
+class _ServicesResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # its value is itself
     """A resource is a shell over the composition root: its config fields are explicit settings
     (the strongest level of the one precedence), and unset ones defer to the environment."""
 

@@ -375,8 +375,7 @@ class Estate(_Strict):
                 port = getattr(release.local, role)
                 if port in owners:
                     raise ValueError(
-                        f"releases.{release.name}.local.{role}: port {port} is already "
-                        f"{owners[port]}"
+                        f"releases.{release.name}.local.{role}: port {port} is already {owners[port]}"
                     )
                 owners[port] = f"releases.{release.name}.local.{role}"
 

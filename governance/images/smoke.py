@@ -64,7 +64,8 @@ def smoke_test(
     url = f"http://127.0.0.1:{port}{health_path}"
     status: int | None = None
     try:
-        while time.monotonic() - started < timeout_s:
+        exited: str | None = None
+        while time.monotonic() - started < timeout_s and exited is None:
             status = probe_url(url, timeout_s=2).status
             if status == 200:
                 seconds = time.monotonic() - started
@@ -72,17 +73,37 @@ def smoke_test(
                     True, 200, seconds, f"GET {health_path} answered 200 in {seconds:.1f} s"
                 )
             time.sleep(0.25)
+            exited = _exit(storage, name)  # a crashed server fails now, with its logs
         logs = _logs(storage, name)
         seen = f"last answer {status}" if status else "nothing answered"
-        return SmokeResult(
-            False,
-            status,
-            time.monotonic() - started,
-            f"GET {health_path}: no 200 within {timeout_s:.0f} s ({seen})",
-            logs,
+        detail = (
+            f"the container exited ({exited}) before GET {health_path} answered 200"
+            if exited is not None
+            else f"GET {health_path}: no 200 within {timeout_s:.0f} s ({seen})"
         )
+        return SmokeResult(False, status, time.monotonic() - started, detail, logs)
     finally:
         storage.run(["podman", "rm", "--force", "--time", "2", name], what="podman rm", timeout_s=60)
+
+
+def _exit(storage: ContainerStorage, name: str) -> str | None:
+    """`exit code N` once the container has stopped, None while it runs."""
+    try:
+        state = storage.run(
+            [
+                "podman",
+                "container",
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                name,
+            ],
+            what="podman inspect",
+            timeout_s=30,
+        ).split()
+    except GovernanceError:
+        return None
+    return f"exit code {state[1]}" if state and state[0] in ("exited", "stopped") else None
 
 
 def _logs(storage: ContainerStorage, name: str) -> str:

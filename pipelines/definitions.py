@@ -37,6 +37,12 @@ TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
+# Each step runs in its own process (as in the UI); forked from a server that imported the heavy
+# libraries once per run (pipelines/preload.py) instead of importing them again in every step.
+EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}
+)
+
 
 def build_definitions(estate: Estate) -> dg.Definitions:
     datasets = [
@@ -64,6 +70,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         jobs=[quality_job, *[r.job for r in releases]],
         schedules=[quality_schedule],
         sensors=[lineage_outbox_sensor(), *[r.sensor for r in releases]],
+        executor=EXECUTOR,
         resources={
             "datasets": DatasetStoreResource(),
             "expectations": ExpectationsResource(),

@@ -305,25 +305,25 @@ def test_checkout_refuses_a_directory_an_existing_file_and_a_symlink(
 
 
 # 7. Hostile content.
-def test_terminal_escapes_in_data_never_reach_the_console(tmp_path: Path, clean_csv: Path) -> None:
+def validate_with_island(clean_csv: Path, island: str) -> str:
+    """Validate the clean sample with its first island replaced by `island` (which fails the
+    suite's value set); the command's output."""
     lines = clean_csv.read_text().splitlines()
-    lines[1] = lines[1].replace("Torgersen", "\x1b[2J\x1b]0;pwned\x07Torgersen\x1b[1A")
-    path = tmp_path / "escapes.csv"
+    lines[1] = lines[1].replace("Torgersen", island)
+    path = clean_csv.with_name("hostile.csv")
     path.write_text("\n".join(lines) + "\n")
     code, output = validate(ESTATE_FILE, path)
-    assert code == 1
+    assert code == 1, output
+    return output
+
+
+def test_terminal_escapes_in_data_never_reach_the_console(clean_csv: Path) -> None:
+    output = validate_with_island(clean_csv, "\x1b[2J\x1b]0;pwned\x07Torgersen\x1b[1A")
     assert "\x1b" not in output and "\x07" not in output  # shown escaped (repr), never raw
 
 
-def test_values_from_a_data_file_are_html_escaped_in_data_docs(
-    home: Path, tmp_path: Path, clean_csv: Path
-) -> None:
-    lines = clean_csv.read_text().splitlines()
-    lines[1] = lines[1].replace("Torgersen", "<script>alert(1)</script><img src=x onerror=alert(2)>")
-    path = tmp_path / "xss.csv"
-    path.write_text("\n".join(lines) + "\n")
-    code, output = validate(ESTATE_FILE, path)
-    assert code == 1
+def test_values_from_a_data_file_are_html_escaped_in_data_docs(clean_csv: Path) -> None:
+    output = validate_with_island(clean_csv, "<script>alert(1)</script><img src=x onerror=alert(2)>")
     assert "island=<script>alert(1)</script>" in output  # the console shows the true value
     docs = Path(output.split("data docs: file://", 1)[1].split()[0])
     page = docs.read_text()

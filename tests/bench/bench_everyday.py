@@ -1,0 +1,122 @@
+"""The commands operators run every day, and *Materialize all* again on warm caches (a report).
+
+Run: uv run python -m tests.bench.bench_everyday [repeats]
+Each command runs as a fresh process, as an operator types it, `repeats` times (median reported):
+`import great_expectations` and `import mlflow` for reference, `governance datasets validate` on the
+sample, `governance models list`. Then the whole estate through `dagster asset materialize` on one
+persistent instance: a cold run, then the warm one the goal is about (images cached, a retrain and
+its promotion, up to the switched release), with the executor's forkserver (the default) and with
+plain spawn; then `governance release rollback` end to end, champion alias moved. Uses a temporary
+home, its own registry and builder storage (or $GOVERNANCE_IMAGE_REGISTRY/_STORAGE).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.conftest import REPO, repository_estate_data, write_estate
+from tests.services import free_port
+
+RELEASE = "penguin_service"
+SPAWN = "execution:\n  config:\n    start_method:\n      spawn: {}\n"
+
+
+def timed(command: Sequence[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(
+        list(command), cwd=REPO, capture_output=True, text=True, timeout=900, env=env
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return seconds
+
+
+def median(command: Sequence[str], repeats: int) -> float:
+    return statistics.median(timed(command) for _ in range(repeats))
+
+
+def main() -> None:
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with tempfile.TemporaryDirectory(prefix="bench-everyday-") as tmp:
+        root = Path(tmp)
+        os.environ["GOVERNANCE_HOME"] = str(root / "home")
+        started_registry = "GOVERNANCE_IMAGE_REGISTRY" not in os.environ
+        if started_registry:
+            from governance.images.registry import start_registry
+
+            os.environ["GOVERNANCE_IMAGE_REGISTRY"] = f"127.0.0.1:{free_port()}"
+            os.environ["GOVERNANCE_IMAGE_STORAGE"] = str(root / "storage")
+            start_registry(os.environ["GOVERNANCE_IMAGE_REGISTRY"], root / "registry")
+        estate = root / "estate.yaml"
+        try:
+            report(root, estate, repeats)
+        finally:
+            governance = [sys.executable, "-m", "governance", "--estate", str(estate)]
+            subprocess.run([*governance, "release", "down", "--all"], cwd=REPO, capture_output=True)
+            if started_registry:
+                from governance.images.registry import stop_registry
+
+                stop_registry(root / "registry")
+
+
+def report(root: Path, estate_path: Path, repeats: int) -> None:
+    python = sys.executable
+    data = repository_estate_data()
+    data["releases"][RELEASE]["local"] = {
+        name: free_port() for name in ("service_port", "blue_port", "green_port")
+    }
+    data["releases"][RELEASE]["scale_down_delay_s"] = 600
+    estate = write_estate(data, root / "estate")
+    estate_path.write_text(estate.path.read_text())
+    governance = [python, "-m", "governance", "--estate", str(estate.path)]
+    sample = root / "sample.csv"
+    lines = estate.dataset("penguins").source.resolve().read_text().splitlines()
+    sample.write_text("\n".join([lines[0], *(x for x in lines[1:] if "NA" not in x)]) + "\n")
+
+    rows: list[tuple[str, float, str]] = []
+    rows.append(
+        ("import great_expectations", median([python, "-c", "import great_expectations"], repeats), "")
+    )
+    rows.append(("import mlflow", median([python, "-c", "import mlflow"], repeats), ""))
+    timed([*governance, "datasets", "validate", "penguins", str(sample)])  # creates the GX context
+    rows.append(
+        (
+            "governance datasets validate (sample)",
+            median([*governance, "datasets", "validate", "penguins", str(sample)], repeats),
+            "goal < 3 s",
+        )
+    )
+
+    dagster_home = root / "home" / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text((REPO / "deploy/local/dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "GOVERNANCE_ESTATE": str(estate.path)}
+    spawn = root / "spawn.yaml"
+    spawn.write_text(SPAWN)
+    materialize = [str(Path(python).parent / "dagster"), "asset", "materialize", "-m",
+                   "pipelines.definitions", "-a", "defs", "--select", "*"]  # fmt: skip
+    rows.append(("whole estate, cold (bases, builds, first release)", timed(materialize, env), ""))
+    rows.append(
+        ("governance models list", median([*governance, "models", "list"], repeats), "goal < 2 s")
+    )
+    for name, extra in (("forkserver (default)", []), ("spawn", ["-c", str(spawn)])):
+        warm = timed([*materialize, *extra], env)
+        rows.append((f"whole estate, warm: retrain + promotion, {name}", warm, "goal < 12 s"))
+    rollback = [*governance, "release", "rollback", RELEASE, "--by", "bench", "--reason", "bench"]
+    rows.append(("governance release rollback (alias moved)", timed(rollback), "goal < 2 s"))
+
+    print(f"{'what':<58} {'seconds':>8}")
+    for what, seconds, goal in rows:
+        print(f"{what:<58} {seconds:8.2f}  {goal}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import dagster as dg
 
 from governance.datasets.validation import ValidationReport
-from governance.errors import ConfigError, PermanentError, ValidationFailed
+from governance.errors import ConfigError, GovernanceError, PermanentError, ValidationFailed
+from governance.redaction import redact
 from pipelines.metadata import validation_metadata
 
 
@@ -26,3 +27,15 @@ def permanent_failures() -> Iterator[None]:
         raise dg.Failure(str(exc), metadata=metadata, allow_retries=False) from None
     except (PermanentError, ConfigError) as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
+    except (GovernanceError, dg.Failure):
+        raise  # transient: the RetryPolicy retries it; its message is redacted already
+    except Exception as exc:
+        # An error the library did not classify (a bug, or a library's own exception) may quote a
+        # credential: Dagster shows and stores it redacted, traceback included, and may retry it.
+        import traceback
+
+        detail = redact(traceback.format_exc())
+        raise dg.Failure(
+            redact(f"{type(exc).__name__}: {exc}"),
+            metadata={"traceback": dg.MetadataValue.md(f"```\n{detail}\n```")},
+        ) from None

@@ -486,3 +486,40 @@ def test_dagster_and_the_cli_use_the_same_audit_log_and_model_registry(
     newest = model["versions"][0]  # the session's server may hold other tests' versions too
     assert "challenger" in newest["aliases"]
     assert newest["tags"]["dagster.run_id"] == result.run_id
+
+
+def test_an_unclassified_error_reaches_dagster_redacted(
+    home: Path, penguins_csv: Path, tmp_path: Path
+) -> None:
+    """A trainer (user code) fails with a library's own error that quotes a connection URL: the
+    run fails, and neither the Dagster event log nor the lineage FAIL event holds the password."""
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+
+    trainer = tmp_path / "leaky_train.py"
+    trainer.write_text(
+        "def train(features, labels, *, params, seed):\n"
+        f"    raise RuntimeError('cannot reach postgresql://ml:{SECRET}@db:5432/features')\n"
+    )
+    data = repository_estate_data()
+    data["datasets"]["penguins"]["source"] = {"path": str(penguins_csv)}
+    data["models"]["penguin_classifier"]["trainer"] = f"{trainer}:train"
+    estate = write_estate(data, tmp_path / "estate")
+    defs = build_definitions(estate)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            defs.assets,
+            instance=instance,
+            resources=defs.resources,
+            selection=dg.AssetSelection.groups("datasets", "models"),
+            raise_on_error=False,
+        )
+        assert not result.success
+        logged = "\n".join(
+            r.event_log_entry.to_json() for r in instance.get_records_for_run(result.run_id).records
+        )
+    assert "cannot reach postgresql://***@db:5432/features" in logged
+    assert SECRET not in logged
+    events = run_governance("lineage", "events").stdout
+    assert "RuntimeError" in events and SECRET not in events

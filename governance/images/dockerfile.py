@@ -65,10 +65,14 @@ def lint(path: Path, build_args: Mapping[str, str] | None = None) -> list[Findin
     """The platform's rules plus hadolint's findings (`hadolint:DLxxxx`). With `build_args`, the
     rules judge what a build with those arguments makes (a base passed by digest is pinned)."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PermanentError(f"{path}: cannot read the Dockerfile: {exc.strerror}") from None
-    return sorted([*lint_text(text, build_args), *hadolint(path)], key=lambda f: (f.line, f.rule))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PermanentError(f"{path}: cannot read the Dockerfile: {exc}") from None
+    try:
+        own = lint_text(text, build_args)
+    except PermanentError as exc:
+        raise PermanentError(f"{path}: {exc}") from None
+    return sorted([*own, *hadolint(path)], key=lambda f: (f.line, f.rule))
 
 
 def hadolint(path: Path) -> list[Finding]:
@@ -123,11 +127,11 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
             whole_source_copied, user = False, stage_users.get(parent, "root")
             stage_users[_stage_name(ins.args) or f"#{len(stage_users)}"] = user
         elif ins.keyword == "ENV":
-            words = shlex.split(ins.args)
+            words = _words(ins, ins.args)
             findings += _secret(ins, words)
             variables.update(_env_assignments(words, variables))
         elif ins.keyword in ("COPY", "ADD"):
-            sources = [a for a in shlex.split(ins.args) if not a.startswith("--")][:-1]
+            sources = [a for a in _words(ins, ins.args) if not a.startswith("--")][:-1]
             whole_source_copied |= any(s in (".", "./") for s in sources)
         elif ins.keyword == "USER":
             user = _expand(ins.args.strip(), variables)
@@ -172,6 +176,14 @@ def _expand(value: str, variables: Mapping[str, str | None]) -> str | None:
 
     expanded = _VARIABLE.sub(substitute, value)
     return None if unknown else expanded
+
+
+def _words(ins: _Instruction, text: str) -> list[str]:
+    """Shell words of an instruction, or a PermanentError naming its line (an unclosed quote)."""
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError as exc:
+        raise PermanentError(f"line {ins.line}: {ins.keyword} cannot be parsed ({exc})") from None
 
 
 def _unquote(value: str) -> str:
@@ -240,7 +252,7 @@ def _secret(ins: _Instruction, assignments: list[str]) -> list[Finding]:
 def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
     findings = []
     for command in re.split(r"&&|\|\||;", ins.args):
-        words = [w for w in shlex.split(command, posix=True) if not w.startswith("--mount")]
+        words = [w for w in _words(ins, command) if not w.startswith("--mount")]
         words = words[2:] if words[:2] in (["python", "-m"], ["python3", "-m"]) else words
         for (tool, verb), frozen_by in _INSTALLS.items():
             if words[:2] != [tool, verb]:

@@ -523,3 +523,29 @@ def test_an_unclassified_error_reaches_dagster_redacted(
     assert SECRET not in logged
     events = run_governance("lineage", "events").stdout
     assert "RuntimeError" in events and SECRET not in events
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("Dockerfile", f'FROM python@sha256:{"0" * 64}\nENV A="unclosed\nUSER 10001\n', "line 2: ENV cannot be parsed"),
+        ("Dockerfile", "\udcff\udcfeFROM x\n", "cannot read the Dockerfile"),
+        ("pnpm-lock.yaml", "lockfileVersion: '9.0'\nimporters:\n  .: 5\n", "not a pnpm lockfile of a known shape"),
+        ("uv.lock", "version = 1\n[[package]]\nname = 5\n", "not a uv lockfile of a known shape"),
+        ("package-lock.json", '["not", "a", "lockfile"]', "expected a mapping at the top level"),
+    ],
+    ids=["dockerfile-quote", "dockerfile-binary", "pnpm-shape", "uv-shape", "npm-shape"],
+)  # fmt: skip
+def test_files_of_unexpected_shapes_are_named_not_tracebacks(
+    tmp_path: Path, name: str, content: str, says: str
+) -> None:
+    (tmp_path / name).write_bytes(content.encode("utf-8", "surrogateescape"))
+    (tmp_path / "package.json").write_text('{"name": "x", "dependencies": {"a": "1"}}')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["a"]\n')
+    if name == "Dockerfile":
+        result = run_governance("images", "lint-dockerfile", str(tmp_path / name))
+    else:
+        result = run_governance("images", "check-lockfile", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and str(tmp_path) in result.stderr
+    assert "Traceback" not in result.stderr

@@ -10,7 +10,6 @@ from governance.actors import dagster_run
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
 from governance.explain import explain_release
-from governance.home import GovernanceHome
 from governance.lineage import refs
 from governance.lineage.events import DatasetRef
 from governance.releases.candidate import Candidate
@@ -19,6 +18,7 @@ from governance.releases.gates import CheckEvidence, Evidence, RequiredCheck, re
 from governance.releases.lifecycle import (
     approved_by,
     make_candidate,
+    release_dir,
     serving,
 )
 from governance.releases.state import StateStore
@@ -120,7 +120,7 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
             )
             run.inputs = _inputs(estate, made, mlflow)
             run.outputs = [refs.release(spec, made.version)]
-        StateStore(GovernanceHome.resolve().dir("releases") / spec.name).save_candidate(made)
+        StateStore(release_dir(images.services().home, spec.name)).save_candidate(made)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(made.version),
             metadata={
@@ -242,7 +242,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
             run.outputs = [refs.release(spec, candidate.version)]
         links = explain_release(
             spec,
-            serving(spec, GovernanceHome.resolve(), controller.target),
+            serving(spec, audit.services().home, controller.target),
             estate.model(spec.model),
             estate.dataset(estate.model(spec.model).dataset),
             registry,

@@ -41,7 +41,7 @@ def _read_text_csv(path: Path) -> pd.DataFrame:
     with open(path, "rb") as handle:
         if b"\x00" in handle.read(8192):
             raise DatasetReadError(f"{path}: binary data, not a text file (rule: csv)")
-    _refuse_duplicate_columns(path)
+    _refuse_ragged_rows(path)
     try:
         # index_col=False: a trailing delimiter on every row must not turn the first column into
         # the index (pandas' default for rows one field longer than the header).
@@ -60,23 +60,31 @@ def _read_text_csv(path: Path) -> pd.DataFrame:
         raise DatasetReadError(f"{path}: not a readable CSV file: {reason} (rule: csv)") from None
 
 
-def _refuse_duplicate_columns(path: Path) -> None:
-    """pandas renames a repeated header (`sex`, `sex.1`), so the suite would judge a column the
-    file does not have; a repeated name is ambiguous input, refused as such."""
+def _refuse_ragged_rows(path: Path) -> None:
+    """Every line has as many fields as the header. pandas would drop a trailing extra field (or
+    make the first column the index) and fill a short row with missing values; and it renames a
+    repeated header (`sex`, `sex.1`), so the suite would judge a column the file does not have."""
     import csv
     from collections import Counter
 
     try:
         with open(path, encoding="utf-8", newline="") as handle:
-            header = next(csv.reader(handle), [])
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            repeated = [name for name, count in Counter(header).items() if count > 1]
+            if repeated:
+                raise DatasetReadError(
+                    f"{path}: column(s) {', '.join(map(repr, repeated))} appear more than once in "
+                    "the header (rule: unique-columns)"
+                )
+            for row in rows:
+                if row and len(row) != len(header):
+                    raise DatasetReadError(
+                        f"{path}: line {rows.line_num} has {len(row)} fields, the header has "
+                        f"{len(header)} (rule: csv)"
+                    )
     except (UnicodeDecodeError, csv.Error):
         return  # the CSV reader names these
-    repeated = [name for name, count in Counter(header).items() if count > 1]
-    if repeated:
-        raise DatasetReadError(
-            f"{path}: column(s) {', '.join(map(repr, repeated))} appear more than once in the "
-            "header (rule: unique-columns)"
-        )
 
 
 def _require_columns(path: Path, found: pd.Index, declared: Mapping[str, ColumnType]) -> None:

@@ -95,7 +95,9 @@ def test_the_repository_suite_passes_the_clean_sample(tmp_path: Path, clean_csv:
 
 
 # 2. The suite sees the file as it is: extra, reordered or repeated columns never pass.
-@pytest.mark.parametrize("shape", ["extra-password", "reordered", "repeated", "trailing-comma"])
+@pytest.mark.parametrize(
+    "shape", ["extra-password", "reordered", "repeated", "trailing-comma", "trailing-comma-rows"]
+)
 def test_columns_the_suite_must_see(tmp_path: Path, clean_csv: Path, shape: str) -> None:
     rows = [line.split(",") for line in clean_csv.read_text().splitlines()]
     if shape == "extra-password":
@@ -104,15 +106,19 @@ def test_columns_the_suite_must_see(tmp_path: Path, clean_csv: Path, shape: str)
         rows = [[row[1], row[0], *row[2:]] for row in rows]
     elif shape == "repeated":
         rows = [[*row, row[6]] for row in rows]
-    else:
+    elif shape == "trailing-comma":
         rows = [[*row, ""] for row in rows]  # a trailing comma on every line, header included
+    else:
+        rows = [rows[0], *([*row, ""] for row in rows[1:])]  # on every row but the header
     path = tmp_path / f"{shape}.csv"
     path.write_text("\n".join(",".join(row) for row in rows) + "\n")
     code, output = validate(ESTATE_FILE, path)
-    assert code == (2 if shape == "repeated" else 1), output
+    assert code == (2 if shape in ("repeated", "trailing-comma-rows") else 1), output
     assert "Traceback" not in output
     if shape == "repeated":
         assert "'sex' appear more than once" in output
+    elif shape == "trailing-comma-rows":
+        assert "line 2 has 9 fields, the header has 8" in output
     else:
         assert "expect_table_columns_to_match_ordered_list" in output
 

@@ -106,8 +106,18 @@ def _exit(storage: ContainerStorage, name: str) -> str | None:
     return f"exit code {state[1]}" if state and state[0] in ("exited", "stopped") else None
 
 
-def _logs(storage: ContainerStorage, name: str) -> str:
-    try:
-        return storage.run(["podman", "logs", "--tail", "40", name], what="podman logs", timeout_s=30)
-    except GovernanceError as exc:
-        return str(exc)
+def _logs(storage: ContainerStorage, name: str, attempts: int = 5) -> str:
+    """The container's last lines. Right after a crash conmon may not have written them yet, so an
+    empty answer is asked again a few times before it is believed."""
+    logs = ""
+    for _ in range(attempts):
+        try:
+            logs = storage.run(
+                ["podman", "logs", "--tail", "40", name], what="podman logs", timeout_s=30
+            )
+        except GovernanceError as exc:
+            return str(exc)
+        if logs.strip():
+            return logs
+        time.sleep(0.3)
+    return logs

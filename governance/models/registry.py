@@ -62,6 +62,29 @@ def _sqlite_init_lock(tracking_uri: str) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _fluent_uris(uri: str) -> Iterator[None]:
+    """MLflow's fluent API reads a process-global URI, and `set_tracking_uri` also exports it as
+    `MLFLOW_TRACKING_URI` (for subprocesses): left in place, every later registry of this process
+    (another home, the next test, the CLI's one source of settings) would follow it. Restored."""
+    import mlflow
+
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = mlflow.get_tracking_uri() if saved_env["MLFLOW_TRACKING_URI"] else None
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved)  # type: ignore[arg-type]  # None: back to MLflow's default
+        mlflow.set_registry_uri(saved)  # type: ignore[arg-type]
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def is_transient(exc: BaseException) -> bool:
     """Server down, timeouts, 5xx, sqlite locks, a lost version-number race."""
     from mlflow.exceptions import MlflowException
@@ -136,9 +159,9 @@ class ModelRegistry:
         import mlflow
 
         experiment_id = self.experiment_id()
-        mlflow.set_tracking_uri(self.settings.tracking_uri)
-        mlflow.set_registry_uri(self.settings.tracking_uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+        with _fluent_uris(self.settings.tracking_uri), mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags=dict(tags)
+        ) as run:
             yield run
 
     def register(

@@ -98,9 +98,11 @@ def train_and_register(
         metrics = classification_metrics(list(y_test), list(model.predict(x_test)))
         mlflow.log_metrics(metrics)
         info = _log_model(model, x_test)
-    version = registry.register(
-        spec.registered_name, info.model_uri, info.model_id, run.info.run_id, lineage
-    )
+        # Inside the run's scope: MLflow resolves the logged model's `models:/m-…` source through
+        # the fluent URI, which the scope sets to this registry's store.
+        version = registry.register(
+            spec.registered_name, info.model_uri, info.model_id, run.info.run_id, lineage
+        )
     return TrainedVersion(
         registered_name=spec.registered_name,
         version=str(version.version),

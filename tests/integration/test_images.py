@@ -220,7 +220,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     refused = run_governance(
         "images", "build", "frontend", env={"GOVERNANCE_IMAGE_REGISTRY": f"127.0.0.1:{free_port()}"}
     )
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.returncode == 4 and "Traceback" not in refused.stderr
     assert "unreachable" in refused.stderr.splitlines()[-1]
 
 

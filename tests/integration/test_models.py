@@ -118,8 +118,9 @@ def test_estate_trains_registers_and_grants_challenger(
     assert dataset_input.dataset.digest == dataset_md5 and dataset_input.dataset.name == "penguins"
     import mlflow.models
 
-    info = mlflow.models.get_model_info(f"models:/{NAME}/1")
-    assert info.signature is not None and "bill_length_mm" in str(info.signature.inputs)
+    local = registry.download(NAME, "1", GovernanceHome.resolve().root / "downloaded")
+    signature = mlflow.models.Model.load(str(local)).signature
+    assert signature is not None and "bill_length_mm" in str(signature.inputs)
 
     gate = gate_evaluation(result)
     assert gate.passed and gate.metadata["decision"].value == "passed"

@@ -37,10 +37,25 @@ TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
-# Each step runs in its own process (as in the UI); forked from a server that imported the heavy
-# libraries once per run (pipelines/preload.py) instead of importing them again in every step.
+# Each step runs in its own process (as in the UI). By default it is forked from a server that
+# imported the heavy libraries once per run (pipelines/preload.py) instead of in every step;
+# `execution: {config: {start_method: spawn}}` in a run's config starts each step afresh.
+START_METHODS = {"forkserver": {"preload_modules": ["pipelines.preload"]}, "spawn": {}}
+
+
+def _start_method(config: dict[str, str]) -> dict[str, object]:
+    method = config["start_method"]
+    return {"start_method": {method: START_METHODS[method]}}
+
+
 EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["pipelines.preload"]}}}
+    _start_method,
+    config_schema={
+        "start_method": dg.Field(
+            dg.Enum("StartMethod", [dg.EnumValue(method) for method in START_METHODS]),
+            default_value="forkserver",
+        )
+    },
 )
 
 

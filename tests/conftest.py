@@ -33,6 +33,22 @@ def run_governance(*args: str, env: Mapping[str, str] | None = None) -> subproce
     )
 
 
+def materialize_groups(estate: Estate, instance: Any, *groups: str, raise_on_error: bool = True) -> Any:
+    """The estate's real definitions, materialized in process for the given asset groups."""
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(estate)
+    return dg.materialize(
+        defs.assets,
+        instance=instance,
+        resources=defs.resources,
+        selection=dg.AssetSelection.groups(*groups),
+        raise_on_error=raise_on_error,
+    )
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "home"

@@ -25,7 +25,7 @@ from tests.conftest import REPO, repository_estate_data, write_estate
 from tests.services import free_port
 
 RELEASE = "penguin_service"
-SPAWN = "execution:\n  config:\n    start_method:\n      spawn: {}\n"
+SPAWN = "execution:\n  config:\n    start_method: spawn\n"
 
 
 def timed(command: Sequence[str], env: dict[str, str] | None = None) -> float:

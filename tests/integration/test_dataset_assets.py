@@ -14,6 +14,7 @@ from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
 from pipelines.definitions import build_definitions
 from tests.badfiles import BAD_FILES, BadFile
+from tests.conftest import materialize_groups
 
 PENGUINS = dg.AssetKey("penguins")
 SUITE_CHECK = dg.AssetCheckKey(PENGUINS, "matches_expectation_suite")
@@ -23,15 +24,8 @@ def run(
     estate: Estate, instance: dg.DagsterInstance, everything: bool = False
 ) -> dg.ExecuteInProcessResult:
     """The datasets group; `everything` adds what is downstream of it (the model)."""
-    defs = build_definitions(estate)
-    selection = dg.AssetSelection.groups("datasets", *(["models"] if everything else []))
-    return dg.materialize(
-        defs.assets,
-        instance=instance,
-        resources=defs.resources,
-        selection=selection,
-        raise_on_error=False,
-    )
+    groups = ("datasets", *(["models"] if everything else []))
+    return materialize_groups(estate, instance, *groups, raise_on_error=False)
 
 
 def store() -> DatasetStore:

@@ -10,8 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from governance.config import Estate
-from pipelines.definitions import build_definitions
-from tests.conftest import run_governance
+from tests.conftest import materialize_groups, run_governance
 
 
 def governance(estate: Estate, *args: str) -> subprocess.CompletedProcess[str]:
@@ -22,14 +21,8 @@ def test_explain_walks_from_the_champion_to_its_dataset_version(
     estate_with_source: Callable[[Path], Estate], penguins_csv: Path
 ) -> None:
     estate = estate_with_source(penguins_csv)
-    defs = build_definitions(estate)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            defs.assets,
-            instance=instance,
-            resources=defs.resources,
-            selection=dg.AssetSelection.groups("datasets", "models"),
-        )
+        result = materialize_groups(estate, instance, "datasets", "models")
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     promoted = governance(
         estate, "models", "promote", "penguin_classifier", "1", "--by", "alice", "--reason", "ok"

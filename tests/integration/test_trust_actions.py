@@ -26,7 +26,7 @@ from governance.datasets.versioning import DatasetStore
 from governance.errors import AuditUnavailable
 from governance.home import GovernanceHome
 from governance.releases.local import LocalTarget, accepting_workers
-from tests.conftest import repository_estate_data, run_governance, write_estate
+from tests.conftest import materialize_groups, repository_estate_data, run_governance, write_estate
 from tests.services import free_port
 
 SECRET = "pa55-w0rd-7e1l"
@@ -132,8 +132,6 @@ def test_an_unclassified_error_reaches_dagster_redacted(
     run fails, and neither the Dagster event log nor the lineage FAIL event holds the password."""
     import dagster as dg
 
-    from pipelines.definitions import build_definitions
-
     trainer = tmp_path / "leaky_train.py"
     trainer.write_text(
         "def train(features, labels, *, params, seed):\n"
@@ -143,15 +141,8 @@ def test_an_unclassified_error_reaches_dagster_redacted(
     data["datasets"]["penguins"]["source"] = {"path": str(penguins_csv)}
     data["models"]["penguin_classifier"]["trainer"] = f"{trainer}:train"
     estate = write_estate(data, tmp_path / "estate")
-    defs = build_definitions(estate)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            defs.assets,
-            instance=instance,
-            resources=defs.resources,
-            selection=dg.AssetSelection.groups("datasets", "models"),
-            raise_on_error=False,
-        )
+        result = materialize_groups(estate, instance, "datasets", "models", raise_on_error=False)
         assert not result.success
         logged = "\n".join(
             r.event_log_entry.to_json() for r in instance.get_records_for_run(result.run_id).records
@@ -236,21 +227,14 @@ def test_dagster_and_the_cli_use_the_same_audit_log_and_model_registry(
     import dagster as dg
     import psycopg
 
-    from pipelines.definitions import build_definitions
-
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS audit_log")
     monkeypatch.setenv("GOVERNANCE_AUDIT_URL", postgres_url)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server_url)
     estate = estate_with_source(penguins_csv)  # type: ignore[operator]
-    defs = build_definitions(estate)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            defs.assets,
-            instance=instance,
-            resources=defs.resources,  # no explicit URL: the environment decides, as for the CLI
-            selection=dg.AssetSelection.groups("datasets", "models"),
-        )
+        # The default resources, no explicit URL: the environment decides, as for the CLI.
+        result = materialize_groups(estate, instance, "datasets", "models")
     assert result.success
     assert not GovernanceHome(home).audit_db.exists()
     assert not (GovernanceHome(home).mlflow / "mlflow.db").exists()

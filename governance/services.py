@@ -55,8 +55,9 @@ class Settings:
 
 
 class Services:
-    """Builds each service on first use; the CLI context and the Dagster resources are shells over
-    this class."""
+    """Builds each service when asked (a fresh connection per call, as the callers expect); the CLI
+    context and the Dagster resources are shells over this class. The environment is read here and
+    nowhere else: the CLI's options carry no `envvar` of their own."""
 
     def __init__(self, settings: Settings = Settings()) -> None:
         self.settings = settings

@@ -14,9 +14,8 @@ from governance.cli.root import CliContext, cli, echo, pass_ctx, print_links
 @cli.group()
 @click.option(
     "--tracking-uri",
-    envvar="MLFLOW_TRACKING_URI",
     default=None,
-    help="MLflow tracking server (default: the embedded store under the home).",
+    help="MLflow tracking server (or $MLFLOW_TRACKING_URI; default: the embedded store under the home).",
 )
 @pass_ctx
 def models(ctx: CliContext, tracking_uri: str | None) -> None:

@@ -27,19 +27,15 @@ class CliContext:
 
     def __init__(self, estate_path: str, home: str | None, audit_url: str | None) -> None:
         self.estate_path = estate_path
-        self.settings = Settings(home=home, audit_url=audit_url)
+        self.services = Services(Settings(home=home, audit_url=audit_url))
         self._estate: Estate | None = None
-
-    @property
-    def services(self) -> Services:
-        return Services(self.settings)
 
     @property
     def home(self) -> GovernanceHome:
         return self.services.home
 
     def use_tracking_uri(self, tracking_uri: str | None) -> None:
-        self.settings = replace(self.settings, tracking_uri=tracking_uri)
+        self.services = Services(replace(self.services.settings, tracking_uri=tracking_uri))
 
     @property
     def estate(self) -> Estate:
@@ -75,8 +71,7 @@ pass_ctx = click.make_pass_decorator(CliContext)
 @click.option(
     "--audit-url",
     default=None,
-    envvar="GOVERNANCE_AUDIT_URL",
-    help="postgresql://… for a Postgres audit log (default: sqlite under the home).",
+    help="postgresql://… audit log (or $GOVERNANCE_AUDIT_URL; default: sqlite under the home).",
 )
 @click.option("--debug", is_flag=True, help="On an unexpected error, print its traceback.")
 @click.pass_context

@@ -159,9 +159,10 @@ class ModelRegistry:
         import mlflow
 
         experiment_id = self.experiment_id()
-        with _fluent_uris(self.settings.tracking_uri), mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags=dict(tags)
-        ) as run:
+        with (
+            _fluent_uris(self.settings.tracking_uri),
+            mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run,
+        ):
             yield run
 
     def register(

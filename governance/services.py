@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from governance.home import GovernanceHome
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 AUDIT_URL_ENV = "GOVERNANCE_AUDIT_URL"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 DVC_REMOTE_ENV = "GOVERNANCE_DVC_REMOTE"
+CLI_WORKER_ENV = "GOVERNANCE_CLI_WORKER"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,22 @@ class Settings:
 
     def pick(self, explicit: str | None, variable: str) -> str | None:
         return explicit or self.environ.get(variable) or None
+
+    def cli_worker(self) -> bool:
+        """Whether the CLI hands commands to its resident worker (`auto`, the default) or not (`off`)."""
+        value = self.environ.get(CLI_WORKER_ENV, "auto").strip().lower() or "auto"
+        if value not in ("auto", "off"):
+            from governance.errors import PermanentError
+
+            raise PermanentError(f"{CLI_WORKER_ENV} must be auto or off, not {value!r}")
+        return value == "auto"
+
+    def runtime_dir(self) -> Path:
+        """This user's directory for sockets: $XDG_RUNTIME_DIR, else the temporary directory."""
+        import tempfile
+
+        base = self.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+        return Path(base) / f"governance-{os.getuid()}"
 
 
 class Services:

@@ -21,6 +21,12 @@ ESTATE_FILE = REPO / "governance.yaml"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each command in its own process, as the suite has always run them; the worker's own tests
+    (test_cli_worker.py) turn it on and compare."""
+    os.environ["GOVERNANCE_CLI_WORKER"] = "off"
+
+
 def run_governance(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The `governance` command in a subprocess, run from the repository as an operator would."""
     return subprocess.run(

@@ -106,12 +106,15 @@ def _exit(storage: ContainerStorage, name: str) -> str | None:
     return f"exit code {state[1]}" if state and state[0] in ("exited", "stopped") else None
 
 
-def _logs(storage: ContainerStorage, name: str, attempts: int = 5) -> str:
-    """The container's last lines. Right after a crash conmon may not have written them yet, so an
+def _logs(storage: ContainerStorage, name: str, attempts: int = 10) -> str:
+    """The container's last lines. `inspect` can say "stopped" before conmon has recorded the exit
+    and drained the output into the log file, so a stopped container is first waited for, and an
     empty answer is asked again a few times before it is believed."""
     logs = ""
-    for _ in range(attempts):
+    for attempt in range(attempts):
         try:
+            if attempt == 0 and _exit(storage, name) is not None:
+                storage.run(["podman", "wait", name], what="podman wait", timeout_s=30)
             logs = storage.run(
                 ["podman", "logs", "--tail", "40", name], what="podman logs", timeout_s=30
             )
@@ -119,5 +122,5 @@ def _logs(storage: ContainerStorage, name: str, attempts: int = 5) -> str:
             return str(exc)
         if logs.strip():
             return logs
-        time.sleep(0.3)
+        time.sleep(0.5)
     return logs

@@ -315,12 +315,24 @@ class ReleaseSpec(_Strict):
         return self
 
 
+class AlertsSection(_Strict):
+    """When a failure becomes a message (the webhook itself is a secret: an environment variable)."""
+
+    dedup_window_s: float = Field(
+        default=3600, ge=0, description="the same cause is sent once per window"
+    )
+    slow_build_factor: float = Field(default=2.0, gt=1, description="slower than this x the median")
+    slow_build_history: int = Field(default=10, ge=3, description="builds the median is taken over")
+    lineage_backlog_s: float = Field(default=900, gt=0, description="oldest pending event's age")
+
+
 class Estate(_Strict):
     path: Path
     datasets: dict[Name, DatasetSpec] = Field(default_factory=dict)
     models: dict[Name, ModelSpec] = Field(default_factory=dict)
     images: ImagesSection = ImagesSection()
     releases: dict[Name, ReleaseSpec] = Field(default_factory=dict)
+    alerts: AlertsSection = AlertsSection()
 
     @model_validator(mode="before")
     @classmethod

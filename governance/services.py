@@ -18,13 +18,14 @@ from governance.home import GovernanceHome
 
 if TYPE_CHECKING:
     from governance.audit.store import AuditLog, AuditTrail
-    from governance.config import Estate, ImagesSection, ReleaseSpec
+    from governance.config import AlertsSection, Estate, ImagesSection, ReleaseSpec
     from governance.datasets.versioning import DatasetStore
-    from governance.images.lifecycle import ImageWorkspace
+    from governance.images.lifecycle import BuildAlerts, ImageWorkspace
     from governance.lineage.emitter import LineageEmitter
     from governance.lineage.outbox import Outbox
     from governance.lineage.transport import Transport
     from governance.models.registry import ModelRegistry
+    from governance.notify.alerts import Alerts
     from governance.notify.slack import SlackNotifier
     from governance.releases.controller import Controller
     from governance.releases.target import Target
@@ -33,6 +34,8 @@ AUDIT_URL_ENV = "GOVERNANCE_AUDIT_URL"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 DVC_REMOTE_ENV = "GOVERNANCE_DVC_REMOTE"
 CLI_WORKER_ENV = "GOVERNANCE_CLI_WORKER"
+DAGSTER_URL_ENV = "GOVERNANCE_DAGSTER_URL"
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Settings:
     lineage_api_key: str | None = None
     image_registry: str | None = None
     image_storage: str | None = None
+    dagster_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, compare=False)
 
     def pick(self, explicit: str | None, variable: str) -> str | None:
@@ -142,6 +146,25 @@ class Services:
             storage=s.image_storage,
             environ=s.environ,
         )
+
+    def dagster_url(self) -> str:
+        """The Dagster webserver: where runs are launched from CI and what alerts link to."""
+        return self.settings.pick(self.settings.dagster_url, DAGSTER_URL_ENV) or DEFAULT_DAGSTER_URL
+
+    def run_link(self, run_id: str) -> str:
+        return f"{self.dagster_url().rstrip('/')}/runs/{run_id}"
+
+    def alerts(self, section: AlertsSection) -> Alerts:
+        from governance.notify.alerts import Alerts
+
+        return Alerts(self.notifier(), self.home.root / "alerts.db", section.dedup_window_s)
+
+    def build_alerts(self, section: AlertsSection, run_id: str | None = None) -> BuildAlerts:
+        from governance.images.lifecycle import BuildAlerts
+
+        link = self.run_link(run_id) if run_id else None
+        alerts = self.alerts(section)
+        return BuildAlerts(alerts, section.slow_build_factor, section.slow_build_history, link)
 
     def notifier(self) -> SlackNotifier:
         from governance.notify.slack import SlackNotifier

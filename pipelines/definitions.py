@@ -15,9 +15,10 @@ from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
 from pipelines.images import image_definitions
 from pipelines.models import model_definitions
-from pipelines.ops import dataset_quality, lineage_outbox_sensor
+from pipelines.ops import alert_sensors, dataset_quality, lineage_outbox_sensor
 from pipelines.releases import release_definitions
 from pipelines.resources import (
+    AlertsResource,
     AuditResource,
     DatasetStoreResource,
     ExpectationsResource,
@@ -71,7 +72,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
     images = [
         d
         for spec in estate.images.apps.values()
-        for d in image_definitions(spec, estate.images, TRANSIENT_RETRY)
+        for d in image_definitions(spec, estate.images, estate.alerts, TRANSIENT_RETRY)
     ]
     releases = [release_definitions(spec, estate) for spec in estate.releases.values()]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
@@ -84,7 +85,11 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         ],
         jobs=[quality_job, *[r.job for r in releases]],
         schedules=[quality_schedule],
-        sensors=[lineage_outbox_sensor(), *[r.sensor for r in releases]],
+        sensors=[
+            lineage_outbox_sensor(estate.alerts),
+            *alert_sensors(estate.alerts),
+            *[r.sensor for r in releases],
+        ],
         executor=EXECUTOR,
         resources={
             "datasets": DatasetStoreResource(),
@@ -93,6 +98,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
             "lineage": LineageResource(),
             "audit": AuditResource(),
             "images": ImagesResource(),
+            "alerting": AlertsResource(),
         },
     )
 

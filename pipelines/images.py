@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
-from governance.config import AppImageSpec, ImagesSection
+from governance.config import AlertsSection, AppImageSpec, ImagesSection
 from governance.images.lifecycle import (
     BuildRecords,
     ImageBuild,
@@ -20,7 +20,7 @@ from governance.lineage.events import Assertion
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
 from pipelines.metadata import IMAGE_VERSION, Materialized, findings_table, image_metadata, latest_entry
-from pipelines.resources import AuditResource, ImagesResource, LineageResource
+from pipelines.resources import AlertsResource, AuditResource, ImagesResource, LineageResource
 
 GROUP = "images"
 POLICY_CHECK = "passes_dockerfile_policy"
@@ -34,10 +34,10 @@ class ImageBuildConfig(dg.Config):
 
 
 def image_definitions(
-    spec: AppImageSpec, section: ImagesSection, retry: dg.RetryPolicy
+    spec: AppImageSpec, section: ImagesSection, alerts_section: AlertsSection, retry: dg.RetryPolicy
 ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     return [
-        _image_asset(spec, section, retry),
+        _image_asset(spec, section, alerts_section, retry),
         _check(
             spec,
             section,
@@ -57,7 +57,7 @@ def image_definitions(
 
 
 def _image_asset(
-    spec: AppImageSpec, section: ImagesSection, retry: dg.RetryPolicy
+    spec: AppImageSpec, section: ImagesSection, alerts_section: AlertsSection, retry: dg.RetryPolicy
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=spec.name,
@@ -74,6 +74,7 @@ def _image_asset(
         images: ImagesResource,
         lineage: LineageResource,
         audit: AuditResource,
+        alerting: AlertsResource,
     ) -> Materialized:
         workspace = images.workspace(section)
         with lineage_run(context, lineage, refs.image_job(spec)) as run:
@@ -84,6 +85,7 @@ def _image_asset(
                     no_cache=config.no_cache,
                     progress=context.log.info,
                     trail=audit.trail(context.run.run_id),
+                    alerts=alerting.for_build(alerts_section, context.run.run_id),
                 )
             run.inputs = [
                 refs.lockfile(spec, build.lockfile, build.lockfile_digest),

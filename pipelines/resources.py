@@ -17,12 +17,13 @@ from governance.services import Services, Settings
 
 if TYPE_CHECKING:
     from governance.audit.store import AuditLog, AuditTrail
-    from governance.config import ImagesSection
+    from governance.config import AlertsSection, ImagesSection
     from governance.datasets.versioning import DatasetStore
-    from governance.images.lifecycle import ImageWorkspace
+    from governance.images.lifecycle import BuildAlerts, ImageWorkspace
     from governance.lineage.emitter import LineageEmitter
     from governance.lineage.outbox import Outbox
     from governance.models.registry import ModelRegistry
+    from governance.notify.alerts import Alerts
 
 
 class _ServicesResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # its value is itself
@@ -146,3 +147,22 @@ class ImagesResource(_ServicesResource):
 
     def workspace(self, section: ImagesSection) -> ImageWorkspace:
         return self.services().image_workspace(section)
+
+
+class AlertsResource(_ServicesResource):
+    """Alerts through the one notifier (Slack with `GOVERNANCE_SLACK_WEBHOOK_URL`), linking to runs on
+    the webserver at `dagster_url` (or `GOVERNANCE_DAGSTER_URL`)."""
+
+    dagster_url: str | None = None
+
+    def explicit(self) -> dict[str, Any]:
+        return {"dagster_url": self.dagster_url}
+
+    def alerts(self, section: AlertsSection) -> Alerts:
+        return self.services().alerts(section)
+
+    def for_build(self, section: AlertsSection, run_id: str) -> BuildAlerts:
+        return self.services().build_alerts(section, run_id)
+
+    def run_link(self, run_id: str) -> str:
+        return self.services().run_link(run_id)

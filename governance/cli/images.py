@@ -97,6 +97,7 @@ def images_build(ctx: CliContext, name: str, no_cache: bool, as_json: bool) -> N
         no_cache=no_cache,
         progress=lambda line: echo(line, err=True),
         trail=trail,
+        alerts=ctx.services.build_alerts(ctx.estate.alerts),
     )
     if as_json:
         echo(build.to_json())

@@ -20,7 +20,7 @@ from governance.cli.root import CliContext, cli, echo, pass_ctx, print_links
 @pass_ctx
 def models(ctx: CliContext, tracking_uri: str | None) -> None:
     """Registered model versions and their aliases."""
-    ctx.use_tracking_uri(tracking_uri)
+    ctx.override(tracking_uri=tracking_uri)
 
 
 @models.command("list")

@@ -54,6 +54,44 @@ def release_approve(ctx: CliContext, name: str, by: str, reason: str) -> None:
     echo(f"{name}: {candidate.version} approved by {by}")
 
 
+@release.command("launch")
+@click.argument("name")
+@click.option("--dagster-url", default=None, help="The webserver (or $GOVERNANCE_DAGSTER_URL).")
+@click.option("--location", default="governance", show_default=True, help="The code location.")
+@click.option("--tag", "tags", multiple=True, help="KEY=VALUE run tag (repeatable).")
+@click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait for the run.")
+@pass_ctx
+def release_launch(
+    ctx: CliContext,
+    name: str,
+    dagster_url: str | None,
+    location: str,
+    tags: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """Materialize NAME's candidate and release on a Dagster deployment and wait for the run, so a
+    deployment from CI passes the same gates, approvals and audit as one from the UI.
+    Exit 0 when the run succeeds, 1 when it fails or is canceled."""
+    from governance.launch import DagsterApi
+
+    ctx.estate.release(name)  # an unknown release is refused before anything is launched
+    pairs = dict(_tag(text) for text in tags)
+    ctx.override(dagster_url=dagster_url)
+    api = DagsterApi(ctx.services.dagster_url())
+    run_id = api.launch(location, [f"{name}_candidate", name], pairs)
+    echo(f"launched {api.run_url(run_id)}")
+    status = api.wait(run_id, timeout, on_status=lambda status: echo(f"  {status}"))
+    echo(f"{name}: run {run_id} {status}")
+    sys.exit(0 if status == "SUCCESS" else 1)
+
+
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--tag")
+    return key.strip(), value
+
+
 @release.command("rollback")
 @click.argument("name")
 @click.option("--by", default=getpass.getuser, show_default="the current user")

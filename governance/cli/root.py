@@ -34,8 +34,16 @@ class CliContext:
     def home(self) -> GovernanceHome:
         return self.services.home
 
-    def use_tracking_uri(self, tracking_uri: str | None) -> None:
-        self.services = Services(replace(self.services.settings, tracking_uri=tracking_uri))
+    def override(self, *, tracking_uri: str | None = None, dagster_url: str | None = None) -> None:
+        """A command's own flags are explicit settings too (None leaves a setting as it was)."""
+        settings = self.services.settings
+        self.services = Services(
+            replace(
+                settings,
+                tracking_uri=tracking_uri or settings.tracking_uri,
+                dagster_url=dagster_url or settings.dagster_url,
+            )
+        )
 
     @property
     def estate(self) -> Estate:

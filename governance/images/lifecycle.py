@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from governance.images.dockerfile import Finding, lint
 from governance.images.lockfiles import check_lockfile
 from governance.images.preflight import Check, run_preflight
 from governance.images.registry import manifest_digest, manifest_size
+from governance.notify.alerts import Alert, Alerts
 from governance.provenance import fingerprint
 from governance.retry import Backoff, with_retries
 
@@ -139,10 +141,12 @@ class ImageBuild:
 class Phases:
     def __init__(self, progress: Progress):
         self.seconds: dict[str, float] = {}
+        self.current = ""  # the phase under way, or the one that failed
         self._progress = progress
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        self.current = name
         started = time.monotonic()
         self._progress(f"[{name}] …")
         try:
@@ -193,8 +197,59 @@ def build_image(
     no_cache: bool = False,
     progress: Progress = lambda line: None,
     trail: AuditTrail | None = None,
+    alerts: BuildAlerts | None = None,
 ) -> ImageBuild:
+    """Build, check and push `app`. A failed preflight or build, and a build much slower than the
+    app's recent ones (the delayed build a team otherwise notices days later), raise an alert."""
     phases = Phases(progress)
+    started = time.monotonic()
+    try:
+        build = _build_image(app, workspace, phases, no_cache, progress, trail)
+    except Exception as exc:
+        if alerts is not None:
+            kind = "preflight_failed" if phases.current == "preflight" else "build_failed"
+            alerts.raise_alert(kind, f"image {app.name}", str(exc) or type(exc).__name__)
+        raise
+    seconds = time.monotonic() - started
+    history = BuildRecords(workspace.root)
+    recent = history.durations(app.name, no_cache, alerts.history if alerts else 10)
+    history.add_duration(app.name, no_cache, seconds)
+    if alerts is not None and is_delayed(seconds, recent, alerts.factor):
+        alerts.raise_alert(
+            "build_slow",
+            f"image {app.name}",
+            f"took {seconds:.0f} s, more than {alerts.factor:g}x the median "
+            f"{statistics.median(recent):.0f} s of its last {len(recent)} builds",
+        )
+    return build
+
+
+@dataclass(frozen=True)
+class BuildAlerts:
+    """Where a build's alerts go, and what counts as delayed (from `governance.yaml`'s alerts)."""
+
+    alerts: Alerts
+    factor: float
+    history: int
+    link: str | None = None
+
+    def raise_alert(self, kind: str, subject: str, reason: str) -> None:
+        self.alerts.alert(Alert(kind, subject, reason, self.link))
+
+
+def is_delayed(seconds: float, recent: list[float], factor: float) -> bool:
+    """Slower than `factor` times the median of at least three earlier builds of the same kind."""
+    return len(recent) >= 3 and seconds > factor * statistics.median(recent)
+
+
+def _build_image(
+    app: AppImageSpec,
+    workspace: ImageWorkspace,
+    phases: Phases,
+    no_cache: bool,
+    progress: Progress,
+    trail: AuditTrail | None,
+) -> ImageBuild:
     with phases.phase("preflight"):
         checks = preflight(app, workspace)
         for check in checks:
@@ -291,6 +346,28 @@ class BuildRecords:
         partial = directory / "latest.json.partial"
         partial.write_text(text)
         partial.replace(directory / "latest.json")
+
+    def add_duration(self, name: str, no_cache: bool, seconds: float) -> None:
+        """One line per build, cached and uncached builds apart (they are not comparable)."""
+        path = self._durations(name, no_cache)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(json.dumps({"at": time.time(), "seconds": round(seconds, 3)}) + "\n")
+
+    def durations(self, name: str, no_cache: bool, last: int) -> list[float]:
+        path = self._durations(name, no_cache)
+        if not path.is_file():
+            return []
+        seconds = []
+        for line in path.read_text().splitlines()[-last:]:
+            try:
+                seconds.append(float(json.loads(line)["seconds"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line from a crash is not history
+        return seconds
+
+    def _durations(self, name: str, no_cache: bool) -> Path:
+        return self.root / name / ("durations-no-cache.jsonl" if no_cache else "durations.jsonl")
 
     def latest(self, name: str) -> ImageBuild:
         path = self.root / name / "latest.json"

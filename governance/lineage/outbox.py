@@ -83,6 +83,12 @@ class Outbox:
         query = "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL"
         return int(self._conn.execute(query).fetchone()[0])
 
+    def oldest_pending_at(self) -> float | None:
+        """When the oldest event still waiting for delivery was recorded (None: nothing waits)."""
+        query = "SELECT MIN(created_at) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL"
+        oldest = self._conn.execute(query).fetchone()[0]
+        return float(oldest) if oldest is not None else None
+
     def dead_letters(self) -> list[DeadLetter]:
         rows = self._conn.execute(
             "SELECT seq, event_id, last_error, payload FROM outbox WHERE dead_at IS NOT NULL "

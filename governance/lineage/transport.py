@@ -12,14 +12,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from governance.deadlines import post_by_deadline
 from governance.errors import ConfigError, PermanentError, TransientError
 from governance.redaction import redact_url
 
@@ -73,7 +71,7 @@ class HttpTransport:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         try:
-            status = _post_by_deadline(self._url, json.dumps(event).encode(), headers, self.timeout_s)
+            status = post_by_deadline(self._url, json.dumps(event).encode(), headers, self.timeout_s)
         except (OSError, http.client.HTTPException) as exc:
             raise TransientError(f"lineage backend {self.target} unreachable: {exc}") from None
         if status in _RETRYABLE or status >= 500:
@@ -86,42 +84,6 @@ class HttpTransport:
 
 
 _RETRYABLE = {408, 425, 429}
-
-
-def _post_by_deadline(url: str, body: bytes, headers: Mapping[str, str], deadline_s: float) -> int:
-    """The answer's status, or OSError once `deadline_s` has passed, whatever the peer does."""
-    parts = urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.hostname or "", parts.port, timeout=deadline_s)
-    # The watchdog closes the socket at the deadline, which ends any read that is still waiting.
-    watchdog = threading.Timer(deadline_s, _shut, [connection])
-    watchdog.daemon = True
-    started = time.monotonic()
-    watchdog.start()
-    try:
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request("POST", path or "/", body, dict(headers))
-        response = connection.getresponse()
-        response.read()
-        return int(response.status)
-    except (OSError, http.client.HTTPException):
-        if time.monotonic() - started >= deadline_s:
-            raise TimeoutError(f"no complete answer within {deadline_s:g} s") from None
-        raise
-    finally:
-        watchdog.cancel()
-        connection.close()
-
-
-def _shut(connection: http.client.HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            return
 
 
 def transport_from_environment(default_file: Path, environ: Mapping[str, str] = os.environ) -> Transport:

@@ -1,17 +1,18 @@
 """Slack alerts through an incoming webhook. An alert never fails or stalls what it reports on:
-delivery has a short timeout and a failure is logged, not raised. The webhook URL is a secret
-(`GOVERNANCE_SLACK_WEBHOOK_URL`): it is never logged, only its host."""
+delivery has a deadline for the whole request, and a failure is logged, not raised. The webhook URL
+is a secret (`GOVERNANCE_SLACK_WEBHOOK_URL`): it is never logged, only its host."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from governance.deadlines import post_by_deadline
 
 WEBHOOK_ENV = "GOVERNANCE_SLACK_WEBHOOK_URL"
 log = logging.getLogger(__name__)
@@ -32,16 +33,15 @@ class SlackNotifier:
             return False
         icon = ":white_check_mark:" if ok else ":rotating_light:"
         text = f"{icon} *{title}*\n" + "\n".join(f"• {line}" for line in lines)
-        request = urllib.request.Request(
-            self.webhook_url,
-            data=json.dumps({"text": text}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
+        body = json.dumps({"text": text}).encode()
+        host = urlsplit(self.webhook_url).hostname  # the path is the secret: never log it
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return bool(200 <= response.status < 300)
-        except (urllib.error.URLError, OSError) as exc:
-            host = urlsplit(self.webhook_url).hostname  # the path is the secret: never log it
+            status = post_by_deadline(
+                self.webhook_url, body, {"Content-Type": "application/json"}, self.timeout_s
+            )
+        except (OSError, http.client.HTTPException) as exc:
             log.warning("Slack alert to %s not delivered: %s", host, type(exc).__name__)
             return False
+        if not 200 <= status < 300:
+            log.warning("Slack alert to %s not delivered: HTTP %s", host, status)
+        return 200 <= status < 300

@@ -30,6 +30,7 @@ mutation Launch($params: ExecutionParams!) {
   }
 }"""
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
+RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 CHECK_EXECUTIONS = """
 query($key: AssetKeyInput!, $name: String!) {
@@ -53,7 +54,8 @@ query($repo: RepositorySelector!) {
 
 class Webserver:
     def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/graphql"
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base_url}/graphql"
 
     def query(self, text: str, **variables: Any) -> dict[str, Any]:
         body = json.dumps({"query": text, "variables": variables}).encode()
@@ -155,3 +157,14 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
     # The run wrote into this home's DVC repository and MLflow store, nowhere else.
     assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()
     assert (home / "mlflow" / "mlflow.db").is_file()
+
+    # CI deploys the same way: the release's assets launched through the API, its gates applied.
+    deployed = run_governance(
+        "release", "launch", "penguin_service", "--dagster-url", webserver.base_url,
+        "--tag", "ci/run=42", env={"GOVERNANCE_HOME": str(home)},
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    run_url = deployed.stdout.splitlines()[0].removeprefix("launched ")
+    assert run_url.startswith(f"{webserver.base_url}/runs/") and "SUCCESS" in deployed.stdout
+    tags = webserver.query(RUN_TAGS, id=run_url.rsplit("/", 1)[1])["runOrError"]["tags"]
+    assert {"key": "ci/run", "value": "42"} in tags

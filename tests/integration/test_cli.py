@@ -93,3 +93,20 @@ def test_list_and_checkout_older_version(penguins_csv: Path, clean_file: Path, t
     assert hashlib.md5(out.read_bytes()).hexdigest() == hashlib.md5(clean_file.read_bytes()).hexdigest()
     # Checking out an old version exports it; the current version is unchanged.
     assert store.current("penguins") == new
+
+
+def test_release_launch_refuses_before_launching_and_names_an_unreachable_dagster() -> None:
+    """An unknown release or a malformed tag is bad input (2); a webserver that is not there is a
+    service unavailable (4), named without the credentials its URL carries."""
+    from tests.services import free_port
+
+    url = f"http://ci:s3cretpass@127.0.0.1:{free_port()}"
+    unknown = governance("release", "launch", "no_such_release", "--dagster-url", url)
+    assert unknown.returncode == 2 and "no_such_release" in unknown.stderr
+    bad_tag = governance(
+        "release", "launch", "penguin_service", "--tag", "novalue", "--dagster-url", url
+    )
+    assert bad_tag.returncode == 2 and "KEY=VALUE" in bad_tag.stderr
+    down = governance("release", "launch", "penguin_service", "--dagster-url", url)
+    assert down.returncode == 4, down.stderr
+    assert "unreachable" in down.stderr and "s3cretpass" not in down.stderr + down.stdout

@@ -28,7 +28,7 @@ from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from pipelines.definitions import build_definitions
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
-from tests.services import free_port
+from tests.services import LineageBackend, free_port
 
 RELEASE = "penguin_service"
 MODEL_SERVER = REPO / "examples/penguins/apps/model-server"
@@ -79,8 +79,10 @@ def registry() -> ModelRegistry:
     return ModelRegistry(mlflow_settings(GovernanceHome.resolve(), None))
 
 
-def governance(estate: Estate, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_governance("--estate", str(estate.path), *args)
+def governance(
+    estate: Estate, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_governance("--estate", str(estate.path), *args, env=env)
 
 
 def release_failure(result: dg.ExecuteInProcessResult) -> str:
@@ -153,13 +155,22 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
     }
     assert registry().aliases("penguin-classifier")["champion"] == "1"
 
-    # Self-heal: the serving container dies; after 2 failed probes it is restarted.
+    # Self-heal: the serving container dies; after 2 failed probes it is restarted, and Slack
+    # hears about the action (not about the probe that only counted).
     storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
     storage.run(["podman", "kill", f"governance-{RELEASE}-blue"], what="kill blue")
-    first_probe = governance(estate, "release", "heal", RELEASE)
-    assert first_probe.returncode == 1 and first_probe.stdout.startswith("degraded")
-    healed = governance(estate, "release", "heal", RELEASE)
-    assert healed.returncode == 0 and healed.stdout.startswith("restarted"), healed.stdout
+    slack = LineageBackend()
+    try:
+        webhook = {"GOVERNANCE_SLACK_WEBHOOK_URL": f"{slack.url}/services/T0/B0/heal-hook-secret"}
+        first_probe = governance(estate, "release", "heal", RELEASE, env=webhook)
+        assert first_probe.returncode == 1 and first_probe.stdout.startswith("degraded")
+        healed = governance(estate, "release", "heal", RELEASE, env=webhook)
+        assert healed.returncode == 0 and healed.stdout.startswith("restarted"), healed.stdout
+        texts = [str(message["text"]) for message in slack.received]
+        assert len(texts) == 1 and f"release {RELEASE}: restarted" in texts[0], texts
+        assert "blue failed 2 probes" in texts[0]
+    finally:
+        slack.close()
     assert service(estate, "/version")["color"] == "blue"
 
     status = governance(estate, "release", "status", "--json")

@@ -43,6 +43,22 @@ def timed(command: Sequence[str], env: dict[str, str] | None = None) -> float:
     return seconds
 
 
+def step_timeline(dagster_home: Path) -> list[tuple[float, float, str]]:
+    """The last run's steps: when each started after the run did, and how long it took."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs(limit=1)
+        stats = instance.get_run_stats(run.run_id)
+        steps = instance.get_run_step_stats(run.run_id)
+    begun = stats.start_time or 0.0
+    return sorted(
+        ((s.start_time or begun) - begun, (s.end_time or 0) - (s.start_time or 0), s.step_key)
+        for s in steps
+    )
+
+
 def median(command: Sequence[str], repeats: int, env: dict[str, str] | None = None) -> float:
     return statistics.median(timed(command, env) for _ in range(repeats))
 
@@ -115,14 +131,20 @@ def report(root: Path, estate_path: Path, repeats: int) -> None:
     listing = [*governance, "models", "list"]
     rows.append(("governance models list, own process", median(listing, repeats, own), ""))
     rows.append(("governance models list, worker", median(listing, repeats), "goal < 2 s"))
+    timelines = []
     for name, extra in (("forkserver (default)", []), ("spawn", ["-c", str(spawn)])):
         warm = timed([*materialize, *extra], env)
         rows.append((f"whole estate, warm: retrain + promotion, {name}", warm, "goal < 12 s"))
+        timelines.append((name, step_timeline(dagster_home)))
     rollback = [*governance, "release", "rollback", RELEASE, "--by", "bench", "--reason", "bench"]
     rows.append(("governance release rollback (alias moved), worker", timed(rollback), "goal < 2 s"))
     rows.append(("governance release rollback (back again), own process", timed(rollback, own), ""))
 
-    print(f"{'what':<58} {'seconds':>8}")
+    for name, timeline in timelines:
+        print(f"\nsteps of the warm run ({name}): start after run start, duration, step")
+        for start, seconds, step in timeline:
+            print(f"  {start:7.2f} {seconds:7.2f}  {step}")
+    print(f"\n{'what':<58} {'seconds':>8}")
     for what, seconds, goal in rows:
         print(f"{what:<58} {seconds:8.2f}  {goal}")
 

@@ -182,4 +182,5 @@ class Services:
 
         registry = self.registry()
         target = make_target(spec, self.home, self.image_workspace(estate.images).storage, registry)
-        return make_controller(spec, self.home, target, registry, self.trail(actor), self.notifier())
+        trail = self.trail(actor)
+        return make_controller(spec, self.home, target, registry, trail, self.alerts(estate.alerts))

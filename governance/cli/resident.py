@@ -422,7 +422,13 @@ def _run_command(request: dict[str, Any], fds: list[int]) -> int:
         code = 130
     finally:
         import atexit
+        import threading
 
+        # What interpreter shutdown does before os._exit skips it: wait for non-daemon threads
+        # (an alert still being sent), then run the exit handlers.
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

@@ -86,6 +86,17 @@ class Alerts:
             return None
         return _in_background(lambda: self._deliver(alert, *held_back))
 
+    def notify(self, title: str, lines: list[str], *, ok: bool) -> threading.Thread:
+        """A message that is news every time (a release decision): sent like an alert, never held
+        back."""
+        return _in_background(lambda: self._send(title, lines, ok))
+
+    def _send(self, title: str, lines: list[str], ok: bool) -> None:
+        try:
+            self.notifier.send(title, lines, ok=ok)
+        except Exception as exc:  # alerting never fails the work: logged, without the webhook
+            log.warning("message %r not delivered: %s", title, type(exc).__name__)
+
     def _deliver(self, alert: Alert, count: int, since: float | None) -> None:
         lines = [f"why: {first_line(alert.reason)}", *(first_line(d) for d in alert.details)]
         if alert.link:
@@ -93,10 +104,7 @@ class Alerts:
         if count and since is not None:
             at = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M UTC")
             lines.append(f"the same happened {count} more time(s) since {at}")
-        try:
-            self.notifier.send(f"{TITLES[alert.kind]}: {alert.subject}", lines, ok=alert.ok)
-        except Exception as exc:  # alerting never fails the work: logged, without the webhook
-            log.warning("alert %s not delivered: %s", alert.kind, type(exc).__name__)
+        self._send(f"{TITLES[alert.kind]}: {alert.subject}", lines, alert.ok)
 
     def _admit(self, cause: str) -> tuple[int, float | None] | None:
         """None when the cause was sent within the window (it is counted); otherwise how many were

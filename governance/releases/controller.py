@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from governance.audit.store import AuditTrail
 from governance.config import ReleaseSpec
 from governance.errors import AuditUnavailable, PermanentError
-from governance.notify.slack import SlackNotifier
+from governance.notify.alerts import Alert, Alerts
 from governance.probes import Probe
 from governance.releases.candidate import Candidate
 from governance.releases.gates import SMOKE_GATE, Evidence, GateDecision, RequiredCheck, evaluate
@@ -44,7 +44,7 @@ class Controller:
     target: Target
     states: StateStore
     trail: AuditTrail
-    notifier: SlackNotifier
+    alerts: Alerts
     on_serving: Callable[[Candidate], None]  # keeps the model's `champion` alias on what serves
 
     def promote(
@@ -175,13 +175,15 @@ class Controller:
                     ],
                     active_color=active,
                 )
-                self._record(decision, serving, alert_ok=False)
+                self._record(decision, serving, alert_ok=True, by_self_heal=True)
                 return self._finish(
                     state, Outcome(decision, timings={"recover_s": time.monotonic() - started})
                 )
-            return self._rollback(state, f"{active} stayed unhealthy after a restart: {ready.detail}")
+            return self._rollback(
+                state, f"{active} stayed unhealthy after a restart: {ready.detail}", by_self_heal=True
+            )
 
-    def _rollback(self, state: ReleaseState, reason: str) -> Outcome:
+    def _rollback(self, state: ReleaseState, reason: str, *, by_self_heal: bool = False) -> Outcome:
         """Back to the previous color. Its versions may be unrecorded (it served before the platform
         managed the release): then it can only be switched to while it still runs, not redeployed."""
         active = self.target.active_color()
@@ -200,7 +202,7 @@ class Controller:
             if not ready.ok:
                 reasons = [f"rollback to {previous} failed: {ready.detail}"]
                 decision = Decision("failed", restore.version, reasons, active_color=active)
-                self._record(decision, restore, alert_ok=False)
+                self._record(decision, restore, alert_ok=False, by_self_heal=by_self_heal)
                 return self._finish(state, Outcome(decision))
         self.target.switch(previous)
         verified = self._verify(previous)
@@ -211,7 +213,9 @@ class Controller:
             [reason, f"{previous} serves again ({verified.detail})"],
             active_color=previous,
         )
-        self._record_or_switch_back(decision, restore, active, alert_ok=verified.ok)
+        self._record_or_switch_back(
+            decision, restore, active, alert_ok=verified.ok, by_self_heal=by_self_heal
+        )
         state.scale_down_at.pop(previous, None)
         if active is not None:
             state.previous = active
@@ -278,7 +282,10 @@ class Controller:
         *,
         alert_ok: bool,
         gates: GateDecision | None = None,
+        by_self_heal: bool = False,
     ) -> None:
+        """The decision's audit record, then its message: a self-heal action is an alert (once
+        per cause and window), any other decision a notification."""
         versions = {"color": decision.active_color} if decision.active_color else {}
         summary = "versions not recorded"
         if candidate is not None:
@@ -295,9 +302,15 @@ class Controller:
         action = "release." + decision.action.replace(" ", "_")
         subject = f"release:{self.spec.name}"
         self.trail.record(action, subject, versions, decision.action, [*decision.reasons, *passed])
-        self.notifier.send(
-            f"release {self.spec.name}: {decision.action}", [summary, *decision.reasons], ok=alert_ok
-        )
+        if by_self_heal:
+            reason = f"{decision.action}: {'; '.join(decision.reasons)}"
+            self.alerts.alert(
+                Alert("self_heal", f"release {self.spec.name}", reason, ok=alert_ok, details=(summary,))
+            )
+        else:
+            self.alerts.notify(
+                f"release {self.spec.name}: {decision.action}", [summary, *decision.reasons], ok=alert_ok
+            )
 
     def _record_or_switch_back(
         self,
@@ -307,11 +320,12 @@ class Controller:
         *,
         alert_ok: bool = True,
         gates: GateDecision | None = None,
+        by_self_heal: bool = False,
     ) -> None:
         """A switch and its audit record succeed together: the service goes back to `before`
         when the record cannot be written."""
         try:
-            self._record(decision, candidate, alert_ok=alert_ok, gates=gates)
+            self._record(decision, candidate, alert_ok=alert_ok, gates=gates, by_self_heal=by_self_heal)
         except AuditUnavailable as exc:
             if before is not None:
                 self.target.switch(before)

@@ -17,7 +17,7 @@ from governance.home import GovernanceHome
 from governance.images.containers import ContainerStorage
 from governance.models.gate import CHAMPION
 from governance.models.registry import ModelRegistry
-from governance.notify.slack import SlackNotifier
+from governance.notify.alerts import Alerts
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller
 from governance.releases.state import COLORS, StateStore
@@ -55,7 +55,7 @@ def make_controller(
     target: Target,
     registry: ModelRegistry,
     trail: AuditTrail,
-    notifier: SlackNotifier,
+    alerts: Alerts,
 ) -> Controller:
 
     def champion(candidate: Candidate) -> None:
@@ -77,7 +77,7 @@ def make_controller(
         target,
         StateStore(release_dir(home, spec.name)),
         trail,
-        notifier,
+        alerts,
         champion,
     )
 

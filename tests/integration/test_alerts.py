@@ -24,7 +24,8 @@ from governance.notify.alerts import Alert, Alerts
 from governance.notify.slack import SlackNotifier
 from pipelines.definitions import build_definitions
 from pipelines.resources import AlertsResource, LineageResource
-from tests.conftest import repository_estate_data, write_estate
+from tests.badfiles import BAD_FILES
+from tests.conftest import materialize_groups, repository_estate_data, write_estate
 from tests.services import LineageBackend, free_port
 
 SECRET = "alert-hook-s3cr3t"
@@ -125,6 +126,36 @@ def test_failed_checks_and_runs_alert_once_per_cause_with_a_count(
 
     ledger = (GovernanceHome.resolve().root / "alerts.db").read_bytes()
     assert SECRET.encode() not in ledger and SECRET not in caplog.text
+
+
+def test_a_bad_dataset_fails_its_run_and_the_alert_says_which_value(
+    receiver: LineageBackend,
+    estate_with_source: Callable[[Path], Estate],
+    penguins_csv: Path,
+    tmp_path: Path,
+) -> None:
+    """A flipper of 1810 mm: the dataset step refuses to publish it, and the run's alert names the
+    step and the broken rule."""
+    (bad,) = [b for b in BAD_FILES if b.name == "out_of_range"]
+    estate = estate_with_source(bad.write(penguins_csv, tmp_path))
+    with dg.instance_for_test() as instance:
+        result = materialize_groups(estate, instance, "datasets", raise_on_error=False)
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        (failure,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        assert run is not None and failure.dagster_event is not None
+        context = dg.build_run_status_sensor_context(
+            sensor_name="alert_on_run_failure",
+            dagster_instance=instance,
+            dagster_run=run,
+            dagster_event=failure.dagster_event,
+            resources={"alerting": AlertsResource()},
+        ).for_run_failure()
+        build_definitions(estate).get_sensor_def("alert_on_run_failure")(context)
+    (text,) = texts(receiver, 1)
+    assert f"Dagster run failed: job {run.job_name}" in text
+    assert "why: step penguins:" in text and "flipper_length_mm" in text
+    assert f"run: http://127.0.0.1:3000/runs/{result.run_id}" in text
 
 
 def test_a_lineage_backlog_older_than_its_threshold_alerts(

@@ -196,3 +196,45 @@ def test_a_runtime_directory_others_can_write_is_never_used(tmp_path: Path) -> N
     assert Place.current(shared) is None
     private = tmp_path / "private"
     assert Place.current(private) is not None and private.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_alert_a_command_raises_is_delivered_before_it_ends(tmp_path: Path) -> None:
+    """A forked command ends with os._exit, which would cut off an alert still on its thread: the
+    worker waits for it as interpreter shutdown would. The webhook answers 500 after a second, so
+    only a sender that finished its attempt can report it."""
+    import http.server
+    import socket as sockets
+    import threading
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(1.0)
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    webhook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=webhook.serve_forever, daemon=True).start()
+    try:
+        with sockets.socket() as hole:  # a registry that accepts and never answers
+            hole.bind(("127.0.0.1", 0))
+            hole.listen(8)
+            result = governance(
+                "images", "build", "model_server",
+                env={
+                    "GOVERNANCE_HOME": str(tmp_path / "home"),
+                    "GOVERNANCE_IMAGE_REGISTRY": f"127.0.0.1:{hole.getsockname()[1]}",
+                    "GOVERNANCE_IMAGE_STORAGE": str(tmp_path / "storage"),
+                    "GOVERNANCE_SLACK_WEBHOOK_URL":
+                        f"http://127.0.0.1:{webhook.server_port}/services/T0/B0/worker-hook",
+                },
+            )  # fmt: skip
+        assert result.returncode in (2, 4) and "preflight failed" in result.stderr, result.stderr
+        assert "Slack alert to 127.0.0.1 not delivered: HTTP 500" in result.stderr, result.stderr
+        assert "worker-hook" not in result.stderr
+    finally:
+        webhook.shutdown()
+        webhook.server_close()

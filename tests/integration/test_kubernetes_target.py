@@ -20,6 +20,7 @@ from governance.audit.store import AuditTrail, open_audit_log
 from governance.config import Estate
 from governance.errors import PermanentError
 from governance.home import GovernanceHome
+from governance.notify.alerts import Alerts
 from governance.notify.slack import SlackNotifier
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller
@@ -153,7 +154,7 @@ def controller(estate: Estate, served: list[Candidate]) -> tuple[Controller, Kub
         target,
         StateStore(home.dir("releases") / RELEASE),
         trail,
-        SlackNotifier(None),
+        Alerts(SlackNotifier(None), home.root / "alerts.db", 3600),
         served.append,
     ), target
 

@@ -166,9 +166,12 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         assert first_probe.returncode == 1 and first_probe.stdout.startswith("degraded")
         healed = governance(estate, "release", "heal", RELEASE, env=webhook)
         assert healed.returncode == 0 and healed.stdout.startswith("restarted"), healed.stdout
+        deadline = time.monotonic() + 20  # alerts are sent on a thread of their own
+        while not slack.received and time.monotonic() < deadline:
+            time.sleep(0.05)
         texts = [str(message["text"]) for message in slack.received]
-        assert len(texts) == 1 and f"release {RELEASE}: restarted" in texts[0], texts
-        assert "blue failed 2 probes" in texts[0]
+        assert len(texts) == 1 and f"self-heal acted: release {RELEASE}" in texts[0], texts
+        assert "why: restarted: blue failed 2 probes" in texts[0]
     finally:
         slack.close()
     assert service(estate, "/version")["color"] == "blue"

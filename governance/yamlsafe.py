@@ -48,8 +48,9 @@ def load_yaml(path: Path, what: str) -> Any:
 
 
 def parse_yaml(text: str, where: str, what: str) -> Any:
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)  # its reader refuses control characters already
         node = loader.get_single_node()
         if node is None:
             return None
@@ -67,7 +68,8 @@ def parse_yaml(text: str, where: str, what: str) -> Any:
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply to be a {what}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:

@@ -81,6 +81,16 @@ class _SqlAuditLog:
                 cursor.execute(query + " ORDER BY seq", params)
                 rows = cursor.fetchall()
                 self._connection().commit()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):  # locked, busy, I/O: try again
+                    raise AuditUnavailable(
+                        f"audit log {self.where} cannot be read ({_first_line(exc)})"
+                    ) from None
+                self._connection().close()  # nothing left beside a refused file (WAL, shm)
+                raise PermanentError(  # malformed: trying again cannot help
+                    f"audit log {self.where} is damaged ({_first_line(exc)}); restore it from a "
+                    "backup and run `governance audit verify`"
+                ) from None
             except Exception as exc:
                 raise AuditUnavailable(
                     f"audit log {self.where} cannot be read ({_first_line(exc)})"
@@ -97,6 +107,7 @@ class _SqlAuditLog:
 class SqliteAuditLog(_SqlAuditLog):
     def __init__(self, path: Path, busy_timeout_s: float = 30) -> None:
         super().__init__(str(path))
+        _refuse_unreadable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE takes the
@@ -161,6 +172,27 @@ class _AutoCommit:
     def rollback(self) -> None:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _refuse_unreadable(path: Path) -> None:
+    """A file that is not a readable database is refused before a connection opens it: opening
+    one in WAL mode creates files beside it, and a refused input must leave the home as it was.
+    The probe is immutable (it creates nothing)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    from urllib.parse import quote
+
+    probe = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
+    try:
+        probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        probe.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise PermanentError(f"audit log {path} is not an audit database ({exc})") from None
+    finally:
+        probe.close()
 
 
 def open_audit_log(default_path: Path, url: str | None = None) -> AuditLog:

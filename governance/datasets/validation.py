@@ -79,8 +79,10 @@ def load_suite(path: Path) -> list[Any]:
     unknown `type`, a misspelt kwarg) and validates the rest: a typo would silently disable a rule."""
     try:
         suite = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # undecodable, not JSON, a number beyond int's limits
         raise ConfigError(f"{path}: not a readable expectation suite: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be an expectation suite") from None
     expectations = suite.get("expectations") if isinstance(suite, dict) else None
     if not isinstance(expectations, list) or not expectations:
         raise ConfigError(f"{path}: an expectation suite needs a non-empty `expectations` list")

@@ -80,6 +80,16 @@ def governance(argv: Sequence[str], env: dict[str, str]) -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
+def installed(argv: Sequence[str], env: dict[str, str]) -> Outcome:
+    """The installed `governance` command, in its own process."""
+    import subprocess
+
+    command = [str(Path(sys.executable).parent / "governance"), *argv]
+    environment = {**os.environ, "GOVERNANCE_CLI_WORKER": "off", **env}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment)
+    return Outcome(result.returncode, result.stdout, result.stderr)
+
+
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under `root` with its content's digest (a refused input must change none)."""
     return {
@@ -105,11 +115,12 @@ def check_contract(
     home: Path,
     env: dict[str, str] | None = None,
     passes: tuple[int, ...] = (0, 1),
+    runner: Callable[[Sequence[str], dict[str, str]], Outcome] = governance,
 ) -> Outcome:
     """Run the command on a home and hold it to the contract; returns the outcome."""
     before = snapshot(home)
     started = time.perf_counter()
-    outcome = governance(argv, {"GOVERNANCE_HOME": str(home), **(env or {})})
+    outcome = runner(argv, {"GOVERNANCE_HOME": str(home), **(env or {})})
     seconds = time.perf_counter() - started
     if STATS:
         with open(STATS, "a") as log:

@@ -15,7 +15,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import REPO, SHARED_FIXTURES, repository_estate_data
-from tests.fuzz.harness import BYTE_OPS, TEXT_OPS, check_contract, door, fresh_home, mutated
+from tests.fuzz.harness import (
+    BYTE_OPS,
+    TEXT_OPS,
+    check_contract,
+    door,
+    fresh_home,
+    installed,
+    mutated,
+)
 
 APPS = REPO / "examples" / "penguins" / "apps"
 SUITE = REPO / "expectations" / "penguins.json"
@@ -267,3 +275,30 @@ def test_release_state(data: st.DataObject, workdir: Path) -> None:
         check_contract(
             "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home
         )
+
+
+@door(0.2)
+@given(data=st.data(), door_name=st.sampled_from(["estate", "dockerfile", "suite"]))
+def test_a_sample_through_the_installed_command(
+    data: st.DataObject, door_name: str, sample: bytes, workdir: Path, home: Path
+) -> None:
+    """The same contract through the console script, in its own process (the streams, exit code
+    and no traceback as the operator sees them)."""
+    if door_name == "estate":
+        estate = _write(
+            workdir / "cli" / "governance.yaml", data.draw(mutated(ESTATE.read_bytes(), TEXT_OPS))
+        )
+        argv, names = ["--estate", str(estate), "datasets", "list"], [estate.name]
+    elif door_name == "dockerfile":
+        original = (APPS / "model-server" / "Dockerfile").read_bytes()
+        dockerfile = _write(workdir / "cli" / "Dockerfile", data.draw(mutated(original, BYTE_OPS)))
+        argv, names = ["images", "lint-dockerfile", str(dockerfile)], ["Dockerfile"]
+    else:
+        suite = _write(
+            workdir / "cli" / "penguins.json", data.draw(mutated(SUITE.read_bytes(), TEXT_OPS))
+        )
+        csv = _write(workdir / "cli" / "clean.csv", sample)
+        estate = _estate(workdir, suite=str(suite))
+        argv = ["--estate", str(estate), "datasets", "validate", "penguins", str(csv)]
+        names = [suite.name, estate.name]
+    check_contract(f"{door_name} (installed)", argv, names, home=home, runner=installed)

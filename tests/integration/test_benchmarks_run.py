@@ -17,6 +17,7 @@ from tests.conftest import REPO
         ("tests.bench.bench_load_time", ["1"], "ratio:"),
         ("tests.bench.bench_models", ["1"], "tracking + registration + gate overhead"),
         ("tests.bench.bench_lineage_audit", [], "audit verify over 100000 records"),
+        ("tests.bench.bench_fuzz", ["3", "dockerfile or audit"], "contract violations: 0"),
     ],
 )
 def test_benchmark_runs(module: str, args: list[str], prints: str) -> None:

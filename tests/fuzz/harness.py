@@ -221,6 +221,18 @@ def _aliases(draw: st.DrawFn, data: bytearray) -> bytearray:
     return bytearray(b"\n".join([*lines[:at], *bomb, *lines[at:]]))
 
 
+def _comment(draw: st.DrawFn, data: bytearray) -> bytearray:
+    """A comment line between two lines: harmless in TOML and YAML, so the real tools accept it."""
+    lines = _lines(data)
+    lines.insert(draw(st.integers(0, len(lines))), b"# " + draw(st.binary(max_size=8)).hex().encode())
+    return bytearray(b"\n".join(lines))
+
+
+def _line_ends(draw: st.DrawFn, data: bytearray) -> bytearray:
+    return bytearray(bytes(data).replace(b"\n", draw(st.sampled_from([b"\r\n", b"\n\n"]))))
+
+
+BENIGN_OPS = (_comment, _line_ends)
 BYTE_OPS = (_flip, _truncate, _delete_line, _duplicate_line, _insert, _encoding, _punctuation, _huge)
 TEXT_OPS = (*BYTE_OPS, _nesting, _aliases)
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO, SHARED_FIXTURES, repository_estate_data
 from tests.fuzz.harness import (
+    BENIGN_OPS,
     BYTE_OPS,
     TEXT_OPS,
     check_contract,
@@ -302,3 +303,30 @@ def test_a_sample_through_the_installed_command(
         argv = ["--estate", str(estate), "datasets", "validate", "penguins", str(csv)]
         names = [suite.name, estate.name]
     check_contract(f"{door_name} (installed)", argv, names, home=home, runner=installed)
+
+
+@door(0.5)
+@given(data=st.data(), file=st.sampled_from(["uv.lock", "pyproject.toml"]))
+def test_uv_accepted_lockfiles_are_never_called_inconsistent(
+    data: st.DataObject, file: str, workdir: Path, home: Path
+) -> None:
+    """The differential check: whatever `uv lock --locked --offline` (uv itself, no network)
+    accepts, the platform's check calls consistent."""
+    import subprocess
+    import sys
+
+    root = workdir / "uv-differential"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(APPS / "model-server", root, ignore=shutil.ignore_patterns(".venv", "app"))
+    target = root / file
+    ops = data.draw(st.sampled_from([BENIGN_OPS, TEXT_OPS]))  # half of them keep the file valid
+    target.write_bytes(data.draw(mutated(target.read_bytes(), ops)))
+    uv = subprocess.run(
+        [str(Path(sys.executable).parent / "uv"), "lock", "--locked", "--offline", "--no-progress"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    ours = check_contract(
+        "uv (differential)", ["images", "check-lockfile", str(root)], [file, str(root)], home=home
+    )
+    if uv.returncode == 0:
+        assert ours.code == 0, f"uv accepts it, the platform says:\n{ours.out}{ours.err}"

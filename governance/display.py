@@ -22,3 +22,10 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """`text` on one line, for fields (a name, a reason) that a newline could forge a line with."""
     return printable(text).replace("\n", " ").replace("\t", " ")
+
+
+def shortened(text: str, limit: int = 1000) -> str:
+    """At most `limit` characters: a message quoting a 200 KB value stays one readable line."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"

@@ -67,6 +67,8 @@ def parse_yaml(text: str, where: str, what: str) -> Any:
         raise ConfigError(f"{where}: not valid YAML{at} ({what}): {problem}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply to be a {what}") from None
+    except (ValueError, OverflowError) as exc:  # a scalar its constructor refuses (a huge integer)
+        raise ConfigError(f"{where}: not a valid {what}: {exc}") from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -45,6 +45,10 @@ class _SqlAuditLog:
     def _connection(self) -> Any:
         raise NotImplementedError
 
+    def _discard(self) -> None:
+        """Close, leaving nothing behind that opening created (a damaged log was refused)."""
+        self._connection().close()
+
     def _begin_exclusive(self, cursor: Any) -> None:
         raise NotImplementedError
 
@@ -82,11 +86,11 @@ class _SqlAuditLog:
                 rows = cursor.fetchall()
                 self._connection().commit()
             except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError):  # locked, busy, I/O: try again
+                if _passing(exc):  # locked, busy, I/O: try again
                     raise AuditUnavailable(
                         f"audit log {self.where} cannot be read ({_first_line(exc)})"
                     ) from None
-                self._connection().close()  # nothing left beside a refused file (WAL, shm)
+                self._discard()
                 raise PermanentError(  # malformed: trying again cannot help
                     f"audit log {self.where} is damaged ({_first_line(exc)}); restore it from a "
                     "backup and run `governance audit verify`"
@@ -109,6 +113,11 @@ class SqliteAuditLog(_SqlAuditLog):
         super().__init__(str(path))
         _refuse_unreadable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The WAL and shared-memory files this connection creates: removed again if the file is
+        # refused as damaged, so a refused input leaves nothing beside it.
+        self._created = [
+            side for side in (Path(f"{path}-wal"), Path(f"{path}-shm")) if not side.exists()
+        ]
         try:
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE takes the
             # write lock up front, so two writers never both read the same chain head).
@@ -126,6 +135,12 @@ class SqliteAuditLog(_SqlAuditLog):
 
     def _connection(self) -> Any:
         return _AutoCommit(self._conn)
+
+    def _discard(self) -> None:
+        self._conn.close()
+        for side in self._created:
+            if side.exists() and side.stat().st_size == 0:
+                side.unlink()
 
     def _begin_exclusive(self, cursor: Any) -> None:
         cursor.execute("BEGIN IMMEDIATE")
@@ -175,6 +190,17 @@ class _AutoCommit:
 
     def close(self) -> None:
         self._conn.close()
+
+
+_PASSING = ("locked", "busy", "disk i/o", "unable to open", "interrupted")
+
+
+def _passing(exc: sqlite3.DatabaseError) -> bool:
+    """A lock, a busy file or an I/O error passes; anything else (sqlite reports a text it cannot
+    decode as an OperationalError too) is damage that trying again cannot mend."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in _PASSING
+    )
 
 
 def _refuse_unreadable(path: Path) -> None:

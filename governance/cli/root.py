@@ -103,9 +103,9 @@ def echo(text: str = "", err: bool = False) -> None:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    from governance.display import one_line
+    from governance.display import one_line, shortened
 
-    echo(f"error: {one_line(message)}", err=True)
+    echo(f"error: {shortened(one_line(message))}", err=True)
     sys.exit(code)
 
 

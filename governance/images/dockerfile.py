@@ -143,7 +143,7 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
         findings.append(Finding("root-user", "error", instructions[-1].line,
                                 "the final stage's USER is set at build time: it cannot be proven "
                                 "non-root; name a fixed non-root user"))  # fmt: skip
-    elif user == "root" or (user.isdigit() and int(user) == 0):
+    elif user == "root" or (user.isdigit() and not user.strip("0")):
         findings.append(
             Finding(
                 "root-user", "error", instructions[-1].line, "the final stage runs as root: add a USER"

@@ -125,7 +125,10 @@ def _from_config(path: Path, default_file: Path) -> Transport:
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 60:
             raise ConfigError(f"{path}: transport.timeout must be a number of seconds in (0, 60]")
         endpoint = transport.get("endpoint", "api/v1/lineage")
-        return HttpTransport(url, str(endpoint), auth.get("apiKey"), float(timeout))
+        try:
+            return HttpTransport(url, str(endpoint), auth.get("apiKey"), float(timeout))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     if kind == "file":
         log_file = transport.get("log_file_path", default_file)
         if not isinstance(log_file, str | Path):

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -41,6 +42,8 @@ def main() -> None:
             for line in stats.read_text().splitlines():
                 entry = json.loads(line)
                 runs[entry["door"]].append(float(entry["seconds"]))
+    report = Path(tempfile.gettempdir()) / f"bench-fuzz-{int(time.time())}.log"
+    report.write_text(result.stdout + result.stderr)
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
     print(f"{'door':<16} {'examples':>9} {'slowest s':>10} {'median s':>9}")
     for door, seconds in sorted(runs.items()):
@@ -49,8 +52,7 @@ def main() -> None:
     print(f"\ncontract violations: {len(failed)}")
     for line in failed:
         print(f"  {line}")
-    if failed:
-        print(result.stdout[-6000:])
+    print(f"pytest's whole report, with each violation's shrunk input and reproduction: {report}")
 
 
 if __name__ == "__main__":

@@ -274,8 +274,9 @@ def test_release_state(data: st.DataObject, workdir: Path) -> None:
         lambda home: _write(home / "releases" / "penguin_service" / "state.json", state)
     ) as home:
         check_contract(
-            "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home
-        )
+            "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home,
+            env={"GOVERNANCE_IMAGE_STORAGE": str(workdir / "storage")},  # podman's, outside the home
+        )  # fmt: skip
 
 
 @door(0.2)

@@ -1,0 +1,106 @@
+"""Every contract violation a fuzzing campaign found, kept as an explicit case so it stays fixed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from governance.audit.store import AuditTrail, open_audit_log
+from tests.conftest import REPO, repository_estate_data
+from tests.fuzz.harness import check_contract, fresh_home
+
+HUGE_NUMBER = "9" * 200_000
+
+
+def estate_text() -> str:
+    return yaml.safe_dump(repository_estate_data(), sort_keys=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00" + estate_text(),  # PyYAML's reader refused it before the loader's error handling
+        estate_text().replace("seed: 42", f"seed: {HUGE_NUMBER}"),  # int() beyond its digit limit
+    ],
+    ids=["nul", "huge-integer"],
+)
+def test_an_estate_file_yaml_cannot_read(text: str, tmp_path: Path) -> None:
+    estate = tmp_path / "governance.yaml"
+    estate.write_text(text)
+    with fresh_home() as home:
+        outcome = check_contract(
+            "estate", ["--estate", str(estate), "datasets", "list"], [estate.name], home=home
+        )
+    assert outcome.code == 2 and len(outcome.err) < 1_200  # one readable line, not 200 KB
+
+
+def test_a_suite_with_a_number_beyond_ints_digit_limit(tmp_path: Path) -> None:
+    suite = tmp_path / "penguins.json"
+    suite.write_text((REPO / "expectations/penguins.json").read_text().replace("300", HUGE_NUMBER, 1))
+    data = repository_estate_data()
+    data["datasets"]["penguins"]["suite"] = str(suite)
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(yaml.safe_dump(data, sort_keys=False))
+    from importlib import resources
+
+    source = Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv")))
+    csv = tmp_path / "clean.csv"
+    lines = source.read_text().splitlines()
+    csv.write_text("\n".join([lines[0], *(x for x in lines[1:] if "NA" not in x.split(","))]) + "\n")
+    with fresh_home() as home:
+        argv = ["--estate", str(estate), "datasets", "validate", "penguins", str(csv)]
+        assert check_contract("suite", argv, [suite.name], home=home).code == 2
+
+
+@pytest.mark.parametrize("user", [HUGE_NUMBER, "0" * 200_000])
+def test_a_dockerfile_user_beyond_ints_digit_limit(user: str, tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM debian@sha256:{'a' * 64}\nUSER {user}\n")
+    with fresh_home() as home:
+        outcome = check_contract(
+            "dockerfile", ["images", "lint-dockerfile", str(dockerfile)], ["Dockerfile"], home=home
+        )
+    assert outcome.code == (1 if user.startswith("0") else 0), outcome.out  # all zeros is root
+
+
+def test_an_openlineage_config_whose_url_is_not_one_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "openlineage.yml"
+    config.write_text("transport:\n  type: http\n  url: h\n")
+    with fresh_home() as home:
+        outcome = check_contract(
+            "openlineage", ["lineage", "flush"], [config.name], home=home,
+            env={"OPENLINEAGE_CONFIG": str(config)},
+        )  # fmt: skip
+    assert outcome.code == 2
+
+
+def _audit_db(home: Path) -> Path:
+    path = home / "audit.db"
+    trail = AuditTrail(open_audit_log(path), "cli:fuzz")
+    trail.record("model.promoted", "model:m", {"version": "1"}, "promoted", ["because"])
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for extra in ("audit.db-wal", "audit.db-shm"):
+        (home / extra).unlink(missing_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["not-a-database", "undecodable-text", "malformed-page"])
+def test_a_damaged_audit_log_is_refused_and_left_as_it_was(damage: str) -> None:
+    with fresh_home() as home:
+        path = _audit_db(home)
+        data = bytearray(path.read_bytes())
+        if damage == "not-a-database":
+            data[:16] = b"this is no db!!!"
+        elif damage == "undecodable-text":
+            at = bytes(data).index(b"cli:fuzz")
+            data[at] = 0xFF  # sqlite reports text it cannot decode as an OperationalError
+        else:
+            data[len(data) // 2 :] = b"\xa5" * (len(data) - len(data) // 2)
+        path.write_bytes(bytes(data))
+        outcome = check_contract("audit.db", ["audit", "verify"], ["audit.db"], home=home)
+        assert outcome.code in (1, 2)
+        assert sorted(p.name for p in home.iterdir()) == ["audit.db"]

@@ -8,7 +8,7 @@ the estate means the same thing from any working directory.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -41,10 +41,23 @@ def _base_dir(info: ValidationInfo) -> Path:
 
 
 def _existing_file(value: str, info: ValidationInfo, kind: str = "file") -> Path:
-    path = (_base_dir(info) / value).resolve()
-    if not (path.is_dir() if kind == "directory" else path.is_file()):
+    path = _looked_up(lambda: (_base_dir(info) / value).resolve(), value)
+    if not _looked_up(lambda: path.is_dir() if kind == "directory" else path.is_file(), value):
         raise ValueError(f"{kind} not found: {value} (looked at {path})")
     return path
+
+
+_Looked = TypeVar("_Looked")
+
+
+def _looked_up(look: Callable[[], _Looked], name: str) -> _Looked:
+    """A filesystem look-up of a path from the estate file: one the system refuses (a name too
+    long, a loop of links, a NUL byte) is an error naming it, not a crash."""
+    try:
+        return look()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"{name[:200]} cannot be looked up ({reason})") from None
 
 
 class SourceSpec(_Strict):
@@ -206,7 +219,7 @@ class AppImageSpec(_Strict):
 
     @model_validator(mode="after")
     def _dockerfile_exists(self) -> AppImageSpec:
-        if not (self.context / self.dockerfile).is_file():
+        if not _looked_up((self.context / self.dockerfile).is_file, self.dockerfile):
             raise ValueError(f"dockerfile: {self.dockerfile} not found in {self.context}")
         return self
 

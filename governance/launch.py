@@ -40,10 +40,13 @@ class DagsterApi:
 
     def query(self, text: str, **variables: Any) -> dict[str, Any]:
         body = json.dumps({"query": text, "variables": variables}).encode()
-        request = urllib.request.Request(
-            f"{self.base_url}/graphql", body, {"Content-Type": "application/json"}
-        )
         where = redact_url(self.base_url)
+        try:
+            request = urllib.request.Request(
+                f"{self.base_url}/graphql", body, {"Content-Type": "application/json"}
+            )
+        except ValueError as exc:
+            raise PermanentError(f"{where} is not a Dagster webserver URL ({exc})") from None
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 payload = json.load(response)
@@ -53,8 +56,8 @@ class DagsterApi:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransientError(f"Dagster at {where} is unreachable: {reason}") from None
-        except ValueError:
-            raise PermanentError(f"Dagster at {where} did not answer with JSON") from None
+        except ValueError as exc:  # the answer is not JSON, or the URL is not one urllib can use
+            raise PermanentError(f"Dagster at {where}: {exc}") from None
         if payload.get("errors"):
             raise PermanentError(f"Dagster at {where}: {payload['errors'][0].get('message')}")
         return dict(payload["data"])

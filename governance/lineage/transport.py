@@ -60,8 +60,12 @@ class HttpTransport:
     ) -> None:
         self._url = f"{url.rstrip('/')}/{endpoint.lstrip('/')}"
         self.target = redact_url(self._url)
-        parts = urlsplit(self._url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(self._url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # an unclosed [IPv6] bracket, a port out of range
+            valid = False
+        if not valid:
             raise ConfigError(f"lineage backend URL must be http(s)://HOST/…, got {self.target!r}")
         self._api_key = api_key
         self.timeout_s = timeout_s

@@ -104,3 +104,60 @@ def test_a_damaged_audit_log_is_refused_and_left_as_it_was(damage: str) -> None:
         outcome = check_contract("audit.db", ["audit", "verify"], ["audit.db"], home=home)
         assert outcome.code in (1, 2)
         assert sorted(p.name for p in home.iterdir()) == ["audit.db"]
+
+
+def test_an_estate_path_the_system_refuses_to_look_up(tmp_path: Path) -> None:
+    data = repository_estate_data()
+    data["images"]["apps"]["frontend"]["context"] += "9" * 5_000  # ENAMETOOLONG, not "not found"
+    estate = tmp_path / "governance.yaml"
+    estate.write_text(yaml.safe_dump(data, sort_keys=False))
+    with fresh_home() as home:
+        outcome = check_contract(
+            "estate", ["--estate", str(estate), "datasets", "list"], [estate.name], home=home
+        )
+    assert outcome.code == 2 and "cannot be looked up" in outcome.err
+
+
+def test_an_openlineage_url_urllib_cannot_split(tmp_path: Path) -> None:
+    config = tmp_path / "openlineage.yml"
+    config.write_text("transport:\n  type: http\n  url: http://[unclosed\n")
+    with fresh_home() as home:
+        outcome = check_contract(
+            "openlineage", ["lineage", "flush"], [config.name], home=home,
+            env={"OPENLINEAGE_CONFIG": str(config)},
+        )  # fmt: skip
+    assert outcome.code == 2
+
+
+@pytest.mark.parametrize("pattern", ["/packages/*", "../elsewhere/*", "", 7])
+def test_a_workspace_pattern_that_leaves_the_workspace(pattern: object, tmp_path: Path) -> None:
+    pnpm = tmp_path / "pnpm"
+    pnpm.mkdir()
+    (pnpm / "package.json").write_text('{"name": "root", "version": "1.0.0"}\n')
+    (pnpm / "pnpm-workspace.yaml").write_text(yaml.safe_dump({"packages": [pattern]}))
+    (pnpm / "pnpm-lock.yaml").write_text("lockfileVersion: '9.0'\nimporters:\n  .: {}\n")
+    uv = tmp_path / "uv"
+    uv.mkdir()
+    (uv / "pyproject.toml").write_text(
+        '[project]\nname = "root"\nversion = "1"\nrequires-python = ">=3.11"\n'
+        f"[tool.uv.workspace]\nmembers = [{pattern!r}]\n".replace("'", '"')
+    )
+    (uv / "uv.lock").write_text('version = 1\nrequires-python = ">=3.11"\n')
+    for root in (pnpm, uv):
+        with fresh_home() as home:
+            outcome = check_contract(
+                "workspace", ["images", "check-lockfile", str(root)], [str(root)], home=home
+            )
+        assert outcome.code == 2, (root.name, outcome.err)
+
+
+def test_a_dagster_url_that_is_not_one() -> None:
+    with fresh_home() as home:
+        outcome = check_contract(
+            # A URL that cannot be parsed is masked whole (it may hide a password): the line says
+            # which setting is wrong instead.
+            "launch", ["release", "launch", "penguin_service", "--dagster-url", "http://[x"],
+            ["not a Dagster webserver URL"],
+            home=home,
+        )  # fmt: skip
+    assert outcome.code == 2

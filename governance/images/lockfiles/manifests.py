@@ -30,11 +30,26 @@ def workspace_manifests(
     """Each directory matching a workspace glob that holds `filename`, by its posix path from root."""
     found: dict[str, dict[str, Any]] = {}
     for pattern in patterns:
-        if pattern.startswith("!"):
+        if isinstance(pattern, str) and pattern.startswith("!"):
             continue
-        for manifest in sorted(root.glob(f"{pattern.rstrip('/')}/{filename}")):
+        for manifest in workspace_glob(root, pattern, filename):
             found[manifest.parent.relative_to(root).as_posix()] = read(manifest)
     return found
+
+
+def workspace_glob(root: Path, pattern: object, filename: str) -> list[Path]:
+    """The `filename`s under the directories a workspace pattern names. A pattern must be a
+    relative glob that stays inside the workspace: anything else is refused, never followed."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise PermanentError(
+            f"{root}: a workspace pattern must be a non-empty string, not {pattern!r:.80}"
+        )
+    if pattern.startswith("/") or ".." in Path(pattern).parts:
+        raise PermanentError(f"{root}: workspace pattern {pattern!r:.200} leaves the workspace")
+    try:
+        return sorted(root.glob(f"{pattern.rstrip('/')}/{filename}"))
+    except (OSError, ValueError, NotImplementedError) as exc:
+        raise PermanentError(f"{root}: workspace pattern {pattern!r:.200} is unusable ({exc})") from None
 
 
 def _read(path: Path, parse: Callable[[str], Any]) -> dict[str, Any]:

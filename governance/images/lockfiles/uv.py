@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from governance.errors import PermanentError
 from governance.images.lockfiles import Mismatch
-from governance.images.lockfiles.manifests import read_toml
+from governance.images.lockfiles.manifests import read_toml, workspace_glob
 
 Key = tuple[str, frozenset[str], str]  # name, extras, marker
 
@@ -92,8 +92,8 @@ def _members(root: Path, pyproject: dict[str, Any]) -> dict[str, tuple[str, dict
     if "project" in pyproject:
         members[canonicalize_name(pyproject["project"]["name"])] = (".", pyproject)
     patterns = ((pyproject.get("tool") or {}).get("uv") or {}).get("workspace", {}).get("members", [])
-    for pattern in patterns:
-        for manifest in sorted(root.glob(f"{pattern.rstrip('/')}/pyproject.toml")):
+    for pattern in patterns if isinstance(patterns, list) else [patterns]:
+        for manifest in workspace_glob(root, pattern, "pyproject.toml"):
             project = read_toml(manifest)
             if "project" in project:
                 members[canonicalize_name(project["project"]["name"])] = (

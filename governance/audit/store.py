@@ -212,10 +212,11 @@ def _refuse_unreadable(path: Path) -> None:
     from urllib.parse import quote
 
     probe = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
+    probe.text_factory = lambda raw: raw.decode("utf-8", "replace")  # quick_check quotes damage
     try:
         probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
         probe.execute("PRAGMA quick_check(1)").fetchone()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise PermanentError(f"audit log {path} is not an audit database ({exc})") from None
     finally:
         probe.close()

@@ -33,7 +33,8 @@ def main() -> None:
             "FUZZ_STATS": str(stats),
             "GOVERNANCE_CLI_WORKER": "off",
         }
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/fuzz"]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=0"]
+        command.append("tests/fuzz")  # a door's campaign may take longer than a test's timeout
         if selection:
             command += ["-k", selection]
         result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)

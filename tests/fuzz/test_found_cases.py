@@ -88,12 +88,16 @@ def _audit_db(home: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("damage", ["not-a-database", "undecodable-text", "malformed-page"])
+@pytest.mark.parametrize(
+    "damage", ["not-a-database", "undecodable-text", "malformed-page", "quick-check-undecodable"]
+)
 def test_a_damaged_audit_log_is_refused_and_left_as_it_was(damage: str) -> None:
     with fresh_home() as home:
         path = _audit_db(home)
         data = bytearray(path.read_bytes())
-        if damage == "not-a-database":
+        if damage == "quick-check-undecodable":  # the campaign's file: sqlite's report is not UTF-8
+            data = bytearray((Path(__file__).parent / "cases" / f"audit-{damage}.db").read_bytes())
+        elif damage == "not-a-database":
             data[:16] = b"this is no db!!!"
         elif damage == "undecodable-text":
             at = bytes(data).index(b"cli:fuzz")
@@ -160,4 +164,19 @@ def test_a_dagster_url_that_is_not_one() -> None:
             ["not a Dagster webserver URL"],
             home=home,
         )  # fmt: skip
+    assert outcome.code == 2
+
+
+def test_a_uv_member_with_an_invalid_group_requirement_names_its_file(tmp_path: Path) -> None:
+    root = tmp_path / "uv"
+    (root / "member").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["member"]\n')
+    (root / "member" / "pyproject.toml").write_text(
+        '[project]\nname = "member"\nversion = "1"\n[dependency-groups]\nbuild = ["."]\n'
+    )
+    (root / "uv.lock").write_text('version = 1\n[manifest]\nmembers = ["member"]\n')
+    with fresh_home() as home:
+        outcome = check_contract(
+            "uv", ["images", "check-lockfile", str(root)], ["member/pyproject.toml"], home=home
+        )
     assert outcome.code == 2

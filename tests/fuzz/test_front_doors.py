@@ -267,6 +267,7 @@ STATE = (
 
 @door()
 @given(data=st.data())
+@pytest.mark.usefixtures("image_lab")  # podman's storage is the session's, never the home's
 def test_release_state(data: st.DataObject, workdir: Path) -> None:
     state = data.draw(mutated(STATE, TEXT_OPS))
     estate = _estate(workdir)
@@ -274,9 +275,8 @@ def test_release_state(data: st.DataObject, workdir: Path) -> None:
         lambda home: _write(home / "releases" / "penguin_service" / "state.json", state)
     ) as home:
         check_contract(
-            "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home,
-            env={"GOVERNANCE_IMAGE_STORAGE": str(workdir / "storage")},  # podman's, outside the home
-        )  # fmt: skip
+            "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home
+        )
 
 
 @door(0.2)

@@ -40,7 +40,7 @@ def check(root: Path) -> Iterator[Mismatch]:
         yield from _compare(
             "pyproject.toml",
             "dependency-groups",
-            _groups(pyproject),
+            _groups("pyproject.toml", pyproject),
             _locked_groups(manifest.get("dependency-groups") or {}),
         )
     packages: dict[str, dict[str, Any]] = {
@@ -58,7 +58,7 @@ def check(root: Path) -> Iterator[Mismatch]:
         yield from _compare(
             where,
             "dependency-groups",
-            _groups(project),
+            _groups(where, project),
             _locked_groups(metadata.get("requires-dev") or {}),
         )
 
@@ -103,14 +103,14 @@ def _members(root: Path, pyproject: dict[str, Any]) -> dict[str, tuple[str, dict
     return members
 
 
-def _groups(pyproject: dict[str, Any]) -> dict[Key, SpecifierSet]:
+def _groups(where: str, pyproject: dict[str, Any]) -> dict[Key, SpecifierSet]:
     found: dict[Key, SpecifierSet] = {}
     for group, entries in (pyproject.get("dependency-groups") or {}).items():
         strings = [e for e in entries if isinstance(e, str)]  # include-group tables are expanded by uv
         found.update(
             {
                 (f"{group}:{k[0]}", k[1], k[2]): v
-                for k, v in _requirements(f"dependency-groups.{group}", strings).items()
+                for k, v in _requirements(f"{where}: dependency-groups.{group}", strings).items()
             }
         )
     return found

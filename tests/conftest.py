@@ -27,14 +27,16 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["GOVERNANCE_CLI_WORKER"] = "off"
 
 
-def run_governance(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_governance(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path = REPO, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The `governance` command in a subprocess, run from the repository as an operator would."""
     return subprocess.run(
         [sys.executable, "-m", "governance", *args],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         env={**os.environ, **(env or {})},
     )
 

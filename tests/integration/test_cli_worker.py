@@ -21,21 +21,15 @@ from governance.cli.resident import Place, control, fingerprint
 from governance.lineage.events import JobRef, new_run_id, run_event
 from governance.lineage.outbox import Outbox
 from governance.services import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, run_governance
 from tests.services import LineageBackend
 
 
 def governance(
     *args: str, worker: bool = True, cwd: Path = REPO, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "governance", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "GOVERNANCE_CLI_WORKER": "auto" if worker else "off", **(env or {})},
-    )
+    mode = {"GOVERNANCE_CLI_WORKER": "auto" if worker else "off"}
+    return run_governance(*args, env={**mode, **(env or {})}, cwd=cwd, timeout_s=180)
 
 
 def served() -> int:

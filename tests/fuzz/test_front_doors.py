@@ -189,8 +189,9 @@ PIP = {
 }
 
 
+@pytest.mark.parametrize("kind", ["npm", "pip"])
 @door()
-@given(data=st.data(), kind=st.sampled_from(["npm", "pip"]))
+@given(data=st.data())
 def test_npm_and_pip_lockfiles(data: st.DataObject, kind: str, workdir: Path, home: Path) -> None:
     files = NPM if kind == "npm" else PIP
     root = workdir / kind
@@ -279,7 +280,7 @@ def test_release_state(data: st.DataObject, workdir: Path) -> None:
         )
 
 
-@door(0.2)
+@door(0.2, campaign_share=0.02)
 @given(data=st.data(), door_name=st.sampled_from(["estate", "dockerfile", "suite"]))
 def test_a_sample_through_the_installed_command(
     data: st.DataObject, door_name: str, sample: bytes, workdir: Path, home: Path
@@ -306,7 +307,7 @@ def test_a_sample_through_the_installed_command(
     check_contract(f"{door_name} (installed)", argv, names, home=home, runner=installed)
 
 
-@door(0.5)
+@door(0.5, campaign_share=0.5)
 @given(data=st.data(), file=st.sampled_from(["uv.lock", "pyproject.toml"]))
 def test_uv_accepted_lockfiles_are_never_called_inconsistent(
     data: st.DataObject, file: str, workdir: Path, home: Path

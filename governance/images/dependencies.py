@@ -64,7 +64,7 @@ def cache_key(context: Path, sources: Sources) -> tuple[str, Path, str, str]:
     kind, lockfile = lockfile_of(context)
     digest = "sha256:" + hashlib.sha256(lockfile.read_bytes()).hexdigest()
     recipe = [_RECIPE, kind, digest, sources.suite, platform.machine()]
-    recipe += [sources.pypi_url] if kind == "wheelhouse" else [sources.npm_url, _pnpm_version(context)]
+    recipe += [sources.pypi_url] if kind == "wheelhouse" else [sources.npm_url, pnpm_version(context)]
     key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
     return kind, lockfile, digest, key
 
@@ -194,7 +194,7 @@ def _platform_flags(glibc: str) -> list[str]:
     return [flag for tag in [*tags, f"manylinux2014_{machine}"] for flag in ("--platform", tag)]
 
 
-def _pnpm_version(context: Path) -> str:
+def pnpm_version(context: Path) -> str:
     try:
         manifest = json.loads((context / "package.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -211,8 +211,8 @@ def _pnpm_version(context: Path) -> str:
 def _fetch_pnpm(
     context: Path, target: Path, cache: Path, sources: Sources, progress: Callable[[str], None]
 ) -> None:
-    version = _pnpm_version(context)
-    tool = _pnpm_tool(version, cache / "tools", sources.npm_url)
+    version = pnpm_version(context)
+    tool = pnpm_tool(version, cache / "tools", sources.npm_url)
     node = shutil.which("node")
     if node is None:
         raise PermanentError("node is not installed: the pnpm fetch step needs it (run `make setup`)")
@@ -242,7 +242,7 @@ def _fetch_pnpm(
     shutil.copytree(tool, target / "tools" / "pnpm", symlinks=True)
 
 
-def _pnpm_tool(version: str, tools: Path, npm_url: str) -> Path:
+def pnpm_tool(version: str, tools: Path, npm_url: str) -> Path:
     """pnpm itself, from the npm registry, verified against the registry's published integrity."""
     tool = tools / f"pnpm-{version}"
     if (tool / "bin" / "pnpm.cjs").is_file():

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -113,6 +114,13 @@ def fresh_home(prepare: Callable[[Path], object] = lambda home: None) -> Iterato
         yield home
 
 
+def record(door: str, seconds: float) -> None:
+    """One example in the campaign's log (the bench's table counts them per door)."""
+    if STATS:
+        with open(STATS, "a") as log:
+            log.write(json.dumps({"door": door, "seconds": seconds}) + "\n")
+
+
 def check_contract(
     door: str,
     argv: Sequence[str],
@@ -127,10 +135,7 @@ def check_contract(
     before = snapshot(home)
     started = time.perf_counter()
     outcome = runner(argv, {"GOVERNANCE_HOME": str(home), **(env or {})})
-    seconds = time.perf_counter() - started
-    if STATS:
-        with open(STATS, "a") as log:
-            log.write(json.dumps({"door": door, "seconds": seconds}) + "\n")
+    record(door, time.perf_counter() - started)
     shown = f"{door}: exit {outcome.code}\nstdout: {outcome.out[-2000:]}\nstderr: {outcome.err[-3000:]}"
     assert outcome.code in (*passes, 2), shown
     assert "Traceback" not in outcome.err + outcome.out, shown
@@ -238,7 +243,40 @@ def _line_ends(draw: st.DrawFn, data: bytearray) -> bytearray:
     return bytearray(bytes(data).replace(b"\n", draw(st.sampled_from([b"\r\n", b"\n\n"]))))
 
 
+def _specifier(draw: st.DrawFn, data: bytearray) -> bytearray:
+    """A dependency's version range edited, added or removed, as a developer does by hand: the
+    files stay well-formed, only their agreement changes (a manifest's JSON or a lockfile's
+    `specifier:` lines)."""
+    ranges = ["^1.0.0", "~2.3.4", "*", "latest", "workspace:*", "catalog:", "npm:left-pad@1.3.0"]
+    new = draw(st.sampled_from(ranges)).encode()
+    lines = _lines(data)
+    entries = [
+        n for n, line in enumerate(lines) if re.match(rb'\s+("[^"]+": "[^"]*",?|specifier: )', line)
+    ]
+    if not entries:
+        return data
+    at = draw(st.sampled_from(entries))
+    action = draw(st.sampled_from(["change", "add", "remove"]))
+    line = lines[at]
+    if action == "remove":
+        del lines[at]
+        if line.rstrip().endswith(b'"') and at > 0:  # the entry before it closes the object now
+            lines[at - 1] = lines[at - 1].rstrip(b",")
+    elif line.lstrip().startswith(b"specifier: "):
+        lines[at] = line[: line.index(b"specifier: ") + 11] + b"'" + new + b"'"
+    else:
+        indent = line[: len(line) - len(line.lstrip())]
+        name = line.split(b'"')[1]
+        comma = b"," if line.rstrip().endswith(b",") else b""
+        if action == "add":
+            lines.insert(at, indent + b'"left-pad": "' + new + b'",')
+        else:
+            lines[at] = indent + b'"' + name + b'": "' + new + b'"' + comma
+    return bytearray(b"\n".join(lines))
+
+
 BENIGN_OPS = (_comment, _line_ends)
+SPECIFIER_OPS = (_specifier,)
 BYTE_OPS = (_flip, _truncate, _delete_line, _duplicate_line, _insert, _encoding, _punctuation, _huge)
 TEXT_OPS = (*BYTE_OPS, _nesting, _aliases)
 

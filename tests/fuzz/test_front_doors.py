@@ -18,12 +18,14 @@ from tests.conftest import REPO, SHARED_FIXTURES, repository_estate_data
 from tests.fuzz.harness import (
     BENIGN_OPS,
     BYTE_OPS,
+    SPECIFIER_OPS,
     TEXT_OPS,
     check_contract,
     door,
     fresh_home,
     installed,
     mutated,
+    record,
 )
 
 APPS = REPO / "examples" / "penguins" / "apps"
@@ -331,4 +333,66 @@ def test_uv_accepted_lockfiles_are_never_called_inconsistent(
         "uv (differential)", ["images", "check-lockfile", str(root)], [file, str(root)], home=home
     )
     if uv.returncode == 0:
+        record("uv (accepted by uv)", 0.0)
         assert ours.code == 0, f"uv accepts it, the platform says:\n{ours.out}{ours.err}"
+
+
+@pytest.fixture(scope="module")
+def pnpm(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The real pnpm the frontend pins (9.15.9), from the npm registry as the fetch step gets it.
+    vue core pins pnpm 11, which needs Node 22.13; pnpm 9 reads the same lockfile format (9.0)."""
+    from governance.config import ImagesSection
+    from governance.images.dependencies import pnpm_tool, pnpm_version
+
+    tools = tmp_path_factory.mktemp("pnpm-tools")
+    tool = pnpm_tool(pnpm_version(APPS / "frontend"), tools, ImagesSection().npm_url)
+    node = shutil.which("node")
+    assert node, "node is installed by scripts/setup.sh"
+    return [node, str(tool / "bin" / "pnpm.cjs")]
+
+
+PNPM_CASES = [
+    ("frontend", "package.json"),
+    ("frontend", "pnpm-lock.yaml"),
+    ("vue-core", "package.json"),
+    ("vue-core", "packages/compiler-sfc/package.json"),
+    ("vue-core", "pnpm-lock.yaml"),
+    ("vue-core", "pnpm-workspace.yaml"),
+]
+
+
+@door(0.5, campaign_share=0.1)
+@given(data=st.data(), case=st.sampled_from(PNPM_CASES))
+def test_pnpm_accepted_lockfiles_are_never_called_inconsistent(
+    data: st.DataObject, case: tuple[str, str], pnpm: list[str], workdir: Path, home: Path
+) -> None:
+    """The differential check: whatever pnpm's own frozen install accepts (offline, lockfile only:
+    it compares the lockfile with every manifest and fetches nothing), the platform's check calls
+    consistent."""
+    import os
+    import subprocess
+
+    fixture, file = case
+    source = APPS / "frontend" if fixture == "frontend" else SHARED_FIXTURES / "real-world" / fixture
+    root = workdir / "pnpm-differential"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("node_modules", "src"))
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    target = root / file
+    ops = data.draw(st.sampled_from([SPECIFIER_OPS, BENIGN_OPS[1:], TEXT_OPS]))
+    target.write_bytes(data.draw(mutated(target.read_bytes(), ops)))
+    store = workdir / "pnpm-store"
+    verdict = subprocess.run(
+        [*pnpm, "install", "--frozen-lockfile", "--lockfile-only", "--offline", "--ignore-scripts",
+         "--store-dir", str(store), "--reporter", "silent"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "npm_config_update_notifier": "false", "CI": "1"},
+    )  # fmt: skip
+    ours = check_contract(
+        "pnpm (differential)", ["images", "check-lockfile", str(root)], [file, target.name, str(root)],
+        home=home,
+    )  # fmt: skip
+    if verdict.returncode == 0:
+        record("pnpm (accepted by pnpm)", 0.0)
+        assert ours.code == 0, f"pnpm accepts it, the platform says:\n{ours.out}{ours.err}"

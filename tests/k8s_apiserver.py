@@ -4,8 +4,12 @@ matters: every write bumps `metadata.resourceVersion` (and a Deployment's `gener
 changes); a patch carrying a stale resourceVersion gets 409 Conflict; unknown objects get 404 with a
 `Status` body; label selectors filter pods; a Service's endpoints are the ready pods its selector
 matches; JSON patches (RFC 6902) and merge patches apply as the API server applies them; requests
-need the bearer token. Pods are synthesized from Deployments and their proxy forwards to real HTTP
-servers (one per Deployment), so probes reach real model servers.
+need the bearer token, and the token is a ServiceAccount whose requests are authorized as a real API
+server's RBAC authorizer does: by the rendered Roles bound to it (verb, API group, resource and
+subresource, resource name), any other request answered 403 with a `Status` body. Pods are
+synthesized from Deployments (each ready `ready_after_s` after its Deployment's spec last changed)
+and their proxy forwards to real HTTP servers (one per Deployment), so probes reach real model
+servers.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import copy
 import itertools
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -24,7 +29,20 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 TOKEN = "test-token"
-KINDS = {"services": "Service", "endpoints": "Endpoints", "pods": "Pod", "deployments": "Deployment"}
+KINDS = {
+    "services": "Service",
+    "endpoints": "Endpoints",
+    "pods": "Pod",
+    "deployments": "Deployment",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+    "serviceaccounts": "ServiceAccount",
+    "roles": "Role",
+    "rolebindings": "RoleBinding",
+}
+STORED = {kind: plural for plural, kind in KINDS.items() if plural not in ("endpoints", "pods")}
+# The verb a request is authorized as (the API server's request-info rules).
+VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 class Conflict(Exception):
@@ -103,17 +121,31 @@ def matches(labels: dict[str, str], selector: str | dict[str, str]) -> bool:
 
 
 class ApiServer:
-    def __init__(self, manifests: str, backends: dict[str, str]):
+    def __init__(
+        self,
+        manifests: str,
+        backends: dict[str, str],
+        *,
+        account: str = "penguins-deployer",
+        ready_after_s: float = 0.0,
+    ):
         self._lock = threading.RLock()
         self._versions = itertools.count(1000)
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.changed_at: dict[tuple[str, str], float] = {}  # a Deployment's last spec change
         self.backends = backends  # deployment name -> base URL of the server its pods run
+        self.ready_after_s = ready_after_s
         self.responses: list[tuple[str, str, int]] = []  # (method, path, status), for assertions
         self.before_patch: Callable[[str, str], None] | None = None
+        self.namespace = "default"
         for doc in yaml.safe_load_all(manifests):
-            kind = next((plural for plural, k in KINDS.items() if k == doc["kind"]), None)
-            if kind in ("services", "deployments"):
-                self._store(kind, doc["metadata"].get("namespace", "default"), doc)
+            kind = STORED.get(doc["kind"])
+            if kind is not None:
+                namespace = doc["metadata"].get("namespace", "default")
+                self._store(kind, namespace, doc)
+                self.namespace = namespace
+        # The token's identity: the ServiceAccount the release controller runs as.
+        self.user = f"system:serviceaccount:{self.namespace}:{account}"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -138,25 +170,43 @@ class ApiServer:
     def _store(self, kind: str, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
         obj["metadata"]["namespace"] = namespace
+        name = obj["metadata"]["name"]
         if kind == "deployments":
+            previous = self.objects.get((kind, namespace, name))
+            if previous is None or previous["spec"] != obj["spec"]:
+                self.changed_at[(namespace, name)] = time.monotonic()
             obj["metadata"]["generation"] = obj["metadata"].get("generation", 0) + 1
-            replicas = obj["spec"].get("replicas", 1)
-            obj["status"] = {  # the rollout completes at once: a controller that is never slow
-                "observedGeneration": obj["metadata"]["generation"],
-                "replicas": replicas,
-                "updatedReplicas": replicas,
-                "readyReplicas": replicas,
-                "availableReplicas": replicas,
-            }
-        self.objects[(kind, namespace, obj["metadata"]["name"])] = obj
+        self.objects[(kind, namespace, name)] = obj
         return obj
+
+    def _available(self, namespace: str, deployment: dict[str, Any]) -> int:
+        """Pods become available `ready_after_s` after the spec last changed (all at once: the
+        double has one backend per Deployment)."""
+        changed = self.changed_at.get((namespace, deployment["metadata"]["name"]), 0.0)
+        ready = time.monotonic() - changed >= self.ready_after_s
+        return int(deployment["spec"].get("replicas", 1)) if ready else 0
+
+    def _with_status(self, namespace: str, deployment: dict[str, Any]) -> dict[str, Any]:
+        replicas = deployment["spec"].get("replicas", 1)
+        available = self._available(namespace, deployment)
+        deployment["status"] = {
+            "observedGeneration": deployment["metadata"]["generation"],
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": available,
+            "availableReplicas": available,
+        }
+        return deployment
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
             if kind == "endpoints":
                 return self._endpoints(namespace, name)
             obj = self.objects.get((kind, namespace, name))
-            return copy.deepcopy(obj) if obj else None
+            if obj is None:
+                return None
+            obj = copy.deepcopy(obj)
+            return self._with_status(namespace, obj) if kind == "deployments" else obj
 
     def write(
         self, kind: str, namespace: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -173,7 +223,8 @@ class ApiServer:
                 )
             if kind == "deployments" and updated["spec"] == current["spec"]:
                 updated["metadata"]["generation"] = current["metadata"]["generation"] - 1
-            return copy.deepcopy(self._store(kind, namespace, updated))
+            stored = copy.deepcopy(self._store(kind, namespace, updated))
+            return self._with_status(namespace, stored) if kind == "deployments" else stored
 
     def pods(self, namespace: str, selector: str | dict[str, str] = "") -> list[dict[str, Any]]:
         pods = []
@@ -181,24 +232,53 @@ class ApiServer:
             if kind != "deployments" or ns != namespace:
                 continue
             template = deployment["spec"]["template"]
+            available = self._available(ns, deployment)
             for i in range(deployment["spec"].get("replicas", 1)):
                 pod_name = f"{name}-{deployment['metadata']['generation']}-{i}"
                 labels = dict(template["metadata"].get("labels", {}))
+                ready = "True" if i < available else "False"
                 if matches(labels, selector):
                     pods.append({
                         "kind": "Pod",
                         "apiVersion": "v1",
                         "metadata": {"name": pod_name, "namespace": ns, "labels": labels, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": f"uid-{name}"}]},
                         "spec": template["spec"],
-                        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+                        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]},
                     })  # fmt: skip
         return pods
+
+    def authorized(self, verb: str, group: str, resource: str, namespace: str, name: str) -> bool:
+        """RBAC as the API server evaluates it: any rule of any Role bound to the user in the
+        namespace that matches the verb, the API group, the resource (with its subresource, as
+        `pods/proxy`) and, when the rule names resources, the object's name."""
+        for binding in self._all("rolebindings", namespace):
+            subjects = binding.get("subjects") or []
+            if not any(
+                f"system:serviceaccount:{s.get('namespace', namespace)}:{s['name']}" == self.user
+                for s in subjects
+                if s.get("kind") == "ServiceAccount"
+            ):
+                continue
+            role = self.objects.get(("roles", namespace, binding["roleRef"]["name"]))
+            for rule in (role or {}).get("rules") or []:
+                names = rule.get("resourceNames") or []
+                if (
+                    {group, "*"} & set(rule.get("apiGroups") or [])
+                    and {resource, "*"} & set(rule.get("resources") or [])
+                    and {verb, "*"} & set(rule.get("verbs") or [])
+                    and (not names or name in names)
+                ):
+                    return True
+        return False
+
+    def _all(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        return [o for (k, ns, _), o in sorted(self.objects.items()) if k == kind and ns == namespace]
 
     def _endpoints(self, namespace: str, name: str) -> dict[str, Any] | None:
         service = self.objects.get(("services", namespace, name))
         if service is None:
             return None
-        pods = self.pods(namespace, service["spec"].get("selector", {}))
+        pods = [p for p in self.pods(namespace, service["spec"].get("selector", {})) if _ready(p)]
         addresses = [
             {
                 "ip": "10.0.0.1",
@@ -229,6 +309,7 @@ class ApiServer:
         else:
             service = self.objects.get(("services", namespace, name))
             pods = self.pods(namespace, service["spec"]["selector"]) if service else []
+            pods = [p for p in pods if _ready(p)]
             owner = pods[0]["metadata"]["ownerReferences"][0]["name"] if pods else None
         return self.backends.get(owner) if owner else None
 
@@ -249,16 +330,30 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _route(self) -> tuple[str, str, str, str] | None:
+            def _route(self) -> tuple[str, str, str, str, str] | None:
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                # api/v1/namespaces/NS/KIND/NAME[/...] or apis/apps/v1/namespaces/NS/KIND/NAME[/...]
-                offset = 2 if parts[0] == "api" else 3
+                # api/v1/namespaces/NS/KIND/NAME[/...] or apis/GROUP/v1/namespaces/NS/KIND/NAME[/...]
+                group, offset = ("", 2) if parts[0] == "api" else (parts[1], 3)
                 if len(parts) < offset + 3 or parts[offset] != "namespaces":
                     return None
                 namespace, kind = parts[offset + 1], parts[offset + 2]
                 name = parts[offset + 3] if len(parts) > offset + 3 else ""
                 rest = "/".join(parts[offset + 4 :])
-                return namespace, kind, name, rest
+                return group, namespace, kind, name, rest
+
+            def _forbidden(self, method: str, route: tuple[str, str, str, str, str]) -> bool:
+                group, namespace, kind, name, rest = route
+                verb = "list" if method == "GET" and not name else VERBS.get(method, method.lower())
+                resource = f"{kind}/{rest.split('/')[0]}" if rest else kind
+                if server.authorized(verb, group, resource, namespace, name.split(":")[0]):
+                    return False
+                what = f'{resource} "{name}"' if name else resource
+                message = (
+                    f'{what} is forbidden: User "{server.user}" cannot {verb} resource '
+                    f'"{resource}" in API group "{group}" in the namespace "{namespace}"'
+                )
+                self._send(403, _status(403, "Forbidden", message))
+                return True
 
             def _authorized(self) -> bool:
                 if self.headers.get("Authorization") == f"Bearer {TOKEN}":
@@ -283,12 +378,14 @@ class ApiServer:
                 if not self._authorized():
                     return
                 route = self._route()
-                if route is None or route[1] not in KINDS:
+                if route is None or route[2] not in KINDS:
                     self._send(
                         404, _status(404, "NotFound", "the server could not find the requested resource")
                     )
                     return
-                namespace, kind, name, rest = route
+                if self._forbidden(method, route):
+                    return
+                _, namespace, kind, name, rest = route
                 if rest.startswith("proxy"):
                     self._proxy(method, namespace, kind, name, rest.removeprefix("proxy"))
                 elif method == "GET" and kind == "pods" and not name:
@@ -302,7 +399,7 @@ class ApiServer:
                             "items": server.pods(namespace, selector),
                         },
                     )
-                elif method == "GET":
+                elif method == "GET" and name:
                     obj = server.get(kind, namespace, name)
                     if obj is None:
                         self._send(404, _status(404, "NotFound", f'{kind} "{name}" not found'))
@@ -370,3 +467,7 @@ class ApiServer:
                     )
 
         return Handler
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"]["conditions"])

@@ -53,6 +53,28 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
 
 
 @contextmanager
+def model_server(model_dir: Path, logs: Path, *, ready: bool = True, **env: str) -> Iterator[str]:
+    """The sample model server from source (`python -m app`) on a free loopback port, serving
+    `model_dir` as penguin-classifier/1; yields its base URL once it is ready (or, with
+    `ready=False`, once it is up)."""
+    port = str(free_port())
+    environment = {
+        **os.environ,
+        "PORT": port,
+        "HOST": "127.0.0.1",
+        "MODEL_DIR": str(model_dir),
+        "MODEL_VERSION": "penguin-classifier/1",
+        "PYTHONPATH": str(Path(__file__).parent.parent / "examples/penguins/apps/model-server"),
+        **env,
+    }
+    log = logs / f"model-server-{port}.log"
+    with process_group([sys.executable, "-m", "app"], log, env=environment) as process:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + ("/readyz" if ready else "/healthz"), process, log, timeout=60)
+        yield url
+
+
+@contextmanager
 def mlflow_server(root: Path) -> Iterator[str]:
     """A real `mlflow server` with a sqlite backend and proxied artifacts."""
     port = free_port()

@@ -291,6 +291,21 @@ class ModelRegistry:
         self.call(f"download {name}/{version}", fetch)
         return destination
 
+    def digest(self, name: str, version: str) -> str:
+        """The version's content digest (governance.models.digest), recorded on the version the
+        first time it is asked for: at registration."""
+        import tempfile
+
+        from governance.models.digest import DIGEST_TAG, model_digest
+
+        recorded = self.version(name, version).tags.get(DIGEST_TAG)
+        if recorded:
+            return str(recorded)
+        with tempfile.TemporaryDirectory(prefix="model-digest-") as tmp:
+            digest = model_digest(self.download(name, version, Path(tmp) / "model"))
+        self.set_tags(name, version, {DIGEST_TAG: digest})
+        return digest
+
     def load_model(self, name: str, version: str) -> Any:
         """The version's model object, read through this registry (never MLflow's global URI)."""
         import tempfile

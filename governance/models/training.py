@@ -103,6 +103,7 @@ def train_and_register(
         version = registry.register(
             spec.registered_name, info.model_uri, info.model_id, run.info.run_id, lineage
         )
+        registry.digest(spec.registered_name, str(version.version))  # what a fetching server checks
     return TrainedVersion(
         registered_name=spec.registered_name,
         version=str(version.version),

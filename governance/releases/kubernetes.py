@@ -1,11 +1,14 @@
-"""The Kubernetes target: Deployments `<app>-blue` / `<app>-green` and a Service whose `color`
-selector is switched, through the official client (kubeconfig or in-cluster config).
+"""The Kubernetes target: Deployments `<app>-blue` / `<app>-green`, a Service whose `color`
+selector is switched and a preview Service `<app>-preview` pointed at the idle color for its smoke
+test, through the official client (kubeconfig or in-cluster config).
 
 Two pitfalls shape the Service patch (see ARCHITECTURE): the client does not enforce a
 `resource_version` argument, so the read resourceVersion goes into the patch body and a stale read
 fails with 409 (then re-read and retried); and a merge patch of `spec.selector` keeps old keys, so
-the selector is replaced whole with a JSON patch. Probes go through the API server's proxy, so the
-controller needs no network route to the pods.
+the selector is replaced whole with a JSON patch. Probes go through the API server's proxy to the
+Services, so the controller needs no network route to the pods. A color brought back after a
+scale-down starts at its HPA's `minReplicas` (an HPA does not scale a Deployment at zero), and the
+switch waits until that many of its pods are the Service's endpoints.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +29,21 @@ from governance.errors import PermanentError, TransientError
 from governance.locks import file_lock
 from governance.probes import Probe
 from governance.releases.candidate import Candidate
+from governance.releases.state import COLORS
 
 RELEASE_ANNOTATION = "governance.platform/release"
+VERSION_LABEL = "app.kubernetes.io/version"
 CONFLICT_RETRIES = 5
 
 
 class KubernetesTarget:
-    def __init__(self, spec: ReleaseSpec, settings: KubernetesTargetSpec, lock_dir: Path):
+    def __init__(
+        self,
+        spec: ReleaseSpec,
+        settings: KubernetesTargetSpec,
+        lock_dir: Path,
+        model_digest: Callable[[Candidate], str],
+    ):
         from kubernetes import client, config
 
         # An explicit configuration per target (not the client's process-wide default), read from
@@ -50,9 +61,12 @@ class KubernetesTarget:
                     f"no Kubernetes configuration (in-cluster or KUBECONFIG): {exc}"
                 ) from None
         self.spec, self.settings, self.lock_dir = spec, settings, lock_dir
+        self.model_digest = model_digest  # the registered version's content digest
         self.api = client.ApiClient(configuration)
         self.apps = client.AppsV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
+        self.autoscaling = client.AutoscalingV2Api(self.api)
+        self.preview = f"{settings.app}-preview"
         self.service_url = (
             f"{self.api.configuration.host}/api/v1/namespaces/{settings.namespace}"
             f"/services/{settings.app}:http/proxy"
@@ -64,8 +78,11 @@ class KubernetesTarget:
             yield
 
     def active_color(self) -> str | None:
+        return self._selected(self.settings.app)
+
+    def _selected(self, service_name: str) -> str | None:
         service = self._call(
-            lambda: self.core.read_namespaced_service(self.settings.app, self.settings.namespace)
+            lambda: self.core.read_namespaced_service(service_name, self.settings.namespace)
         )
         color = (service.spec.selector or {}).get("color")
         return str(color) if color else None
@@ -83,7 +100,9 @@ class KubernetesTarget:
         return rendered.stdout + json.dumps({"image": candidate.image, "model": candidate.model_ref})
 
     def deploy(self, color: str, candidate: Candidate) -> None:
-        """Patch the idle Deployment's image (by digest), model version and release annotation."""
+        """Patch the idle Deployment's image (by digest), model version and its digest, release
+        annotation and version label, at no fewer replicas than its HPA's minimum; then point the
+        preview at it."""
         name = self._deployment(color)
         current = self._call(lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace))
         containers = current.spec.template.spec.containers
@@ -91,6 +110,7 @@ class KubernetesTarget:
         if index is None:
             raise PermanentError(f"deployment {name} has no container {self.settings.container!r}")
         env = containers[index].env or []
+        replicas = max(current.spec.replicas or 0, self._min_replicas(color))
         patch: list[dict[str, Any]] = [
             {
                 "op": "replace",
@@ -102,16 +122,23 @@ class KubernetesTarget:
                 "path": f"/spec/template/spec/containers/{index}/image",
                 "value": candidate.image,
             },
-            {"op": "replace", "path": "/spec/replicas", "value": max(current.spec.replicas or 0, 1)},
+            {"op": "replace", "path": "/spec/replicas", "value": replicas},
             {
                 "op": "add",
                 "path": "/spec/template/metadata/annotations",
                 "value": {RELEASE_ANNOTATION: candidate.version},
             },
         ]
+        for where in ("/metadata/labels", "/spec/template/metadata/labels"):
+            patch.append(
+                {"op": "add", "path": f"{where}/{_pointer(VERSION_LABEL)}", "value": candidate.version}
+            )
+        # The pod fetches the version from the MLflow server and serves it only if its content
+        # has the registered digest (the model server's app/registry.py).
         for key, value in (
+            ("MODEL_URI", f"models:/{candidate.model_ref}"),
+            ("MODEL_DIGEST", self.model_digest(candidate)),
             ("MODEL_VERSION", candidate.model_ref),
-            ("MODEL_DIR", f"/model/{candidate.model_version}"),
         ):
             position = next((i for i, e in enumerate(env) if e.name == key), None)
             path = f"/spec/template/spec/containers/{index}/env"
@@ -120,6 +147,16 @@ class KubernetesTarget:
             else:
                 patch.append({"op": "replace", "path": f"{path}/{position}/value", "value": value})
         self._call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
+        self._select(self.preview, color, wait=False)  # its rollout has only begun
+
+    def _min_replicas(self, color: str) -> int:
+        name = self._deployment(color)
+        hpa = self._call(
+            lambda: self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                name, self.settings.namespace
+            )
+        )
+        return max(int(hpa.spec.min_replicas or 1), 1)
 
     def wait_ready(self, color: str, timeout_s: float) -> Probe:
         """The rollout is done: the new generation observed and every replica updated and available."""
@@ -128,7 +165,7 @@ class KubernetesTarget:
         detail = "not observed yet"
         while time.monotonic() - started < min(timeout_s, self.settings.rollout_timeout_s):
             deployment = self._call(
-                lambda: self.apps.read_namespaced_deployment_status(name, self.settings.namespace)
+                lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace)
             )
             status, wanted = deployment.status, deployment.spec.replicas or 0
             updated, available = status.updated_replicas or 0, status.available_replicas or 0
@@ -136,17 +173,26 @@ class KubernetesTarget:
             if (
                 status.observed_generation or 0
             ) >= deployment.metadata.generation and updated == available == wanted > 0:
+                if self._selected(self.preview) == color:  # its smoke test goes through it next
+                    self._wait_endpoints(self.preview, color)
                 return Probe(True, 200, f"{detail} in {time.monotonic() - started:.1f} s")
             time.sleep(0.5)
         return Probe(False, None, f"rollout not ready: {detail}")
 
     def switch(self, color: str) -> None:
-        """Replace the Service selector with the read resourceVersion; a 409 is re-read and retried."""
+        """Point the Service at `color` once that color is at full capacity, and the preview at the
+        color it leaves (kept up for a rollback, which is probed through it)."""
+        self._select(self.settings.app, color)
+        self._select(self.preview, next(c for c in COLORS if c != color), wait=False)
+
+    def _select(self, service_name: str, color: str, *, wait: bool = True) -> None:
+        """Replace the Service's selector with the read resourceVersion (a 409 is re-read and
+        retried), then wait until its endpoints are `color`'s pods, at least its HPA's minimum."""
         from kubernetes.client.exceptions import ApiException
 
         for _ in range(CONFLICT_RETRIES):
             service = self._call(
-                lambda: self.core.read_namespaced_service(self.settings.app, self.settings.namespace)
+                lambda: self.core.read_namespaced_service(service_name, self.settings.namespace)
             )
             selector = {**(service.spec.selector or {}), "color": color}
             patch = [
@@ -158,24 +204,27 @@ class KubernetesTarget:
                 {"op": "replace", "path": "/spec/selector", "value": selector},
             ]
             try:
-                self.core.patch_namespaced_service(self.settings.app, self.settings.namespace, patch)
+                self.core.patch_namespaced_service(service_name, self.settings.namespace, patch)
             except ApiException as exc:
                 if exc.status == 409:
                     continue
                 raise self._error(exc) from None
-            self._wait_endpoints(color)
+            if wait:
+                self._wait_endpoints(service_name, color)
             return
         raise TransientError(
-            f"service {self.settings.app}: still conflicting after {CONFLICT_RETRIES} re-reads"
+            f"service {service_name}: still conflicting after {CONFLICT_RETRIES} re-reads"
         )
 
-    def _wait_endpoints(self, color: str, timeout_s: float = 30.0) -> None:
-        """The Service routes only to `color`'s pods: its endpoints are exactly those pods."""
-        pods = {p.metadata.name for p in self._pods(color)}
+    def _wait_endpoints(self, service_name: str, color: str, timeout_s: float = 30.0) -> None:
+        """The Service routes only to `color`'s pods, and to at least its HPA's minimum of them."""
+        wanted = self._min_replicas(color)
         deadline = time.monotonic() + timeout_s
+        targets: set[str] = set()
         while time.monotonic() < deadline:
+            pods = {p.metadata.name for p in self._pods(color)}
             endpoints = self._call(
-                lambda: self.core.read_namespaced_endpoints(self.settings.app, self.settings.namespace)
+                lambda: self.core.read_namespaced_endpoints(service_name, self.settings.namespace)
             )
             targets = {
                 address.target_ref.name
@@ -183,21 +232,24 @@ class KubernetesTarget:
                 for address in subset.addresses or []
                 if address.target_ref is not None
             }
-            if targets and targets <= pods:
+            if len(targets) >= wanted and targets <= pods:
                 return
             time.sleep(0.2)
         raise TransientError(
-            f"service {self.settings.app}: endpoints did not move to {color} within {timeout_s:.0f} s"
+            f"service {service_name}: {len(targets)} endpoint(s) after {timeout_s:.0f} s, "
+            f"not {wanted} of {color}'s pods"
         )
 
     def probe(self, color: str | None, path: str, body: Any = None, timeout_s: float = 5.0) -> Probe:
-        if color is None:
-            resource = f"services/{self.settings.app}:http"
-        else:
-            pods = [p for p in self._pods(color) if _ready(p)]
-            if not pods:
-                return Probe(False, None, f"{color}: no ready pod")
-            resource = f"pods/{pods[0].metadata.name}:http"
+        """Through the Service when `color` serves (or is None), else through the preview, which
+        selects the idle color; a probe never moves either."""
+        service = self.settings.app
+        if color is not None and color != self.active_color():
+            previewed = self._selected(self.preview)
+            if previewed != color:
+                return Probe(False, None, f"{color} is not served, and the preview selects {previewed}")
+            service = self.preview
+        resource = f"services/{service}:http"
         from kubernetes.client.exceptions import ApiException
 
         started = time.monotonic()
@@ -243,7 +295,7 @@ class KubernetesTarget:
     def running(self, color: str) -> bool:
         name = self._deployment(color)
         deployment = self._call(
-            lambda: self.apps.read_namespaced_deployment_status(name, self.settings.namespace)
+            lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace)
         )
         return bool(deployment.spec.replicas) and bool(deployment.status.available_replicas)
 
@@ -285,6 +337,6 @@ def _json(raw: bytes | None) -> Any:
         return None
 
 
-def _ready(pod: Any) -> bool:
-    conditions = pod.status.conditions or [] if pod.status else []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+def _pointer(key: str) -> str:
+    """`key` as one JSON-pointer token (RFC 6901): a label's `/` would otherwise split the path."""
+    return key.replace("~", "~0").replace("/", "~1")

@@ -38,7 +38,12 @@ def make_target(
         from governance.releases.kubernetes import KubernetesTarget
 
         assert spec.kubernetes is not None
-        return KubernetesTarget(spec, spec.kubernetes, directory)
+        return KubernetesTarget(
+            spec,
+            spec.kubernetes,
+            directory,
+            lambda candidate: registry.digest(candidate.model, candidate.model_version),
+        )
     from governance.releases.local import LocalTarget
 
     def model_dir(candidate: Candidate) -> Path:

@@ -4,12 +4,12 @@ server test double (tests/k8s_apiserver.py), whose pods proxy to real model-serv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,26 @@ from governance.releases.kubernetes import KubernetesTarget
 from governance.releases.state import StateStore
 from tests.conftest import REPO, repository_estate_data, write_estate
 from tests.k8s_apiserver import ApiServer
-from tests.services import free_port, process_group, wait_http
+from tests.services import model_server
 
 OVERLAYS = REPO / "deploy/k8s/overlays"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 RELEASE = "penguin_service"
 DIGEST = "sha256:" + "ab" * 32
+MODEL_DIGEST = "sha256:" + "cd" * 32
+
+
+def rendered(overlay: str = "local") -> str:
+    return subprocess.run(
+        [KUBECTL, "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [KUBECTL, "kustomize", str(OVERLAYS / overlay)], capture_output=True, text=True, check=True
-    )
-    return list(yaml.safe_load_all(out.stdout))
+    return list(yaml.safe_load_all(rendered(overlay)))
+
+
+RECOMMENDED = {f"app.kubernetes.io/{key}" for key in ("name", "instance", "version", "component", "part-of", "managed-by")}  # fmt: skip
 
 
 @pytest.mark.parametrize("overlay", ["local", "staging", "prod"])
@@ -51,6 +58,7 @@ def test_overlays_render_and_validate_against_the_kubernetes_schemas(overlay: st
     objects = render(overlay)
     for obj in objects:
         kubernetes_validate.validate(obj, "1.37.0", strict=True)
+        assert set(obj["metadata"].get("labels", {})) >= RECOMMENDED, obj["metadata"]["name"]
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], []).append(obj)
@@ -59,81 +67,104 @@ def test_overlays_render_and_validate_against_the_kubernetes_schemas(overlay: st
     for color, deployment in ((n.rsplit("-", 1)[1], d) for n, d in deployments.items()):
         pod = deployment["spec"]["template"]
         assert pod["metadata"]["labels"]["color"] == color
+        assert set(pod["metadata"]["labels"]) >= RECOMMENDED
         assert deployment["spec"]["selector"]["matchLabels"]["color"] == color
         (container,) = pod["spec"]["containers"]
         assert "@sha256:" in container["image"]
         assert {"readinessProbe", "livenessProbe", "resources"} <= set(container)
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    (service,) = by_kind["Service"]
-    assert set(service["spec"]["selector"]) == {"app", "color"}
+    services = {s["metadata"]["name"]: s for s in by_kind["Service"]}
+    assert set(services) == {"penguins", "penguins-preview"}
+    assert {s["spec"]["selector"]["color"] for s in services.values()} == {"blue", "green"}
     hpas = by_kind["HorizontalPodAutoscaler"]
     assert {h["apiVersion"] for h in hpas} == {"autoscaling/v2"}
     assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas} == set(deployments)
+    for hpa in hpas:
+        assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
     assert len(by_kind["PodDisruptionBudget"]) == 2
     (role,) = by_kind["Role"]
-    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
-    assert verbs <= {"get", "list", "patch"}  # no create, delete, update or wildcard
+    for rule in role["rules"]:  # no delete, update, watch or wildcard; create only to POST a probe
+        assert set(rule["verbs"]) <= {"get", "list", "patch"} | (
+            {"create"} if rule["resources"] == ["services/proxy"] else set()
+        ), rule
     assert by_kind["RoleBinding"][0]["roleRef"]["name"] == role["metadata"]["name"]
 
 
+@pytest.mark.parametrize("overlay", ["local", "staging", "prod"])
+def test_no_manifest_references_an_object_that_no_manifest_defines(overlay: str) -> None:
+    objects = render(overlay)
+    defined = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    templates = [o["spec"]["template"] for o in objects if o["kind"] == "Deployment"]
+    references: list[tuple[str, str]] = []
+    for obj in objects:
+        spec = obj.get("spec", {})
+        if obj["kind"] == "Deployment":
+            pod = spec["template"]["spec"]
+            references.append(("ServiceAccount", pod.get("serviceAccountName", "default")))
+            for volume in pod.get("volumes", []):
+                if "persistentVolumeClaim" in volume:
+                    references.append(
+                        ("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+                    )
+                if "configMap" in volume:
+                    references.append(("ConfigMap", volume["configMap"]["name"]))
+                if "secret" in volume:
+                    references.append(("Secret", volume["secret"]["secretName"]))
+            for container in pod["containers"]:
+                for source in container.get("envFrom", []):
+                    for kind in ("ConfigMap", "Secret"):
+                        ref = source.get(f"{kind[0].lower()}{kind[1:]}Ref")
+                        if ref:
+                            references.append((kind, ref["name"]))
+        elif obj["kind"] == "HorizontalPodAutoscaler":
+            references.append((spec["scaleTargetRef"]["kind"], spec["scaleTargetRef"]["name"]))
+        elif obj["kind"] == "RoleBinding":
+            references.append((obj["roleRef"]["kind"], obj["roleRef"]["name"]))
+            references += [(s["kind"], s["name"]) for s in obj["subjects"]]
+        elif obj["kind"] in ("Service", "PodDisruptionBudget"):
+            selector = spec["selector"] if obj["kind"] == "Service" else spec["selector"]["matchLabels"]
+            selected = [t for t in templates if selector.items() <= t["metadata"]["labels"].items()]
+            assert selected, f"{obj['kind']} {obj['metadata']['name']} selects no pod template"
+    missing = sorted(set(references) - defined)
+    assert not missing, f"referenced but defined by no manifest: {missing}"
+
+
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real MLflow scikit-learn model directory of the sample classifier."""
-    import mlflow.sklearn
-    import pandas as pd
+def backends(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One real model-server process per Deployment, answering as its color, for the module."""
+    logs = tmp_path_factory.mktemp("servers")
+    with (
+        model_server(model_dir, logs, COLOR="blue") as blue,
+        model_server(model_dir, logs, COLOR="green") as green,
+    ):
+        yield {"penguins-blue": blue, "penguins-green": green}
 
-    from governance.plugins import load_callable
 
-    raw = pd.read_csv(Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv"))))
-    estate = write_estate(repository_estate_data(), tmp_path_factory.mktemp("estate"))
-    frame = load_callable(estate.dataset("penguins").cleaner)(raw)
-    train = load_callable(estate.model("penguin_classifier").trainer)
-    model = train(frame.drop(columns=["species"]), frame["species"], params={"max_iter": 1000}, seed=42)
-    path = tmp_path_factory.mktemp("model") / "model"
-    mlflow.sklearn.save_model(model, str(path))
-    return path
+@contextlib.contextmanager
+def double(
+    manifests: str, backends: dict[str, str], directory: Path, **options: Any
+) -> Iterator[ApiServer]:
+    """The API server double, seeded with `manifests`, as the cluster in $KUBECONFIG."""
+    server = ApiServer(manifests, backends, **options)
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(server.kubeconfig())
+    saved = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    try:
+        yield server
+    finally:
+        server.close()
+        if saved is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = saved
 
 
 @pytest.fixture
-def cluster(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiServer]:
-    """The double, seeded with the rendered local overlay; each Deployment's pods are one real
-    model-server process answering as that color."""
-    with (
-        process_group(*_server("blue", model_dir, tmp_path)) as blue,
-        process_group(*_server("green", model_dir, tmp_path)) as green,
-    ):
-        backends = {}
-        for color, process in (("blue", blue), ("green", green)):
-            url = f"http://127.0.0.1:{process.args[-1]}"  # type: ignore[index]
-            wait_http(url + "/readyz", process, tmp_path / f"{color}.log", timeout=60)
-            backends[f"penguins-{color}"] = url
-        manifests = subprocess.run(
-            [KUBECTL, "kustomize", str(OVERLAYS / "local")], capture_output=True, text=True, check=True
-        ).stdout
-        server = ApiServer(manifests, backends)
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(server.kubeconfig())
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+def cluster(backends: dict[str, str], tmp_path: Path) -> Iterator[ApiServer]:
+    """The double seeded with the rendered local overlay, its RBAC enforced."""
+    with double(rendered(), backends, tmp_path) as server:
         yield server
-        server.close()
-
-
-def _server(color: str, model_dir: Path, tmp_path: Path) -> tuple[list[str], Path, dict[str, str]]:
-    port = str(free_port())
-    env = {
-        **os.environ,
-        "PORT": port,
-        "HOST": "127.0.0.1",
-        "COLOR": color,
-        "MODEL_DIR": str(model_dir),
-        "MODEL_VERSION": "penguin-classifier/1",
-    }
-    # The trailing "--port" only carries the port for the fixture; `python -m app` reads $PORT.
-    return (
-        [sys.executable, "-m", "app", "--port", port],
-        tmp_path / f"{color}.log",
-        {**env, "PYTHONPATH": str(REPO / "examples/penguins/apps/model-server")},
-    )
 
 
 def k8s_estate(tmp_path: Path, app: str = "penguins") -> Estate:
@@ -147,7 +178,9 @@ def controller(estate: Estate, served: list[Candidate]) -> tuple[Controller, Kub
     spec = estate.release(RELEASE)
     assert spec.kubernetes is not None
     home = GovernanceHome.resolve()
-    target = KubernetesTarget(spec, spec.kubernetes, home.dir("releases") / RELEASE)
+    target = KubernetesTarget(
+        spec, spec.kubernetes, home.dir("releases") / RELEASE, lambda c: MODEL_DIGEST
+    )
     trail = AuditTrail(open_audit_log(home.audit_db), "test:k8s")
     return Controller(
         spec,
@@ -201,7 +234,7 @@ def test_promote_patches_the_idle_deployment_and_switches_the_selector(
     conflicts = {"left": 1}
 
     def concurrent_writer(kind: str, name: str) -> None:
-        if kind == "services" and conflicts["left"]:
+        if kind == "services" and name == "penguins" and conflicts["left"]:
             conflicts["left"] -= 1
             cluster.write(
                 "services",
@@ -221,15 +254,32 @@ def test_promote_patches_the_idle_deployment_and_switches_the_selector(
     (container,) = green["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"registry.example.com/penguins/model-server@{DIGEST}"
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["MODEL_VERSION"] == "penguin-classifier/2" and env["MODEL_DIR"] == "/model/2"
+    assert env["MODEL_URI"] == "models:/penguin-classifier/2" and env["MODEL_DIGEST"] == MODEL_DIGEST
+    assert env["MODEL_VERSION"] == "penguin-classifier/2" and env["MODEL_DIR"] == "/tmp/model"
+    version = candidate("2").version
+    assert green["metadata"]["labels"]["app.kubernetes.io/version"] == version
+    assert green["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == version
     service = cluster.get("services", "governance", "penguins")
-    assert service is not None and service["spec"]["selector"] == {"app": "penguins", "color": "green"}
+    assert service is not None
+    assert service["spec"]["selector"] == {"app": "penguins", "color": "green"}
     assert service["metadata"]["annotations"] == {"touched": "yes"}  # the other writer's change survived
+    preview = cluster.get("services", "governance", "penguins-preview")
+    assert preview is not None and preview["spec"]["selector"]["color"] == "blue"  # now the idle one
     endpoints = cluster.get("endpoints", "governance", "penguins")
     assert endpoints is not None
     assert {a["targetRef"]["name"].rsplit("-", 2)[0] for a in endpoints["subsets"][0]["addresses"]} == {
         "penguins-green"
     }
+    # The smoke test went through the preview Service, the verification through the Service; no
+    # request reached a pod's proxy.
+    proxied = {tuple(path.rsplit("/proxy", 1)) for _, path, _ in cluster.responses if "/proxy/" in path}
+    prefix = "/api/v1/namespaces/governance/services/"
+    assert {
+        (prefix + "penguins-preview:http", "/readyz"),
+        (prefix + "penguins-preview:http", "/predict"),
+    } <= proxied
+    assert {(prefix + "penguins:http", "/version"), (prefix + "penguins:http", "/predict")} <= proxied
+    assert all(resource.startswith(prefix) for resource, _ in proxied)
     through_service = target.probe(None, "/version")
     assert through_service.ok and through_service.body["color"] == "green"
     assert [c.model_version for c in served] == ["2"]
@@ -237,10 +287,93 @@ def test_promote_patches_the_idle_deployment_and_switches_the_selector(
     rolled = ctl.rollback("drill")
     assert rolled.decision.action == "rolled back" and target.active_color() == "blue"
     assert target.probe(None, "/version").body["color"] == "blue"
+    preview = cluster.get("services", "governance", "penguins-preview")
+    assert preview is not None and preview["spec"]["selector"]["color"] == "green"  # the idle one
+    assert target.probe("green", "/version").body["color"] == "green"
+    assert not [r for r in cluster.responses if r[2] == 403], "the Role must grant every call"
+
+
+def role_verbs() -> list[tuple[int, str]]:
+    (role,) = [o for o in render("local") if o["kind"] == "Role"]
+    return [(n, verb) for n, rule in enumerate(role["rules"]) for verb in rule["verbs"]]
+
+
+@pytest.mark.parametrize(("rule", "verb"), role_verbs())
+def test_removing_any_one_verb_from_the_role_fails_the_release(
+    rule: int, verb: str, backends: dict[str, str], tmp_path: Path
+) -> None:
+    """The Role is exactly enough: without any one of its verbs a promotion, the smoke test, the
+    switch or the rollback meets a 403 from the API server and the release does not go through."""
+    objects = render("local")
+    (role,) = [o for o in objects if o["kind"] == "Role"]
+    role["rules"][rule]["verbs"].remove(verb)
+    with double(yaml.safe_dump_all(objects), backends, tmp_path) as cluster:
+        ctl, _ = controller(k8s_estate(tmp_path), [])
+        try:
+            promoted = ctl.promote(candidate("2"), required(candidate("2")), passing)
+            went_through = promoted.decision.action == "promoted"
+            if went_through:
+                went_through = ctl.rollback("drill").decision.action == "rolled back"
+        except PermanentError as exc:
+            assert "403" in str(exc)
+            went_through = False
+        forbidden = [r for r in cluster.responses if r[2] == 403]
+    assert forbidden and not went_through, f"{verb} of rule {rule} is not needed: {role['rules'][rule]}"
+
+
+def test_a_request_the_role_does_not_grant_is_forbidden_with_a_status(cluster: ApiServer) -> None:
+    import urllib.error
+    import urllib.request
+
+    for path in (
+        "/api/v1/namespaces/governance/secrets",
+        "/api/v1/namespaces/governance/pods/penguins-blue-1-0/proxy/version",
+        "/apis/apps/v1/namespaces/governance/deployments/other",
+    ):
+        request = urllib.request.Request(
+            cluster.url + path, headers={"Authorization": "Bearer test-token"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code in (403, 404)
+        if refused.value.code == 403:
+            body = yaml.safe_load(refused.value.read())
+            assert body["kind"] == "Status" and body["reason"] == "Forbidden"
+            assert "system:serviceaccount:governance:penguins-deployer" in body["message"]
+
+
+def test_a_color_brought_back_starts_at_its_hpa_minimum_and_the_switch_waits_for_it(
+    backends: dict[str, str], tmp_path: Path
+) -> None:
+    """Green was scaled to zero; its HPA wants 3. The promotion brings it back at 3 (not 1), and
+    the switch happens only once 3 green pods are ready and are the endpoints."""
+    with double(rendered(), backends, tmp_path, ready_after_s=1.5) as cluster:
+        cluster.write(
+            "horizontalpodautoscalers", "governance", "penguins-green",
+            lambda h: h | {"spec": h["spec"] | {"minReplicas": 3}},
+        )  # fmt: skip
+        ctl, target = controller(k8s_estate(tmp_path), [])
+        target.scale_down("green")
+        seen: list[int] = []
+
+        def at_switch(kind: str, name: str) -> None:
+            if kind == "services" and name == "penguins":
+                pods = cluster.pods("governance", {"color": "green"})
+                seen.append(sum(1 for p in pods if p["status"]["conditions"][0]["status"] == "True"))
+
+        cluster.before_patch = at_switch
+        outcome = ctl.promote(candidate("2"), required(candidate("2")), passing)
+        assert outcome.decision.action == "promoted", outcome.decision.reasons
+        green = cluster.get("deployments", "governance", "penguins-green")
+        assert green is not None and green["spec"]["replicas"] == 3
+        assert seen == [3]
+        endpoints = cluster.get("endpoints", "governance", "penguins")
+        assert endpoints is not None and len(endpoints["subsets"][0]["addresses"]) == 3
 
 
 def test_missing_objects_are_permanent_errors_naming_the_404(cluster: ApiServer, tmp_path: Path) -> None:
-    _, target = controller(k8s_estate(tmp_path, app="nonexistent"), [])
+    del cluster.objects[("services", "governance", "penguins")]  # granted, but not there
+    _, target = controller(k8s_estate(tmp_path), [])
     with pytest.raises(PermanentError, match=r"Kubernetes API 404"):
         target.active_color()
 

@@ -75,6 +75,12 @@ def service(estate: Estate, path: str, body: Any = None) -> Any:
         return json.load(response)
 
 
+def text(estate: Estate, path: str) -> str:
+    url = f"http://127.0.0.1:{estate.release(RELEASE).local.service_port}{path}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
 def registry() -> ModelRegistry:
     return ModelRegistry(mlflow_settings(GovernanceHome.resolve(), None))
 
@@ -133,6 +139,14 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         assert "| model version | penguin-classifier/1 |" in provenance
         answer = service(estate, "/predict", spec.smoke_request)
         assert answer == {"predictions": ["Adelie"], "model_version": "penguin-classifier/1"}
+        # The released image speaks MLflow's scoring protocol and exposes its metrics.
+        records = {"dataframe_records": spec.smoke_request["instances"]}
+        assert service(estate, "/invocations", records) == answer
+        assert text(estate, "/ping") == "\n"
+        assert (
+            'model_server_requests_total{endpoint="/invocations",model_version="penguin-classifier/1",status="200"}'
+            in text(estate, "/metrics")
+        )
         assert registry().aliases("penguin-classifier")["champion"] == "1"
 
         # A new model version, promoted to green under load: no request fails during the switch.

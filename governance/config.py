@@ -280,7 +280,8 @@ class LocalTargetSpec(_Strict):
 
 
 class KubernetesTargetSpec(_Strict):
-    """Two Deployments (`<app>-blue`, `<app>-green`) and a Service whose selector is switched."""
+    """Two Deployments (`<app>-blue`, `<app>-green`), a Service whose selector is switched and a
+    preview Service (`<app>-preview`) on the idle color."""
 
     namespace: str = "governance"
     app: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

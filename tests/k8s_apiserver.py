@@ -28,8 +28,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-TOKEN = "test-token"
+TOKEN = "test-token"  # the release controller's ServiceAccount
+ADMIN_TOKEN = "admin-token"  # a cluster administrator (bootstraps a namespace): RBAC allows all
 KINDS = {
+    "namespaces": "Namespace",
+    "configmaps": "ConfigMap",
     "services": "Service",
     "endpoints": "Endpoints",
     "pods": "Pod",
@@ -41,6 +44,9 @@ KINDS = {
     "rolebindings": "RoleBinding",
 }
 STORED = {kind: plural for plural, kind in KINDS.items() if plural not in ("endpoints", "pods")}
+# Kinds whose DELETE answers with the deleted object (the API server's ReturnDeletedObject), not a
+# Status: what the official client decodes each answer as.
+RETURNS_DELETED = {"services", "serviceaccounts"}
 # The verb a request is authorized as (the API server's request-info rules).
 VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -127,6 +133,7 @@ class ApiServer:
         backends: dict[str, str],
         *,
         account: str = "penguins-deployer",
+        namespace: str = "default",
         ready_after_s: float = 0.0,
     ):
         self._lock = threading.RLock()
@@ -137,10 +144,13 @@ class ApiServer:
         self.ready_after_s = ready_after_s
         self.responses: list[tuple[str, str, int]] = []  # (method, path, status), for assertions
         self.before_patch: Callable[[str, str], None] | None = None
-        self.namespace = "default"
+        self.invalid: set[str] = set()  # kinds whose creation is answered 422 Invalid
+        self.namespace = namespace
         for doc in yaml.safe_load_all(manifests):
             kind = STORED.get(doc["kind"])
-            if kind is not None:
+            if kind == "namespaces":
+                self._store(kind, "", doc)
+            elif kind is not None:
                 namespace = doc["metadata"].get("namespace", "default")
                 self._store(kind, namespace, doc)
                 self.namespace = namespace
@@ -154,13 +164,13 @@ class ApiServer:
         self.server.shutdown()
         self.server.server_close()
 
-    def kubeconfig(self) -> str:
+    def kubeconfig(self, token: str = TOKEN) -> str:
         return yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "double", "cluster": {"server": self.url}}],
-                "users": [{"name": "deployer", "user": {"token": TOKEN}}],
+                "users": [{"name": "deployer", "user": {"token": token}}],
                 "contexts": [{"name": "double", "context": {"cluster": "double", "user": "deployer"}}],
                 "current-context": "double",
             }
@@ -169,7 +179,8 @@ class ApiServer:
     # -- state -----------------------------------------------------------------------------------
     def _store(self, kind: str, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         obj["metadata"]["resourceVersion"] = str(next(self._versions))
-        obj["metadata"]["namespace"] = namespace
+        if namespace:
+            obj["metadata"]["namespace"] = namespace
         name = obj["metadata"]["name"]
         if kind == "deployments":
             previous = self.objects.get((kind, namespace, name))
@@ -225,6 +236,15 @@ class ApiServer:
                 updated["metadata"]["generation"] = current["metadata"]["generation"] - 1
             stored = copy.deepcopy(self._store(kind, namespace, updated))
             return self._with_status(namespace, stored) if kind == "deployments" else stored
+
+    def create(self, kind: str, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            stored = copy.deepcopy(self._store(kind, namespace, copy.deepcopy(obj)))
+            return self._with_status(namespace, stored) if kind == "deployments" else stored
+
+    def delete(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.objects.pop((kind, namespace, name), None)
 
     def pods(self, namespace: str, selector: str | dict[str, str] = "") -> list[dict[str, Any]]:
         pods = []
@@ -334,6 +354,9 @@ class ApiServer:
                 parts = urlsplit(self.path).path.strip("/").split("/")
                 # api/v1/namespaces/NS/KIND/NAME[/...] or apis/GROUP/v1/namespaces/NS/KIND/NAME[/...]
                 group, offset = ("", 2) if parts[0] == "api" else (parts[1], 3)
+                if parts[offset : offset + 1] == ["namespaces"] and len(parts) <= offset + 2:
+                    name = parts[offset + 1] if len(parts) > offset + 1 else ""
+                    return group, "", "namespaces", name, ""  # the cluster-scoped Namespace
                 if len(parts) < offset + 3 or parts[offset] != "namespaces":
                     return None
                 namespace, kind = parts[offset + 1], parts[offset + 2]
@@ -342,6 +365,8 @@ class ApiServer:
                 return group, namespace, kind, name, rest
 
             def _forbidden(self, method: str, route: tuple[str, str, str, str, str]) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}":
+                    return False
                 group, namespace, kind, name, rest = route
                 verb = "list" if method == "GET" and not name else VERBS.get(method, method.lower())
                 resource = f"{kind}/{rest.split('/')[0]}" if rest else kind
@@ -356,7 +381,7 @@ class ApiServer:
                 return True
 
             def _authorized(self) -> bool:
-                if self.headers.get("Authorization") == f"Bearer {TOKEN}":
+                if self.headers.get("Authorization") in (f"Bearer {TOKEN}", f"Bearer {ADMIN_TOKEN}"):
                     return True
                 self._send(401, _status(401, "Unauthorized", "Unauthorized"))
                 return False
@@ -373,6 +398,9 @@ class ApiServer:
 
             def do_PATCH(self) -> None:
                 self._handle("PATCH")
+
+            def do_DELETE(self) -> None:
+                self._handle("DELETE")
 
             def _handle(self, method: str) -> None:
                 if not self._authorized():
@@ -407,8 +435,34 @@ class ApiServer:
                         self._send(200, obj)
                 elif method == "PATCH" and kind in ("services", "deployments"):
                     self._patch(namespace, kind, name)
+                elif method == "POST" and not name and kind in STORED.values():
+                    self._create(namespace, kind)
+                elif method == "DELETE" and name and kind in STORED.values():
+                    deleted = server.delete(kind, namespace, name)
+                    if deleted is None:
+                        self._send(404, _status(404, "NotFound", f'{kind} "{name}" not found'))
+                    elif kind in RETURNS_DELETED:
+                        self._send(200, deleted)
+                    else:
+                        self._send(
+                            200,
+                            _status(200, "", "")
+                            | {"status": "Success", "details": {"name": name, "kind": kind}},
+                        )
                 else:
                     self._send(405, _status(405, "MethodNotAllowed", f"{method} is not allowed here"))
+
+            def _create(self, namespace: str, kind: str) -> None:
+                body = self._body()
+                name = body["metadata"]["name"]
+                if kind in server.invalid:
+                    self._send(422, _status(422, "Invalid", f'{kind} "{name}" is invalid'))
+                    return
+                if server.get(kind, namespace, name) is not None:
+                    message = f'{kind} "{name}" already exists'
+                    self._send(409, _status(409, "AlreadyExists", message))
+                    return
+                self._send(201, server.create(kind, namespace, body))
 
             def _patch(self, namespace: str, kind: str, name: str) -> None:
                 if server.get(kind, namespace, name) is None:

@@ -1,4 +1,4 @@
-"""`governance release …`: approve, status, rollback, heal and down, outside Dagster."""
+"""`governance release …`: approve, bootstrap, status, rollback, heal and down, outside Dagster."""
 
 from __future__ import annotations
 
@@ -115,6 +115,45 @@ def release_heal(ctx: CliContext, name: str) -> None:
     sys.exit(0 if outcome.decision.action in ("healthy", "restarted", "rolled back", "unchanged") else 1)
 
 
+@release.command("bootstrap")
+@click.argument("name")
+@click.option("--by", default=getpass.getuser, show_default="the current user")
+@click.option("--reason", default="first install", show_default=True)
+@pass_ctx
+def release_bootstrap(ctx: CliContext, name: str, by: str, reason: str) -> None:
+    """Create every object NAME's Kubernetes overlay defines that its namespace lacks (run it with
+    an administrator's kubeconfig: the release controller's Role may create nothing). Existing
+    objects are left as they are; what was applied becomes the baseline `release status` checks
+    for drift. Recorded in the audit log."""
+    import hashlib
+
+    from governance.audit.store import AuditTrail
+    from governance.releases.baseline import install
+    from governance.releases.kubernetes import KubernetesTarget
+
+    spec = ctx.estate.release(name)
+    target = _target(ctx, spec)
+    if not isinstance(target, KubernetesTarget):
+        fail(f"{name}: the {spec.target} target needs no bootstrap; its first promotion starts it", 2)
+    actor, why = operator(by), checked_reason(reason)
+    installed = install(target)
+    manifests = "sha256:" + hashlib.sha256(target.overlay().encode()).hexdigest()
+    AuditTrail(ctx.audit_log(), actor).record_or_undo(
+        "release.bootstrapped",
+        f"release:{name}",
+        {"manifests": manifests},
+        "installed",
+        [why, f"created: {', '.join(installed.created) or 'nothing'}"],
+        undo=installed.undo,
+        done=f"{name}: {len(installed.created)} object(s) created in {target.settings.namespace}",
+    )
+    for label in installed.created:
+        echo(f"  created {label}")
+    for label in installed.existing:
+        echo(f"  exists  {label} (left as it is)")
+    echo(f"{name}: {len(installed.created)} created, {len(installed.existing)} already there")
+
+
 @release.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
@@ -139,6 +178,14 @@ def release_status(ctx: CliContext, as_json: bool) -> None:
             )
             health = "healthy" if info["healthy"] else info["detail"]
             echo(f"  {color:5} {what} ({health})")
+        drift = report.get("drift")
+        if report["target"] == "kubernetes":
+            if drift is None:
+                echo("  drift: not checked (the namespace was not installed by `release bootstrap`)")
+            elif not drift:
+                echo("  drift: none (the cluster holds what was applied)")
+            for line in drift or []:
+                echo(f"  drift: {line}")
         last = report["last_decision"]
         if last:
             echo(f"  last decision: {last['action']} {last['candidate']}: {'; '.join(last['reasons'])}")

@@ -81,13 +81,17 @@ class KubernetesTarget:
         return self._selected(self.settings.app)
 
     def _selected(self, service_name: str) -> str | None:
-        service = self._call(
+        service = self.call(
             lambda: self.core.read_namespaced_service(service_name, self.settings.namespace)
         )
         color = (service.spec.selector or {}).get("color")
         return str(color) if color else None
 
     def render(self, candidate: Candidate) -> str:
+        return self.overlay() + json.dumps({"image": candidate.image, "model": candidate.model_ref})
+
+    def overlay(self) -> str:
+        """The overlay's objects as `kubectl kustomize` renders them."""
         kubectl = str(Path(sys.executable).parent / "kubectl")
         rendered = subprocess.run(
             [kubectl, "kustomize", str(self.settings.overlay)],
@@ -97,14 +101,14 @@ class KubernetesTarget:
         )
         if rendered.returncode != 0:
             raise PermanentError(f"kubectl kustomize {self.settings.overlay}: {rendered.stderr.strip()}")
-        return rendered.stdout + json.dumps({"image": candidate.image, "model": candidate.model_ref})
+        return rendered.stdout
 
     def deploy(self, color: str, candidate: Candidate) -> None:
         """Patch the idle Deployment's image (by digest), model version and its digest, release
         annotation and version label, at no fewer replicas than its HPA's minimum; then point the
         preview at it."""
         name = self._deployment(color)
-        current = self._call(lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace))
+        current = self.call(lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace))
         containers = current.spec.template.spec.containers
         index = next((i for i, c in enumerate(containers) if c.name == self.settings.container), None)
         if index is None:
@@ -146,12 +150,12 @@ class KubernetesTarget:
                 patch.append({"op": "add", "path": f"{path}/-", "value": {"name": key, "value": value}})
             else:
                 patch.append({"op": "replace", "path": f"{path}/{position}/value", "value": value})
-        self._call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
+        self.call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
         self._select(self.preview, color, wait=False)  # its rollout has only begun
 
     def _min_replicas(self, color: str) -> int:
         name = self._deployment(color)
-        hpa = self._call(
+        hpa = self.call(
             lambda: self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
                 name, self.settings.namespace
             )
@@ -164,7 +168,7 @@ class KubernetesTarget:
         started = time.monotonic()
         detail = "not observed yet"
         while time.monotonic() - started < min(timeout_s, self.settings.rollout_timeout_s):
-            deployment = self._call(
+            deployment = self.call(
                 lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace)
             )
             status, wanted = deployment.status, deployment.spec.replicas or 0
@@ -191,7 +195,7 @@ class KubernetesTarget:
         from kubernetes.client.exceptions import ApiException
 
         for _ in range(CONFLICT_RETRIES):
-            service = self._call(
+            service = self.call(
                 lambda: self.core.read_namespaced_service(service_name, self.settings.namespace)
             )
             selector = {**(service.spec.selector or {}), "color": color}
@@ -208,7 +212,7 @@ class KubernetesTarget:
             except ApiException as exc:
                 if exc.status == 409:
                     continue
-                raise self._error(exc) from None
+                raise self.error(exc) from None
             if wait:
                 self._wait_endpoints(service_name, color)
             return
@@ -223,7 +227,7 @@ class KubernetesTarget:
         targets: set[str] = set()
         while time.monotonic() < deadline:
             pods = {p.metadata.name for p in self._pods(color)}
-            endpoints = self._call(
+            endpoints = self.call(
                 lambda: self.core.read_namespaced_endpoints(service_name, self.settings.namespace)
             )
             targets = {
@@ -285,16 +289,16 @@ class KubernetesTarget:
                 "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}
             }
         }
-        self._call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
+        self.call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
 
     def scale_down(self, color: str) -> None:
         name = self._deployment(color)
         patch = [{"op": "replace", "path": "/spec/replicas", "value": 0}]
-        self._call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
+        self.call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
 
     def running(self, color: str) -> bool:
         name = self._deployment(color)
-        deployment = self._call(
+        deployment = self.call(
             lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace)
         )
         return bool(deployment.spec.replicas) and bool(deployment.status.available_replicas)
@@ -308,20 +312,20 @@ class KubernetesTarget:
 
     def _pods(self, color: str) -> list[Any]:
         selector = f"app={self.settings.app},color={color}"
-        listed = self._call(
+        listed = self.call(
             lambda: self.core.list_namespaced_pod(self.settings.namespace, label_selector=selector)
         )
         return list(listed.items)
 
-    def _call(self, action: Any) -> Any:
+    def call(self, action: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
 
         try:
             return action()
         except ApiException as exc:
-            raise self._error(exc) from None
+            raise self.error(exc) from None
 
-    def _error(self, exc: Any) -> Exception:
+    def error(self, exc: Any) -> Exception:
         message = f"Kubernetes API {exc.status} {exc.reason}: {str(exc.body or '')[:200]}"
         return (
             TransientError(message)

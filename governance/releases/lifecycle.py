@@ -140,7 +140,8 @@ def approved_by(audit: AuditLog, spec: ReleaseSpec, candidate: Candidate) -> str
 
 
 def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str, Any]:
-    """Where the release is served, which color serves, what each color runs, health, last decision."""
+    """Where the release is served, which color serves, what each color runs, health, drift from
+    what was applied (Kubernetes), last decision."""
     state = StateStore(release_dir(home, spec.name)).load()
     active = target.active_color()
     colors = {}
@@ -154,12 +155,20 @@ def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str,
             "detail": probe.detail if probe else "not running",
             "versions": _versions(candidate) if candidate else None,
         }
+    from governance.releases.kubernetes import KubernetesTarget
+
+    drift = None
+    if isinstance(target, KubernetesTarget):
+        from governance.releases.baseline import drift as cluster_drift
+
+        drift = cluster_drift(target)
     return {
         "name": spec.name,
         "target": spec.target,
         "service_url": target.service_url,
         "active_color": active,
         "colors": colors,
+        "drift": drift,
         "last_decision": state.last_decision,
         "checked_at": time.time(),
     }

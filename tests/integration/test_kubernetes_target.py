@@ -8,7 +8,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,16 @@ from governance.notify.alerts import Alerts
 from governance.notify.slack import SlackNotifier
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller
-from governance.releases.gates import CheckEvidence, Evidence, required_checks
 from governance.releases.kubernetes import KubernetesTarget
 from governance.releases.state import StateStore
-from tests.conftest import REPO, repository_estate_data, write_estate
-from tests.k8s_apiserver import ApiServer
+from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
+from tests.k8s_apiserver import ADMIN_TOKEN, ApiServer
+from tests.release_evidence import RELEASE, passing, required
+from tests.release_evidence import candidate as release_candidate
 from tests.services import model_server
 
 OVERLAYS = REPO / "deploy/k8s/overlays"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
-RELEASE = "penguin_service"
 DIGEST = "sha256:" + "ab" * 32
 MODEL_DIGEST = "sha256:" + "cd" * 32
 
@@ -193,34 +192,7 @@ def controller(estate: Estate, served: list[Candidate]) -> tuple[Controller, Kub
 
 
 def candidate(version: str) -> Candidate:
-    return Candidate(
-        RELEASE,
-        "model_server",
-        f"registry.example.com/penguins/model-server@{DIGEST}",
-        DIGEST,
-        "penguin_classifier",
-        "penguin-classifier",
-        version,
-        "penguins",
-        "md5-" + version,
-        "sha256:manifests",
-    )
-
-
-def passing(c: Candidate) -> Evidence:
-    checks = [
-        CheckEvidence(r.asset, r.check, r.version, True, time.time())
-        for r in required_checks(
-            c, {"penguins": ["suite"], "penguin_classifier": ["gate"], "model_server": ["smoke"]}
-        )
-    ]
-    return Evidence(checks, ["challenger"], smoke_ok=None)
-
-
-def required(c: Candidate) -> Any:
-    return required_checks(
-        c, {"penguins": ["suite"], "penguin_classifier": ["gate"], "model_server": ["smoke"]}
-    )
+    return release_candidate(f"registry.example.com/penguins/model-server@{DIGEST}", version)
 
 
 def test_promote_patches_the_idle_deployment_and_switches_the_selector(
@@ -387,3 +359,67 @@ def test_requests_without_the_token_are_refused(cluster: ApiServer) -> None:
             f"{cluster.url}/api/v1/namespaces/governance/services/penguins", timeout=5
         )
     assert refused.value.code == 401
+
+
+def test_bootstrap_installs_an_empty_namespace_and_status_reports_drift_from_it(
+    backends: dict[str, str], tmp_path: Path
+) -> None:
+    """From nothing: `release bootstrap` (an administrator) creates every object; a release then
+    goes through as the deployer the bootstrap created; `release status` says the cluster holds what
+    was applied, then names a field someone changed by hand."""
+    estate = k8s_estate(tmp_path)
+    admin = tmp_path / "admin-kubeconfig"
+    with double("", backends, tmp_path, namespace="governance") as cluster:
+        admin.write_text(cluster.kubeconfig(ADMIN_TOKEN))
+        as_admin = {"KUBECONFIG": str(admin)}
+        command = ["--estate", str(estate.path), "release", "bootstrap", RELEASE, "--by", "ops"]
+        first = run_governance(*command, env=as_admin)
+        assert first.returncode == 0, first.stdout + first.stderr
+        expected = {f"{o['kind']} {o['metadata']['name']}" for o in render("local")}
+        assert {
+            line.split(" ", 3)[-1] for line in first.stdout.splitlines() if "created " in line
+        } == expected
+        again = run_governance(*command, env=as_admin)
+        assert again.returncode == 0 and f"0 created, {len(expected)} already there" in again.stdout
+
+        ctl, _ = controller(estate, [])  # as the deployer, whose Role the bootstrap created
+        outcome = ctl.promote(candidate("2"), required(candidate("2")), passing)
+        assert outcome.decision.action == "promoted", outcome.decision.reasons
+        status = run_governance("--estate", str(estate.path), "release", "status")
+        assert status.returncode == 0 and "drift: none" in status.stdout, status.stdout + status.stderr
+
+        def edited(d: dict[str, Any]) -> dict[str, Any]:
+            d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "2Gi"
+            return d
+
+        cluster.write("deployments", "governance", "penguins-green", edited)
+        drifted = run_governance("--estate", str(estate.path), "release", "status")
+        assert (
+            "drift: Deployment penguins-green: spec.template.spec.containers[model-server]"
+            ".resources.limits.memory is '2Gi' on the cluster, '768Mi' as applied"
+        ) in drifted.stdout, drifted.stdout
+
+    from governance.audit.store import open_audit_log as audit_log
+
+    records = [
+        r
+        for r in audit_log(GovernanceHome.resolve().audit_db).records()
+        if r.action == "release.bootstrapped"
+    ]
+    assert [r.actor for r in records] == ["cli:ops", "cli:ops"]
+
+
+def test_a_bootstrap_that_fails_half_way_leaves_nothing_and_the_deployer_may_not_bootstrap(
+    backends: dict[str, str], tmp_path: Path
+) -> None:
+    estate = k8s_estate(tmp_path)
+    command = ["--estate", str(estate.path), "release", "bootstrap", RELEASE, "--by", "ops"]
+    with double("", backends, tmp_path, namespace="governance") as cluster:
+        refused = run_governance(*command)  # the deployer's own kubeconfig
+        assert refused.returncode == 2 and "403" in refused.stderr, refused.stderr
+        admin = tmp_path / "admin-kubeconfig"
+        admin.write_text(cluster.kubeconfig(ADMIN_TOKEN))
+        cluster.invalid.add("horizontalpodautoscalers")
+        failed = run_governance(*command, env={"KUBECONFIG": str(admin)})
+        assert failed.returncode == 2 and "422" in failed.stderr, failed.stderr
+        assert cluster.objects == {}  # what it had created before the HPA was removed again

@@ -32,6 +32,32 @@ def test_clean_penguins_pass_the_suite(
     assert report.sample_rows == ()
 
 
+def test_the_data_docs_index_lists_the_latest_validations_only(
+    penguins_csv: Path, penguins_spec: DatasetSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GX rebuilds the index on each validation from every stored result: bounded, each validation
+    costs the same however long the history; every page stays reachable by its own link."""
+    import re
+
+    from governance.datasets import validation
+
+    monkeypatch.setattr(validation, "DOCS_INDEX_LIMIT", 3)
+    frame = clean_penguins(penguins_spec, penguins_csv)
+    urls = [
+        validate_frame(
+            frame, dataset="penguins", suite_path=penguins_spec.suite, gx_dir=tmp_path / "gx"
+        ).docs_url
+        for _ in range(5)
+    ]
+    pages = [Path(str(url).removeprefix("file://")) for url in urls]
+    assert all(page.is_file() for page in pages)
+    site, _, _ = str(pages[0]).partition("local_site/")
+    index = Path(site) / "local_site" / "index.html"
+    listed = set(re.findall(r'validations/[^"\']+?\.html', index.read_text()))
+    assert len(listed) == 3
+    assert {str(p).split("local_site/")[1] for p in pages[2:]} == listed
+
+
 def test_raw_penguins_fail_on_missing_values(
     penguins_csv: Path, penguins_spec: DatasetSpec, tmp_path: Path
 ) -> None:

@@ -106,7 +106,7 @@ class KubernetesTarget:
     def deploy(self, color: str, candidate: Candidate) -> None:
         """Patch the idle Deployment's image (by digest), model version and its digest, release
         annotation and version label, at no fewer replicas than its HPA's minimum; then point the
-        preview at it."""
+        preview at it, unless it is the color being served."""
         name = self._deployment(color)
         current = self.call(lambda: self.apps.read_namespaced_deployment(name, self.settings.namespace))
         containers = current.spec.template.spec.containers
@@ -151,7 +151,8 @@ class KubernetesTarget:
             else:
                 patch.append({"op": "replace", "path": f"{path}/{position}/value", "value": value})
         self.call(lambda: self.apps.patch_namespaced_deployment(name, self.settings.namespace, patch))
-        self._select(self.preview, color, wait=False)  # its rollout has only begun
+        if color != self.active_color():  # a candidate (not the serving color, redeployed to heal)
+            self._select(self.preview, color, wait=False)  # its rollout has only begun
 
     def _min_replicas(self, color: str) -> int:
         name = self._deployment(color)

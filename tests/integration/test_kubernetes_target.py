@@ -237,6 +237,9 @@ def test_promote_patches_the_idle_deployment_and_switches_the_selector(
     assert service["metadata"]["annotations"] == {"touched": "yes"}  # the other writer's change survived
     preview = cluster.get("services", "governance", "penguins-preview")
     assert preview is not None and preview["spec"]["selector"]["color"] == "blue"  # now the idle one
+    target.deploy("green", candidate("2"))  # the serving color redeployed (as self-heal does)
+    preview = cluster.get("services", "governance", "penguins-preview")
+    assert preview is not None and preview["spec"]["selector"]["color"] == "blue"  # still the idle one
     endpoints = cluster.get("endpoints", "governance", "penguins")
     assert endpoints is not None
     assert {a["targetRef"]["name"].rsplit("-", 2)[0] for a in endpoints["subsets"][0]["addresses"]} == {

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from governance.errors import PermanentError
+from governance.errors import ConfigError, PermanentError
 from governance.releases.kubernetes import KubernetesTarget
+from governance.yamlsafe import load_yaml
 
 BASELINE = "applied.yaml"
 COMPARED = ("Deployment", "Service", "HorizontalPodAutoscaler")
@@ -76,8 +77,8 @@ def drift(target: KubernetesTarget) -> list[str] | None:
     if not path.is_file():
         return None
     differences: list[str] = []
-    for expected in yaml.safe_load_all(path.read_text()):
-        if not expected or expected["kind"] not in COMPARED:
+    for expected in _read_baseline(path):
+        if expected["kind"] not in COMPARED:
             continue
         live = target.call(lambda obj=expected: _api(target, obj, "read"))
         if live is None:
@@ -130,11 +131,20 @@ def _api(target: KubernetesTarget, obj: dict[str, Any], verb: str, **kwargs: Any
 
     group, _, version = obj["apiVersion"].rpartition("/")
     group = "".join(word.capitalize() for word in group.removesuffix(".k8s.io").split(".")) or "Core"
-    api = getattr(client, f"{group}{version.capitalize()}Api")(target.api)
     kind = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", obj["kind"]).lower()
     name, namespace = obj["metadata"]["name"], target.settings.namespace
     scoped = obj["kind"] != "Namespace"
-    method = getattr(api, f"{verb}_{'namespaced_' if scoped else ''}{kind}")
+    api = getattr(client, f"{group}{version.capitalize()}Api", None)
+    method = (
+        getattr(api(target.api), f"{verb}_{'namespaced_' if scoped else ''}{kind}", None)
+        if api
+        else None
+    )
+    if method is None:
+        raise PermanentError(
+            f"{_label(obj)} ({obj['apiVersion']}): not a kind the official client can {verb}; "
+            "apply it with kubectl"
+        )
     arguments = {"namespace": namespace} if scoped else {}
     try:
         if verb == "create":
@@ -158,5 +168,22 @@ def _label(obj: dict[str, Any]) -> str:
 def _write_baseline(path: Path, objects: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    partial.write_text(yaml.safe_dump(objects, sort_keys=False))
     os.replace(partial, path)
+
+
+def _read_baseline(path: Path) -> list[dict[str, Any]]:
+    """The objects last applied; a damaged file is named, never half-read."""
+    objects = load_yaml(path, "release baseline (written by `governance release bootstrap`)")
+    if not isinstance(objects, list) or not all(
+        isinstance(o, dict)
+        and isinstance(o.get("kind"), str)
+        and isinstance(o.get("apiVersion"), str)
+        and isinstance(o.get("metadata"), dict)
+        and isinstance(o["metadata"].get("name"), str)
+        for o in objects
+    ):
+        raise ConfigError(
+            f"{path}: not a list of Kubernetes objects; run `governance release bootstrap` again"
+        )
+    return objects

@@ -6,14 +6,22 @@ listens on the free loopback port it is given in $PORT, so two colors or two tes
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from typing import IO
 
-from governance.errors import GovernanceError
 from governance.images.containers import ContainerStorage
 from governance.probes import probe_url
+
+# `podman run`'s own failures (the container never ran its command): 125 podman, 126 not
+# executable, 127 not found.
+NOT_STARTED = (125, 126, 127)
 
 
 @dataclass(frozen=True)
@@ -34,93 +42,73 @@ def free_port() -> int:
 def smoke_test(
     image: str, storage: ContainerStorage, *, health_path: str, timeout_s: float = 30.0
 ) -> SmokeResult:
-    """Start `image`, wait for 200 from `health_path`, always remove the container."""
+    """Start `image`, wait for 200 from `health_path`, always remove the container.
+
+    `podman run` stays attached, its output (the container's) going to a file of ours: when the
+    container exits, the client exits only after the last line has been copied, so a crash is
+    reported with its own words. (Reading `podman logs` after the fact lost them under load: the
+    container was recorded as exited while its log was still empty.)"""
     name = f"governance-smoke-{uuid.uuid4().hex[:8]}"
     port = free_port()
     started = time.monotonic()
-    try:
-        storage.run(
-            [
-                "podman",
-                "run",
-                "--detach",
-                "--name",
-                name,
-                "--network",
-                "host",
-                "--pull",
-                "missing",
-                "--env",
-                f"PORT={port}",
-                image,
-            ],
-            what=f"podman run {image}",
-            timeout_s=120,
+    command = ["podman", "run", "--name", name, "--network", "host", "--pull", "missing"]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [*command, "--env", f"PORT={port}", image],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=storage.environment(),
+            start_new_session=True,
         )
-    except GovernanceError as exc:
-        return SmokeResult(
-            False, None, time.monotonic() - started, f"the container did not start: {exc}"
-        )
-    url = f"http://127.0.0.1:{port}{health_path}"
-    status: int | None = None
-    try:
-        exited: str | None = None
-        while time.monotonic() - started < timeout_s and exited is None:
-            status = probe_url(url, timeout_s=2).status
-            if status == 200:
-                seconds = time.monotonic() - started
-                return SmokeResult(
-                    True, 200, seconds, f"GET {health_path} answered 200 in {seconds:.1f} s"
-                )
-            time.sleep(0.25)
-            exited = _exit(storage, name)  # a crashed server fails now, with its logs
-        logs = _logs(storage, name)
-        seen = f"last answer {status}" if status else "nothing answered"
-        detail = (
-            f"the container exited ({exited}) before GET {health_path} answered 200"
-            if exited is not None
-            else f"GET {health_path}: no 200 within {timeout_s:.0f} s ({seen})"
-        )
-        return SmokeResult(False, status, time.monotonic() - started, detail, logs)
-    finally:
-        storage.run(["podman", "rm", "--force", "--time", "2", name], what="podman rm", timeout_s=60)
-
-
-def _exit(storage: ContainerStorage, name: str) -> str | None:
-    """`exit code N` once the container has stopped, None while it runs."""
-    try:
-        state = storage.run(
-            [
-                "podman",
-                "container",
-                "inspect",
-                "--format",
-                "{{.State.Status}} {{.State.ExitCode}}",
-                name,
-            ],
-            what="podman inspect",
-            timeout_s=30,
-        ).split()
-    except GovernanceError:
-        return None
-    return f"exit code {state[1]}" if state and state[0] in ("exited", "stopped") else None
-
-
-def _logs(storage: ContainerStorage, name: str, attempts: int = 10) -> str:
-    """The container's last lines. `inspect` can say "stopped" before conmon has recorded the exit
-    and drained the output into the log file, so a stopped container is first waited for, and an
-    empty answer is asked again a few times before it is believed."""
-    logs = ""
-    for attempt in range(attempts):
+        url = f"http://127.0.0.1:{port}{health_path}"
+        status: int | None = None
+        crashed = False
         try:
-            if attempt == 0 and _exit(storage, name) is not None:
-                storage.run(["podman", "wait", name], what="podman wait", timeout_s=30)
-            logs = storage.run(
-                ["podman", "logs", "--tail", "40", name], what="podman logs", timeout_s=30
-            )
-        except GovernanceError as exc:
-            return str(exc)
-        if logs.strip():
-            return logs
-        time.sleep(0.5)
-    return logs
+            while time.monotonic() - started < timeout_s and not crashed:
+                status = probe_url(url, timeout_s=2).status
+                if status == 200:
+                    seconds = time.monotonic() - started
+                    return SmokeResult(
+                        True, 200, seconds, f"GET {health_path} answered 200 in {seconds:.1f} s"
+                    )
+                time.sleep(0.25)
+                crashed = process.poll() is not None  # it exited by itself
+        finally:
+            _remove(storage, name, process)
+        logs = _tail(output)
+    seconds = time.monotonic() - started
+    code = process.returncode
+    if crashed and code in NOT_STARTED:
+        last = logs.strip().splitlines()[-1:] or ["no output"]
+        return SmokeResult(False, None, seconds, f"the container did not start: {last[0]}", logs)
+    seen = f"last answer {status}" if status else "nothing answered"
+    detail = (
+        f"the container exited (exit code {code}) before GET {health_path} answered 200"
+        if crashed
+        else f"GET {health_path}: no 200 within {timeout_s:.0f} s ({seen})"
+    )
+    return SmokeResult(False, status, seconds, detail, logs)
+
+
+def _remove(storage: ContainerStorage, name: str, process: subprocess.Popen[bytes]) -> None:
+    """The container removed and the attached client gone, whatever happened."""
+    if process.poll() is None:
+        try:
+            storage.run(["podman", "rm", "--force", "--time", "2", name], what="podman rm", timeout_s=60)
+        finally:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    else:
+        storage.run(["podman", "rm", "--force", "--ignore", name], what="podman rm", timeout_s=60)
+
+
+def _tail(output: IO[bytes], lines: int = 40, limit: int = 64 * 1024) -> str:
+    output.seek(0, os.SEEK_END)
+    size = output.tell()
+    output.seek(max(0, size - limit))
+    text = output.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])

@@ -137,6 +137,11 @@ def test_smoke_test_passes_for_the_server_and_fails_with_logs_for_a_crashing_ima
     assert not result.ok and result.status is None
     assert "exited (exit code 1)" in result.detail  # not the whole timeout
     assert "model server refuses to start" in result.logs
+    registry = first_build.reference.split("/")[0]
+    missing = smoke_test(
+        f"{registry}/penguins/absent@sha256:{'0' * 64}", _workspace(estate).storage, health_path="/"
+    )
+    assert not missing.ok and missing.detail.startswith("the container did not start:"), missing
 
 
 def test_lockfile_out_of_step_fails_at_once_naming_the_package(app_copy) -> None:  # type: ignore[no-untyped-def]

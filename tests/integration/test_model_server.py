@@ -85,6 +85,7 @@ def test_clients_written_for_mlflow_models_serve_work_unchanged(server: str) -> 
         ({"dataframe_split": {"columns": ["island"]}}, "application/json", 400),
         ({"instances": [{"island": "Biscoe"}]}, "application/json", 400),
         ({"instances": []}, "application/json", 400),
+        ({"instances": [dict(ROWS[0], bill_length_mm="long")]}, "application/json", 400),
         (b"{not json", "application/json", 400),
     ],
 )

@@ -14,6 +14,7 @@ the model version that answered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -205,7 +206,10 @@ async def invocations(request: Request) -> Response:
     missing = [f for f in FEATURES if f not in frame.columns]
     if missing:
         return _mlflow_error(400, "BAD_REQUEST", f"missing features: {', '.join(missing)}")
-    labels = served.model.predict(frame[FEATURES])
+    try:  # off the event loop, as MLflow's own server does
+        labels = await asyncio.to_thread(served.model.predict, frame[FEATURES])
+    except Exception as exc:  # the model refuses these values: the request's fault, as in MLflow
+        return _mlflow_error(400, "BAD_REQUEST", f"the model cannot score this input: {exc}")
     return JSONResponse(
         {"predictions": [str(label) for label in labels], "model_version": served.version}
     )

@@ -97,13 +97,30 @@ def installed(argv: Sequence[str], env: dict[str, str]) -> Outcome:
     return Outcome(result.returncode, result.stdout, result.stderr)
 
 
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file under `root` with its content's digest (a refused input must change none)."""
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    """Every file under `root` with its content's digest (a refused input must change none).
+
+    A file not modified in the last second keeps the digest it had at the same inode, size and
+    modification time: a home that grows over a long campaign is not read whole twice per example,
+    and a rewrite cannot hide behind the clock's coarse ticks (any later write moves the time past
+    the cached one)."""
+    settled = time.time_ns() - 1_000_000_000
+    snap = {}
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        stat = path.stat()
+        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        digest = _DIGESTS.get(key) if stat.st_mtime_ns < settled else None
+        if digest is None:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if stat.st_mtime_ns < settled:
+                _DIGESTS[key] = digest
+        snap[str(path.relative_to(root))] = digest
+    return snap
 
 
 @contextlib.contextmanager

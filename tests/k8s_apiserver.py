@@ -406,12 +406,14 @@ class ApiServer:
                 if not self._authorized():
                     return
                 route = self._route()
+                # Authorization comes first, as in the API server's filter chain: a resource the
+                # user may not touch is 403 whether or not the double serves its kind.
+                if route is not None and self._forbidden(method, route):
+                    return
                 if route is None or route[2] not in KINDS:
                     self._send(
                         404, _status(404, "NotFound", "the server could not find the requested resource")
                     )
-                    return
-                if self._forbidden(method, route):
                     return
                 _, namespace, kind, name, rest = route
                 if rest.startswith("proxy"):

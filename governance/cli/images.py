@@ -25,12 +25,15 @@ def images() -> None:
 @images.command("check-lockfile")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 def images_check_lockfile(directory: Path) -> None:
-    """What a frozen install in DIRECTORY would refuse, per manifest and package; exit 1 if any."""
+    """What a frozen install in DIRECTORY would refuse, per manifest and package; exit 1 if any.
+    What it would accept although wrong (a misdirected workspace link) is a warning."""
     from governance.images.lockfiles import check_lockfile
 
     report = check_lockfile(directory)
     for mismatch in report.mismatches:
         echo(str(mismatch))
+    for warning in report.warnings:
+        echo(f"warning: {warning}")
     if not report.consistent:
         echo(
             f"{report.lockfile}: {len(report.mismatches)} mismatch(es); "

@@ -407,7 +407,7 @@ def _lockfile_check(app: AppImageSpec) -> Check:
         f"{report.lockfile.name} consistent with every manifest ({report.kind})"
         if report.consistent
         else f"a frozen {report.kind} install would fail: " + "; ".join(map(str, report.mismatches))
-    )
+    ) + "".join(f"; warning: {warning}" for warning in report.warnings)
     return Check("lockfile", report.consistent, detail, time.monotonic() - started)
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from governance.audit.store import AuditTrail, open_audit_log
-from tests.conftest import REPO, repository_estate_data
+from tests.conftest import REPO, SHARED_FIXTURES, repository_estate_data
 from tests.fuzz.harness import check_contract, fresh_home
 
 HUGE_NUMBER = "9" * 200_000
@@ -173,3 +173,33 @@ def test_a_uv_member_with_an_invalid_group_requirement_names_its_file(tmp_path: 
             "uv", ["images", "check-lockfile", str(root)], ["member/pyproject.toml"], home=home
         )
     assert outcome.code == 2
+
+
+@pytest.mark.parametrize(
+    ("member", "before", "after"),
+    [  # a member renamed (the differential's find), a link to another member, a link to nowhere
+        ("packages/compiler-sfc/package.json", '"name": "@vue/compiler-sfc"', '"name": "^1.0.0"'),
+        ("pnpm-lock.yaml", "version: link:../compiler-sfc", "version: link:../compiler-ssr"),
+        ("pnpm-lock.yaml", "version: link:../compiler-sfc", "version: link:../nonexistent"),
+    ],
+)
+def test_a_misdirected_workspace_link_that_pnpm_installs_is_a_warning(
+    member: str, before: str, after: str, tmp_path: Path
+) -> None:
+    """pnpm's frozen install compares specifiers only and installs these as locked: the platform
+    must not call them inconsistent (the pnpm differential found it calling a renamed member so),
+    but says what is wrong."""
+    import shutil
+
+    root = tmp_path / "vue-core"
+    shutil.copytree(SHARED_FIXTURES / "real-world" / "vue-core", root)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    target = root / member
+    target.write_text(target.read_text().replace(before, after, 1))
+    with fresh_home() as home:
+        outcome = check_contract(
+            "pnpm-workspace", ["images", "check-lockfile", str(root)], [str(root)], home=home
+        )
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert "warning: packages/vue/package.json: @vue/compiler-sfc: workspace link" in outcome.out

@@ -1,5 +1,7 @@
 """Say exactly what a frozen install (`pnpm install --frozen-lockfile`, `uv sync --locked`) would
-refuse, before a build spends minutes finding out."""
+refuse, before a build spends minutes finding out; and, apart, what it would accept although it is
+wrong (a workspace link to a directory that is not the package it names): a warning, never a
+mismatch, since the install goes through (the differential tests hold the check to that)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ class Mismatch:
     manifest: str
     package: str
     problem: str
+    blocking: bool = True  # the frozen install refuses it (False: it installs, but wrongly)
 
     def __str__(self) -> str:
         return f"{self.manifest}: {self.package}: {self.problem}"
@@ -24,6 +27,7 @@ class LockfileReport:
     kind: str
     lockfile: Path
     mismatches: tuple[Mismatch, ...]
+    warnings: tuple[Mismatch, ...] = ()
 
     @property
     def consistent(self) -> bool:
@@ -43,7 +47,7 @@ def check_lockfile(directory: Path) -> LockfileReport:
     for name, (kind, check) in checkers.items():
         if (directory / name).is_file():
             try:
-                mismatches = tuple(check(directory))
+                found = tuple(check(directory))
             except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
                 # A file that parsed but is not shaped like its format (a list where a mapping
                 # belongs, a missing section): unusable input, named as such.
@@ -51,5 +55,10 @@ def check_lockfile(directory: Path) -> LockfileReport:
                     f"{directory / name}: not a {kind} lockfile of a known shape "
                     f"({type(exc).__name__}: {exc})"
                 ) from None
-            return LockfileReport(kind, directory / name, mismatches)
+            return LockfileReport(
+                kind,
+                directory / name,
+                tuple(m for m in found if m.blocking),
+                tuple(m for m in found if not m.blocking),
+            )
     raise PermanentError(f"{directory}: no lockfile found (looked for {', '.join(checkers)})")

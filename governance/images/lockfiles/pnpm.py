@@ -88,16 +88,28 @@ def _check_importer(
 def _check_link(
     root: Path, where: str, path: str, name: str, version: str, packages: dict[str, dict[str, Any]]
 ) -> Iterator[Mismatch]:
+    """pnpm's frozen install compares specifiers only: a `workspace:` entry locked as something
+    else, or linked to the wrong directory, installs as locked. Both are warnings: the build gets
+    the wrong package (or none), and `pnpm install` in the workspace relinks it."""
     if not version.startswith("link:"):
-        yield Mismatch(where, name, f"workspace: dependency locked as {version!r}, not a link")
+        yield Mismatch(
+            where, name, f"workspace: dependency locked as {version!r}, not a link", blocking=False
+        )
         return
+    resolved = (root / path / version.removeprefix("link:")).resolve()
     target = (
-        (root / path / version.removeprefix("link:")).resolve().relative_to(root.resolve()).as_posix()
+        resolved.relative_to(root.resolve()).as_posix()
+        if resolved.is_relative_to(root.resolve())
+        else None
     )
-    linked = packages.get(target)
+    linked = packages.get(target) if target is not None else None
     if linked is None or linked.get("name") != name:
         yield Mismatch(
-            where, name, f"workspace link {version} does not lead to the workspace package {name}"
+            where,
+            name,
+            f"workspace link {version} does not lead to the workspace package {name}; a frozen "
+            "install links it as locked (run `pnpm install` to relink)",
+            blocking=False,
         )
 
 

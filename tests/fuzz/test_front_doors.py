@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -337,18 +337,28 @@ def test_uv_accepted_lockfiles_are_never_called_inconsistent(
         assert ours.code == 0, f"uv accepts it, the platform says:\n{ours.out}{ours.err}"
 
 
-@pytest.fixture(scope="module")
-def pnpm(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The real pnpm the frontend pins (9.15.9), from the npm registry as the fetch step gets it.
-    vue core pins pnpm 11, which needs Node 22.13; pnpm 9 reads the same lockfile format (9.0)."""
-    from governance.config import ImagesSection
-    from governance.images.dependencies import pnpm_tool, pnpm_version
+NODE = "22.23.3"  # pnpm 11 (vue core pins 11.19.0) needs Node >= 22.13; Debian's may be older
 
-    tools = tmp_path_factory.mktemp("pnpm-tools")
-    tool = pnpm_tool(pnpm_version(APPS / "frontend"), tools, ImagesSection().npm_url)
-    node = shutil.which("node")
-    assert node, "node is installed by scripts/setup.sh"
-    return [node, str(tool / "bin" / "pnpm.cjs")]
+
+@pytest.fixture(scope="module")
+def pnpm(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], list[str]]:
+    """The command line of the pnpm a workspace pins (`packageManager`): the real tool for it,
+    from the npm registry as the platform's fetch step gets pnpm, on Node from the registry's
+    `node-linux-*` package (both verified against the registry's integrity)."""
+    import platform
+
+    from governance.config import ImagesSection
+    from governance.images.dependencies import npm_package, pnpm_version
+
+    tools, url = tmp_path_factory.mktemp("npm-tools"), ImagesSection().npm_url
+    arch = {"x86_64": "x64", "aarch64": "arm64"}[platform.machine()]
+    node = npm_package(f"node-linux-{arch}", NODE, tools, url) / "bin" / "node"
+
+    def command(workspace: Path) -> list[str]:
+        tool = npm_package("pnpm", pnpm_version(workspace), tools, url)
+        return [str(node), str(tool / "bin" / "pnpm.cjs")]
+
+    return command
 
 
 PNPM_CASES = [
@@ -364,11 +374,15 @@ PNPM_CASES = [
 @door(0.5, campaign_share=0.1)
 @given(data=st.data(), case=st.sampled_from(PNPM_CASES))
 def test_pnpm_accepted_lockfiles_are_never_called_inconsistent(
-    data: st.DataObject, case: tuple[str, str], pnpm: list[str], workdir: Path, home: Path
+    data: st.DataObject,
+    case: tuple[str, str],
+    pnpm: Callable[[Path], list[str]],
+    workdir: Path,
+    home: Path,
 ) -> None:
-    """The differential check: whatever pnpm's own frozen install accepts (offline, lockfile only:
-    it compares the lockfile with every manifest and fetches nothing), the platform's check calls
-    consistent."""
+    """The differential check: whatever the workspace's own pnpm accepts for a frozen install
+    (offline, lockfile only: it compares the lockfile with every manifest and the workspace's
+    catalogs, and fetches nothing), the platform's check calls consistent."""
     import os
     import subprocess
 
@@ -384,7 +398,7 @@ def test_pnpm_accepted_lockfiles_are_never_called_inconsistent(
     target.write_bytes(data.draw(mutated(target.read_bytes(), ops)))
     store = workdir / "pnpm-store"
     verdict = subprocess.run(
-        [*pnpm, "install", "--frozen-lockfile", "--lockfile-only", "--offline", "--ignore-scripts",
+        [*pnpm(source), "install", "--frozen-lockfile", "--lockfile-only", "--offline", "--ignore-scripts",
          "--store-dir", str(store), "--reporter", "silent"],
         cwd=root, capture_output=True, text=True, timeout=120,
         env={**os.environ, "npm_config_update_notifier": "false", "CI": "1"},

@@ -118,6 +118,7 @@ class SqliteAuditLog(_SqlAuditLog):
         self._created = [
             side for side in (Path(f"{path}-wal"), Path(f"{path}-shm")) if not side.exists()
         ]
+        self._conn: Any = None
         try:
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE takes the
             # write lock up front, so two writers never both read the same chain head).
@@ -131,16 +132,20 @@ class SqliteAuditLog(_SqlAuditLog):
             if "readonly" not in str(exc):  # a read-only log can still be read and verified
                 raise AuditUnavailable(f"audit log {path} cannot be opened ({exc})") from None
         except sqlite3.DatabaseError as exc:
+            self._discard()
             raise PermanentError(f"audit log {path} is not an audit database ({exc})") from None
 
     def _connection(self) -> Any:
         return _AutoCommit(self._conn)
 
     def _discard(self) -> None:
-        self._conn.close()
+        """The log is refused as damaged: close, and remove the WAL and shared-memory files this
+        connection created (whatever their size: a checkpoint into a damaged file can fail and
+        leave them, and they hold nothing but this refused attempt)."""
+        if self._conn is not None:
+            self._conn.close()
         for side in self._created:
-            if side.exists() and side.stat().st_size == 0:
-                side.unlink()
+            side.unlink(missing_ok=True)
 
     def _begin_exclusive(self, cursor: Any) -> None:
         cursor.execute("BEGIN IMMEDIATE")

@@ -93,13 +93,20 @@ def _audit_db(home: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "damage", ["not-a-database", "undecodable-text", "malformed-page", "quick-check-undecodable"]
+    "damage",
+    [
+        "not-a-database",
+        "undecodable-text",
+        "malformed-page",
+        "quick-check-undecodable",
+        "malformed-on-open",  # refused while the connection opened: its WAL and SHM were left
+    ],
 )
 def test_a_damaged_audit_log_is_refused_and_left_as_it_was(damage: str) -> None:
     with fresh_home() as home:
         path = _audit_db(home)
         data = bytearray(path.read_bytes())
-        if damage == "quick-check-undecodable":  # the campaign's file: sqlite's report is not UTF-8
+        if damage in ("quick-check-undecodable", "malformed-on-open"):  # the campaigns' files
             data = bytearray((Path(__file__).parent / "cases" / f"audit-{damage}.db").read_bytes())
         elif damage == "not-a-database":
             data[:16] = b"this is no db!!!"

@@ -102,6 +102,7 @@ class _SqlAuditLog:
         try:
             return iter([_record(row) for row in rows])
         except (ValueError, TypeError) as exc:
+            self._discard()  # refused: nothing left beside the file by this connection
             raise PermanentError(
                 f"audit log {self.where} holds a malformed record ({_first_line(exc)}): "
                 "run `governance audit verify`"

@@ -100,13 +100,14 @@ def _audit_db(home: Path) -> Path:
         "malformed-page",
         "quick-check-undecodable",
         "malformed-on-open",  # refused while the connection opened: its WAL and SHM were left
+        "malformed-record",  # a row that reads but is no record: the same, refused later
     ],
 )
 def test_a_damaged_audit_log_is_refused_and_left_as_it_was(damage: str) -> None:
     with fresh_home() as home:
         path = _audit_db(home)
         data = bytearray(path.read_bytes())
-        if damage in ("quick-check-undecodable", "malformed-on-open"):  # the campaigns' files
+        if damage in ("quick-check-undecodable", "malformed-on-open", "malformed-record"):
             data = bytearray((Path(__file__).parent / "cases" / f"audit-{damage}.db").read_bytes())
         elif damage == "not-a-database":
             data[:16] = b"this is no db!!!"

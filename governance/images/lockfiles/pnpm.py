@@ -37,7 +37,12 @@ def check(root: Path) -> Iterator[Mismatch]:
             f"{path}/package.json", "(importer)", "workspace package is missing from the lockfile"
         )
     for path in sorted(set(importers) - set(packages)):
-        yield Mismatch("pnpm-lock.yaml", f"importers[{path}]", "no longer a workspace package")
+        yield Mismatch(  # pnpm's frozen install ignores it: a stale entry, not a refusal
+            "pnpm-lock.yaml",
+            f"importers[{path}]",
+            "no longer a workspace package; `pnpm install` drops it from the lockfile",
+            blocking=False,
+        )
     auto_peers = bool((lock.get("settings") or {}).get("autoInstallPeers"))
     for path in sorted(set(packages) & set(importers)):
         manifest = _with_auto_installed_peers(packages[path]) if auto_peers else packages[path]

@@ -1,8 +1,8 @@
 """Say exactly what a frozen install (`pnpm install --frozen-lockfile`, `uv sync --locked`) would
 refuse, before a build spends minutes finding out; and, apart, what it would accept although it is
 wrong (a workspace link to a directory that is not the package it names, a stale importer): a
-warning, never a
-mismatch, since the install goes through (the differential tests hold the check to that)."""
+warning, never a mismatch, since the install goes through (the differential tests hold the check
+to that)."""
 
 from __future__ import annotations
 

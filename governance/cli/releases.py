@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -92,11 +93,24 @@ def _tag(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _acted(default_reason: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """NAME, who acts (`--by`, the current user by default) and why (`--reason`)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in (
+            pass_ctx,
+            click.option("--reason", default=default_reason, show_default=True),
+            click.option("--by", default=getpass.getuser, show_default="the current user"),
+            click.argument("name"),
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @release.command("rollback")
-@click.argument("name")
-@click.option("--by", default=getpass.getuser, show_default="the current user")
-@click.option("--reason", default="manual rollback", show_default=True)
-@pass_ctx
+@_acted("manual rollback")
 def release_rollback(ctx: CliContext, name: str, by: str, reason: str) -> None:
     """Switch NAME's service back to the previous color; the champion alias follows."""
     outcome = _controller(ctx, name, operator(by)).rollback(checked_reason(reason))
@@ -116,10 +130,7 @@ def release_heal(ctx: CliContext, name: str) -> None:
 
 
 @release.command("bootstrap")
-@click.argument("name")
-@click.option("--by", default=getpass.getuser, show_default="the current user")
-@click.option("--reason", default="first install", show_default=True)
-@pass_ctx
+@_acted("first install")
 def release_bootstrap(ctx: CliContext, name: str, by: str, reason: str) -> None:
     """Create every object NAME's Kubernetes overlay defines that its namespace lacks (run it with
     an administrator's kubeconfig: the release controller's Role may create nothing). Existing

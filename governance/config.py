@@ -300,21 +300,33 @@ class HealSpec(_Strict):
     probe_timeout_s: float = Field(default=2.0, gt=0)
 
 
+class SmokeSpec(_Strict):
+    """The one request the idle color must answer before a switch, and again through the service
+    after it: its path, a JSON body to POST (GET without one), and text the answer must contain."""
+
+    path: str = Field(pattern=r"^/", description="e.g. /predict, or a page with its query")
+    body: dict[str, list[dict[str, str | int | float]]] | None = None
+    expect: str | None = Field(default=None, min_length=1)
+
+
 class ReleaseSpec(_Strict):
-    """What a release combines (one model served by one image), where it runs and what it needs."""
+    """What a release serves (one image, with the model it serves if any), where it runs and what
+    it needs: the services it calls are other releases, reached through their service URLs."""
 
     name: Name
     description: str
     owner: str
-    model: Name
+    model: Name | None = None
     image: Name
+    upstreams: dict[str, Name] = Field(
+        default_factory=dict,
+        description="environment variable -> the release whose service URL it receives",
+    )
     target: Literal["local", "kubernetes"] = "local"
     requires_approval: bool = False
     scale_down_delay_s: float = Field(default=30.0, ge=0)
     ready_timeout_s: float = Field(default=60.0, gt=0)
-    smoke_request: dict[str, list[dict[str, str | int | float]]] = Field(
-        description="the body of one /predict call the idle color must answer before a switch"
-    )
+    smoke: SmokeSpec
     local: LocalTargetSpec = LocalTargetSpec()
     kubernetes: KubernetesTargetSpec | None = None
     heal: HealSpec = HealSpec()
@@ -323,9 +335,17 @@ class ReleaseSpec(_Strict):
     def _target_settings(self) -> ReleaseSpec:
         if self.target == "kubernetes" and self.kubernetes is None:
             raise ValueError("target kubernetes needs a `kubernetes:` section (namespace, app)")
+        if self.target == "kubernetes" and (self.model is None or self.upstreams):
+            raise ValueError(
+                "target kubernetes serves a model (its Deployments are the model server's): "
+                "a release without a model, or with upstreams, runs on the local target"
+            )
         ports = {self.local.service_port, self.local.blue_port, self.local.green_port}
         if len(ports) != 3:
             raise ValueError("local: service_port, blue_port and green_port must differ")
+        for variable in self.upstreams:
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", variable):
+                raise ValueError(f"upstreams: {variable!r} is not an environment variable name")
         return self
 
 
@@ -384,12 +404,32 @@ class Estate(_Strict):
                     raise ValueError(
                         f"releases.{release.name}: {asset!r} is already the name of an asset"
                     )
-            if release.model not in self.models:
+            if release.model is not None and release.model not in self.models:
                 raise ValueError(f"releases.{release.name}.model: no model named {release.model!r}")
+            for variable, upstream in release.upstreams.items():
+                if upstream not in self.releases or upstream == release.name:
+                    raise ValueError(
+                        f"releases.{release.name}.upstreams.{variable}: no other release named "
+                        f"{upstream!r}"
+                    )
             if release.image not in self.images.apps:
                 raise ValueError(f"releases.{release.name}.image: no image named {release.image!r}")
         self._ports_unshared()
+        self._upstreams_acyclic()
         return self
+
+    def _upstreams_acyclic(self) -> None:
+        """A release is deployed after the releases it calls: a cycle could never be deployed."""
+
+        def visit(name: str, path: list[str]) -> None:
+            if name in path:
+                cycle = " -> ".join([*path[path.index(name) :], name])
+                raise ValueError(f"releases.{path[0]}.upstreams: a cycle ({cycle})")
+            for upstream in self.releases[name].upstreams.values():
+                visit(upstream, [*path, name])
+
+        for name in self.releases:
+            visit(name, [])
 
     def _ports_unshared(self) -> None:
         """Two local releases on one port would serve each other's traffic."""
@@ -416,6 +456,13 @@ class Estate(_Strict):
 
     def release(self, name: str) -> ReleaseSpec:
         return self._entry("release", self.releases, name)
+
+    def served_model(self, release: ReleaseSpec) -> tuple[ModelSpec, DatasetSpec] | None:
+        """The model a release serves and the dataset it was trained on; None for an app release."""
+        if release.model is None:
+            return None
+        model = self.model(release.model)
+        return model, self.dataset(model.dataset)
 
     def _entry(self, kind: str, entries: Mapping[str, _Entry], name: str) -> _Entry:
         if name not in entries:

@@ -152,15 +152,14 @@ class ServingView:
 def explain_release(
     spec: ReleaseSpec,
     serving: ServingView,
-    model: ModelSpec,
-    dataset: DatasetSpec,
+    served_model: tuple[ModelSpec, DatasetSpec] | None,
     registry: ModelRegistry,
     store: DatasetStore,
     audit: Iterable[AuditRecord],
     events: Iterable[Mapping[str, Any]],
 ) -> list[Link]:
-    """From what serves now: service -> color -> image digest -> model version -> dataset md5 ->
-    validations -> lineage runs -> audit records."""
+    """From what serves now: service -> color -> image digest -> (for a model release) model
+    version -> dataset md5 -> validations -> lineage runs -> audit records."""
     candidate = serving.candidate
     if serving.color is None or candidate is None:
         raise PermanentError(f"release {spec.name}: nothing is serving (no promotion recorded)")
@@ -199,9 +198,11 @@ def explain_release(
             },
         ),
     ]
-    links += explain_model(
-        model, dataset, registry, store, records, events, version=candidate.model_version
-    )
+    if served_model is not None and candidate.model is not None:
+        model, dataset = served_model
+        links += explain_model(
+            model, dataset, registry, store, records, events, version=candidate.model.version
+        )
     release_versions = {candidate.image_digest, candidate.version}
     evidence = _lineage_links(events, release_versions) + _audit_links(
         records, lambda r: candidate.version in r.versions.values() or r is built

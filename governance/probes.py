@@ -9,6 +9,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+MAX_BODY = 1 << 20  # a page is read whole (its answer may be at the end), within a bound
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -27,11 +29,15 @@ def probe_url(url: str, body: Any = None, timeout_s: float = 5.0) -> Probe:
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            payload = _json(response.read())
+            payload = _json(response.read(MAX_BODY))
             status = int(response.status)
     except urllib.error.HTTPError as exc:
         return Probe(
-            False, exc.code, f"{url} answered {exc.code}", _json(exc.read()), time.monotonic() - started
+            False,
+            exc.code,
+            f"{url} answered {exc.code}",
+            _json(exc.read(MAX_BODY)),
+            time.monotonic() - started,
         )
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -43,4 +49,4 @@ def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        return raw.decode(errors="replace")[:200]
+        return raw.decode(errors="replace")

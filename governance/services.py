@@ -175,12 +175,12 @@ class Services:
         from governance.releases.lifecycle import make_target
 
         storage = self.image_workspace(estate.images).storage
-        return make_target(spec, self.home, storage, self.registry())
+        return make_target(spec, estate, self.home, storage, self.registry())
 
     def release_controller(self, spec: ReleaseSpec, estate: Estate, actor: str) -> Controller:
-        from governance.releases.lifecycle import make_controller, make_target
+        from governance.releases.lifecycle import make_controller
 
         registry = self.registry()
-        target = make_target(spec, self.home, self.image_workspace(estate.images).storage, registry)
+        target = self.release_target(spec, estate)
         trail = self.trail(actor)
         return make_controller(spec, self.home, target, registry, trail, self.alerts(estate.alerts))

@@ -86,16 +86,18 @@ def _latest(instance: dg.DagsterInstance, asset: str, key: str) -> str:
 
 
 def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
-    model = estate.model(spec.model)
+    served = estate.served_model(spec)
+    model = served[0] if served else None
+    what = "image digest, model version, dataset md5" if model else "image digest"
 
     @dg.asset(
         name=f"{spec.name}_candidate",
-        deps=[model.dataset, model.name, spec.image],
+        deps=[model.dataset, model.name, spec.image] if model else [spec.image],
         group_name=GROUP,
         owners=[spec.owner],
         kinds={"podman" if spec.target == "local" else "kubernetes"},
-        description=f"The exact versions release {spec.name} would serve: image digest, model version, "
-        "dataset md5 and the rendered manifests.",
+        description=f"The exact versions release {spec.name} would serve: {what} and the rendered "
+        "manifests.",
     )
     def candidate(
         context: AssetExecutionContext,
@@ -114,9 +116,9 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
                 _target(spec, estate, images, mlflow),
                 image=_latest(instance, spec.image, "reference"),
                 image_digest=_latest(instance, spec.image, IMAGE_VERSION),
-                model_version=_latest(instance, model.name, MODEL_VERSION),
+                model_version=_latest(instance, model.name, MODEL_VERSION) if model else None,
                 # the version the model was trained on, not whatever the dataset is now
-                dataset_md5=_latest(instance, model.name, DATASET_VERSION),
+                dataset_md5=_latest(instance, model.name, DATASET_VERSION) if model else None,
             )
             run.inputs = _inputs(estate, made, mlflow)
             run.outputs = [refs.release(spec, made.version)]
@@ -134,42 +136,46 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
 
 
 def _inputs(estate: Estate, candidate: Candidate, mlflow: MlflowResource) -> list[DatasetRef]:
-    model = estate.model(candidate.model_asset)
+    image = refs.image(
+        estate.image(candidate.image_asset), candidate.image.split("/", 1)[0], candidate.image_digest
+    )
+    if candidate.model is None:
+        return [image]
+    served = candidate.model
     tracking_uri = mlflow.registry().settings.tracking_uri
     return [
-        refs.governed_dataset(estate.dataset(candidate.dataset), candidate.dataset_md5),
-        refs.model_version(model, tracking_uri, candidate.model_version),
-        refs.image(
-            estate.image(candidate.image_asset), candidate.image.split("/", 1)[0], candidate.image_digest
-        ),
+        refs.governed_dataset(estate.dataset(served.dataset), served.dataset_md5),
+        refs.model_version(estate.model(served.asset), tracking_uri, served.version),
+        image,
     ]
 
 
-def _required(estate: Estate, candidate: Candidate) -> list[RequiredCheck]:
-    return required_checks(
-        candidate,
-        {
-            candidate.dataset: [datasets.SUITE_CHECK],
-            candidate.model_asset: [models.GATE_CHECK],
-            candidate.image_asset: [images.POLICY_CHECK, images.SMOKE_CHECK, images.SIZE_CHECK],
-        },
-    )
-
-
-def _version_keys(candidate: Candidate) -> dict[str, str]:
-    """Which metadata entry of each input's checks names the version the check evaluated."""
-    return {
-        candidate.dataset: DATASET_VERSION,
-        candidate.model_asset: MODEL_VERSION,
-        candidate.image_asset: IMAGE_VERSION,
+def _blocking_checks(candidate: Candidate) -> dict[str, tuple[str, list[str]]]:
+    """Every blocking check of the candidate's inputs: asset -> (the metadata entry that names the
+    version a check evaluated, the checks)."""
+    checks = {
+        candidate.image_asset: (
+            IMAGE_VERSION,
+            [images.POLICY_CHECK, images.SMOKE_CHECK, images.SIZE_CHECK],
+        )
     }
+    if candidate.model is not None:
+        checks[candidate.model.dataset] = (DATASET_VERSION, [datasets.SUITE_CHECK])
+        checks[candidate.model.asset] = (MODEL_VERSION, [models.GATE_CHECK])
+    return checks
+
+
+def _required(candidate: Candidate) -> list[RequiredCheck]:
+    return required_checks(
+        candidate, {a: names for a, (_, names) in _blocking_checks(candidate).items()}
+    )
 
 
 def _check_evidence(
     instance: dg.DagsterInstance, candidate: Candidate, required: list[RequiredCheck]
 ) -> list[CheckEvidence]:
     found = []
-    version_keys = _version_keys(candidate)
+    version_keys = {asset: key for asset, (key, _) in _blocking_checks(candidate).items()}
     for r in required:
         key = dg.AssetCheckKey(dg.AssetKey(r.asset), r.check)
         for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=200):
@@ -193,7 +199,8 @@ def _check_evidence(
 def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
     @dg.asset(
         name=spec.name,
-        deps=[f"{spec.name}_candidate"],
+        # the releases it calls serve before its smoke test asks them through it
+        deps=[f"{spec.name}_candidate", *spec.upstreams.values()],
         group_name=GROUP,
         owners=[spec.owner],
         kinds={"nginx" if spec.target == "local" else "kubernetes"},
@@ -215,10 +222,14 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         candidate = Candidate.from_dict(dict(pinned))
         controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
         registry = mlflow.registry()
-        required = _required(estate, candidate)
+        required = _required(candidate)
 
         def gather(c: Candidate) -> Evidence:
-            aliases = [a for a, v in registry.aliases(c.model).items() if v == c.model_version]
+            aliases = (
+                [a for a, v in registry.aliases(c.model.name).items() if v == c.model.version]
+                if c.model
+                else []
+            )
             return Evidence(
                 _check_evidence(context.instance, c, required),
                 aliases,
@@ -243,8 +254,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         links = explain_release(
             spec,
             serving(spec, audit.services().home, controller.target),
-            estate.model(spec.model),
-            estate.dataset(estate.model(spec.model).dataset),
+            estate.served_model(spec),
             registry,
             datasets.store(),
             audit.log().records(),

@@ -41,6 +41,29 @@ def run_governance(
     )
 
 
+def dagster_materialize(
+    dagster_home: Path, selection: str, estate: Path | None = None, timeout_s: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`dagster asset materialize` as an operator or a cron job runs it: each step in its own
+    process (the multiprocess executor), on the persistent instance in `dagster_home`."""
+    if not (dagster_home / "dagster.yaml").is_file():
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", dagster_home)
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    if estate is not None:
+        env["GOVERNANCE_ESTATE"] = str(estate)
+    dagster = str(Path(sys.executable).parent / "dagster")
+    return subprocess.run(
+        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "-a", "defs",
+         "--select", selection],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )  # fmt: skip
+
+
 def materialize_groups(estate: Estate, instance: Any, *groups: str, raise_on_error: bool = True) -> Any:
     """The estate's real definitions, materialized in process for the given asset groups."""
     import dagster as dg

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from governance.releases.candidate import Candidate
+from governance.releases.candidate import Candidate, ServedModel
 from governance.releases.gates import CheckEvidence, Evidence, required_checks
 
 RELEASE = "penguin_service"
@@ -15,18 +15,10 @@ CHECKS = {"penguins": ["suite"], "penguin_classifier": ["gate"], "model_server":
 
 def candidate(image: str, model_version: str) -> Candidate:
     """The candidate serving `image` (by digest) and penguin-classifier/`model_version`."""
-    return Candidate(
-        RELEASE,
-        "model_server",
-        image,
-        image.rpartition("@")[2],
-        "penguin_classifier",
-        "penguin-classifier",
-        model_version,
-        "penguins",
-        "md5-" + model_version,
-        "sha256:manifests",
+    model = ServedModel(
+        "penguin_classifier", "penguin-classifier", model_version, "penguins", "md5-" + model_version
     )
+    return Candidate(RELEASE, "model_server", image, image.rpartition("@")[2], "sha256:manifests", model)
 
 
 def required(c: Candidate) -> Any:

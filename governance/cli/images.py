@@ -37,7 +37,7 @@ def images_check_lockfile(directory: Path) -> None:
     if not report.consistent:
         echo(
             f"{report.lockfile}: {len(report.mismatches)} mismatch(es); "
-            f"a frozen {report.kind} install would fail"
+            f"a frozen {report.kind} install would fail; fix: {report.fix}"
         )
         sys.exit(1)
     echo(f"{report.lockfile}: consistent with every manifest ({report.kind})")

@@ -227,12 +227,10 @@ def release_explain(ctx: CliContext, name: str, as_json: bool) -> None:
     from governance.releases.lifecycle import serving
 
     spec = ctx.estate.release(name)
-    model = ctx.estate.model(spec.model)
     links = explain_release(
         spec,
         serving(spec, ctx.home, _target(ctx, spec)),
-        model,
-        ctx.estate.dataset(model.dataset),
+        ctx.estate.served_model(spec),
         ctx.registry(),
         ctx.dataset_store(),
         ctx.audit_log().records(),

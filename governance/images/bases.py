@@ -18,7 +18,8 @@ from governance.images.containers import ContainerStorage
 from governance.images.registry import manifest_digest
 from governance.locks import file_lock
 
-_RECIPE = 1  # bump when the way a base is built changes
+_RECIPE = 2  # bump when the way a base is built changes
+_HOSTS = r"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 _EXCLUDES = ["/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*"]
 
 
@@ -87,6 +88,9 @@ def _build(
                 f'--customize-hook=chroot "$1" useradd --uid {spec.user_id} --create-home '
                 "--shell /usr/sbin/nologin app",
                 '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*',
+                # A RUN step without a network gets no /etc/hosts from the builder, and tools that
+                # bind to "localhost" (test runners, dev servers) must still resolve it.
+                f"--customize-hook=printf '{_HOSTS}' > \"$1\"/etc/hosts",
                 spec.suite,
                 str(partial),
                 mirror,

@@ -40,7 +40,7 @@ REGISTRY_ENV = "GOVERNANCE_IMAGE_REGISTRY"
 STORAGE_ENV = "GOVERNANCE_IMAGE_STORAGE"
 RETRY = Backoff(attempts=3, base_delay=1.0, max_delay=8.0)
 # Generated or host-specific files never belong in a build context.
-_GENERATED = ("node_modules", "dist", ".venv", "__pycache__", ".pytest_cache")
+_GENERATED = ("node_modules", "dist", ".next", ".venv", "__pycache__", ".pytest_cache")
 _NOT_CONTEXT = shutil.ignore_patterns(*_GENERATED, "*.pyc")
 
 
@@ -406,7 +406,9 @@ def _lockfile_check(app: AppImageSpec) -> Check:
     detail = (
         f"{report.lockfile.name} consistent with every manifest ({report.kind})"
         if report.consistent
-        else f"a frozen {report.kind} install would fail: " + "; ".join(map(str, report.mismatches))
+        else f"a frozen {report.kind} install would fail: "
+        + "; ".join(map(str, report.mismatches))
+        + f"; fix: {report.fix}"
     ) + "".join(f"; warning: {warning}" for warning in report.warnings)
     return Check("lockfile", report.consistent, detail, time.monotonic() - started)
 

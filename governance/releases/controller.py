@@ -9,6 +9,8 @@ up for `scale_down_delay_s` so a rollback is a switch, not a redeploy. Every dec
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from governance.config import ReleaseSpec
 from governance.errors import AuditUnavailable, PermanentError
 from governance.notify.alerts import Alert, Alerts
 from governance.probes import Probe
-from governance.releases.candidate import Candidate
+from governance.releases.candidate import Candidate, served_versions
 from governance.releases.gates import SMOKE_GATE, Evidence, GateDecision, RequiredCheck, evaluate
 from governance.releases.state import COLORS, Decision, ReleaseState, StateStore, other
 from governance.releases.target import Target
@@ -45,7 +47,7 @@ class Controller:
     states: StateStore
     trail: AuditTrail
     alerts: Alerts
-    on_serving: Callable[[Candidate], None]  # keeps the model's `champion` alias on what serves
+    on_serving: Callable[[Candidate], None]  # keeps a served model's `champion` alias on what serves
 
     def promote(
         self, candidate: Candidate, required: list[RequiredCheck], gather: GatherEvidence
@@ -242,22 +244,34 @@ class Controller:
         ready = self.target.probe(color, "/readyz")
         if not ready.ok:
             return ready
-        predicted = self.target.probe(color, "/predict", body=self.spec.smoke_request)
-        if not predicted.ok:
-            return predicted
-        return Probe(
-            True, 200, f"/readyz and /predict answered 200 ({predicted.body.get('predictions')})"
-        )
+        answered = self._smoke_request(color)
+        if not answered.ok:
+            return answered
+        return Probe(True, 200, f"/readyz answered 200; {answered.detail}")
+
+    def _smoke_request(self, color: str | None) -> Probe:
+        """The release's smoke request on one color, or through the service (None)."""
+        smoke = self.spec.smoke
+        answer = self.target.probe(color, smoke.path, body=smoke.body)
+        if not answer.ok:
+            return answer
+        text = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
+        if smoke.expect is not None and smoke.expect not in text:
+            return Probe(
+                False, answer.status, f"{smoke.path} answered without {smoke.expect!r}: {_shown(text)}"
+            )
+        shown = answer.body.get("predictions") if isinstance(answer.body, dict) else None
+        return Probe(True, 200, f"{smoke.path} answered 200" + (f" ({shown})" if shown else ""))
 
     def _verify(self, color: str) -> Probe:
-        """Through the service: the new color answers /version, and serves a prediction."""
+        """Through the service: the new color answers /version, and the smoke request."""
         deadline = time.monotonic() + VERIFY_TIMEOUT_S
         while True:
             version = self.target.probe(None, "/version", timeout_s=2)
             if version.ok and isinstance(version.body, dict) and version.body.get("color") == color:
-                predicted = self.target.probe(None, "/predict", body=self.spec.smoke_request)
+                answered = self._smoke_request(None)
                 return Probe(
-                    predicted.ok, predicted.status, f"service routes to {color}; {predicted.detail}"
+                    answered.ok, answered.status, f"service routes to {color}; {answered.detail}"
                 )
             if time.monotonic() > deadline:
                 return Probe(
@@ -289,14 +303,9 @@ class Controller:
         versions = {"color": decision.active_color} if decision.active_color else {}
         summary = "versions not recorded"
         if candidate is not None:
-            versions |= {
-                "release": candidate.version,
-                "image": candidate.image_digest,
-                "model_version": candidate.model_ref,
-                "dataset_md5": candidate.dataset_md5,
-            }
-            summary = (
-                f"{candidate.version}: image {candidate.image_digest[:19]}…, model {candidate.model_ref}"
+            versions |= served_versions(candidate)
+            summary = f"{candidate.version}: image {candidate.image_digest[:19]}…" + (
+                f", model {candidate.model_ref}" if candidate.model else ""
             )
         passed = [f"{g.name}: {g.evidence}" for g in gates.gates] if gates and gates.passed else []
         action = "release." + decision.action.replace(" ", "_")
@@ -338,3 +347,10 @@ class Controller:
         state.decide(outcome.decision)
         self.states.save(state)
         return outcome
+
+
+def _shown(text: str, limit: int = 240) -> str:
+    """What a person would read of an answer: a page's visible text, its end (where an answer or
+    an error is shown) when long."""
+    visible = " ".join(re.sub(r"<script\b.*?</script>|<[^>]+>", " ", text, flags=re.S).split())
+    return visible if len(visible) <= limit else "…" + visible[-limit:]

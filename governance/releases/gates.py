@@ -38,7 +38,7 @@ class RequiredCheck:
 @dataclass(frozen=True)
 class Evidence:
     checks: Sequence[CheckEvidence]
-    model_aliases: Sequence[str]  # aliases the candidate's model version holds
+    model_aliases: Sequence[str]  # aliases the candidate's model version holds (if any)
     smoke_ok: bool | None  # None: the idle color was not tested (yet)
     smoke_detail: str = ""
     approved_by: str | None = None
@@ -66,8 +66,9 @@ class GateDecision:
 
 def required_checks(candidate: Candidate, checks: Mapping[str, Sequence[str]]) -> list[RequiredCheck]:
     """Every blocking check of the candidate's inputs (asset -> check names), at its exact version."""
+    versions = candidate.versions()
     return [
-        RequiredCheck(asset, check, candidate.version_of(asset))
+        RequiredCheck(asset, check, versions[asset])
         for asset, names in checks.items()
         for check in names
     ]
@@ -81,14 +82,15 @@ def evaluate(
     requires_approval: bool,
 ) -> GateDecision:
     gates = [_check_gate(r, evidence.checks) for r in required]
-    holds = [a for a in evidence.model_aliases if a in PROMOTABLE_ALIASES]
-    gates.append(
-        Gate(
-            f"model {candidate.model_ref} alias",
-            bool(holds),
-            f"holds {', '.join(holds)}" if holds else "holds neither challenger nor champion",
+    if candidate.model is not None:
+        holds = [a for a in evidence.model_aliases if a in PROMOTABLE_ALIASES]
+        gates.append(
+            Gate(
+                f"model {candidate.model_ref} alias",
+                bool(holds),
+                f"holds {', '.join(holds)}" if holds else "holds neither challenger nor champion",
+            )
         )
-    )
     if evidence.smoke_ok is None:
         gates.append(Gate(SMOKE_GATE, False, "not run"))
     else:

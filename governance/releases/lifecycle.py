@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from governance.images.containers import ContainerStorage
 from governance.models.gate import CHAMPION
 from governance.models.registry import ModelRegistry
 from governance.notify.alerts import Alerts
-from governance.releases.candidate import Candidate
+from governance.releases.candidate import Candidate, ServedModel, served_versions
 from governance.releases.controller import Controller
 from governance.releases.state import COLORS, StateStore
 from governance.releases.target import Target
@@ -31,7 +32,11 @@ def release_dir(home: GovernanceHome, name: str) -> Path:
 
 
 def make_target(
-    spec: ReleaseSpec, home: GovernanceHome, storage: ContainerStorage, registry: ModelRegistry
+    spec: ReleaseSpec,
+    estate: Estate,
+    home: GovernanceHome,
+    storage: ContainerStorage,
+    registry: ModelRegistry,
 ) -> Target:
     directory = release_dir(home, spec.name)
     if spec.target == "kubernetes":
@@ -42,16 +47,27 @@ def make_target(
             spec,
             spec.kubernetes,
             directory,
-            lambda candidate: registry.digest(candidate.model, candidate.model_version),
+            lambda candidate: registry.digest(*_model(candidate)),
         )
     from governance.releases.local import LocalTarget
 
-    def model_dir(candidate: Candidate) -> Path:
-        return registry.download(
-            candidate.model, candidate.model_version, directory / "models" / candidate.model_version
-        )
+    def model_dir(candidate: Candidate) -> Path | None:
+        if candidate.model is None:
+            return None
+        name, version = _model(candidate)
+        return registry.download(name, version, directory / "models" / version)
 
-    return LocalTarget(spec, directory, storage, model_dir)
+    upstreams = {
+        variable: f"http://127.0.0.1:{estate.release(upstream).local.service_port}"
+        for variable, upstream in spec.upstreams.items()
+    }
+    return LocalTarget(spec, directory, storage, model_dir, upstreams)
+
+
+def _model(candidate: Candidate) -> tuple[str, str]:
+    if candidate.model is None:
+        raise PermanentError(f"release {candidate.release} serves no model")
+    return candidate.model.name, candidate.model.version
 
 
 def make_controller(
@@ -64,14 +80,18 @@ def make_controller(
 ) -> Controller:
 
     def champion(candidate: Candidate) -> None:
+        """The model a release serves is its registry's champion; an app release has none."""
         from governance.models.aliases import promote
 
-        if registry.aliases(candidate.model).get(CHAMPION) == candidate.model_version:
+        if candidate.model is None:
+            return
+        name, version = _model(candidate)
+        if registry.aliases(name).get(CHAMPION) == version:
             return
         promote(
             registry,
-            candidate.model,
-            candidate.model_version,
+            name,
+            version,
             CHAMPION,
             reason=f"serves release {spec.name} ({candidate.version})",
             trail=trail,
@@ -94,25 +114,25 @@ def make_candidate(
     *,
     image: str,
     image_digest: str,
-    model_version: str,
-    dataset_md5: str,
+    model_version: str | None,
+    dataset_md5: str | None,
 ) -> Candidate:
-    model = estate.model(spec.model)
-    draft = Candidate(
-        spec.name,
-        spec.image,
-        image,
-        image_digest,
-        model.name,
-        model.registered_name,
-        model_version,
-        model.dataset,
-        dataset_md5,
-        manifests_digest="",
-    )
+    """The candidate of exact versions; `model_version` and `dataset_md5` only for a model release."""
+    served = estate.served_model(spec)
+    model = None
+    if served is not None:
+        spec_model, _ = served
+        if model_version is None or dataset_md5 is None:
+            raise PermanentError(
+                f"release {spec.name}: the candidate needs the version of {spec_model.name}"
+            )
+        model = ServedModel(
+            spec_model.name, spec_model.registered_name, model_version, spec_model.dataset, dataset_md5
+        )
+    draft = Candidate(spec.name, spec.image, image, image_digest, "", model)
     rendered = target.render(draft)
     manifests = "sha256:" + hashlib.sha256(rendered.encode()).hexdigest()
-    return Candidate.from_dict({**draft.to_dict(), "manifests_digest": manifests})
+    return replace(draft, manifests_digest=manifests)
 
 
 def approve(spec: ReleaseSpec, home: GovernanceHome, audit: AuditLog, by: str, reason: str) -> Candidate:
@@ -175,12 +195,7 @@ def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str,
 
 
 def _versions(candidate: Candidate) -> dict[str, str]:
-    return {
-        "release": candidate.version,
-        "image": candidate.image,
-        "model_version": candidate.model_ref,
-        "dataset_md5": candidate.dataset_md5,
-    }
+    return {**served_versions(candidate), "image": candidate.image}
 
 
 def serving(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> ServingView:

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +58,15 @@ class LocalTarget:
         spec: ReleaseSpec,
         directory: Path,
         storage: ContainerStorage,
-        model_dir: Callable[[Candidate], Path],
+        model_dir: Callable[[Candidate], Path | None],
+        upstreams: Mapping[str, str],
     ):
         self.spec = spec
         self.directory = directory
         self.nginx_dir = directory / "nginx"
         self.storage = storage
         self.model_dir = model_dir
+        self.upstreams = dict(upstreams)  # environment variable -> another release's service URL
         self.service_url = f"http://127.0.0.1:{spec.local.service_port}"
         self._ports = {"blue": spec.local.blue_port, "green": spec.local.green_port}
 
@@ -92,8 +94,10 @@ class LocalTarget:
         self._podman("run", "--detach", *self._run_args(color, candidate, model_dir))
 
     def _run_args(self, color: str, candidate: Candidate, model_dir: Path | None = None) -> list[str]:
+        """The container of one color; rendered with placeholders for the candidate's digest.
+        HOSTNAME is the bind address of a Node server (Next.js), HOST that of uvicorn."""
         port = self._ports.get(color, 0)
-        return [
+        args = [
             "--name", self._name(color),
             "--network", "host",
             "--pull", "missing",
@@ -102,12 +106,16 @@ class LocalTarget:
             "--label", f"governance.version={candidate.version}",
             "--env", f"PORT={port}",
             "--env", "HOST=127.0.0.1",
+            "--env", "HOSTNAME=127.0.0.1",
             "--env", f"COLOR={color}",
-            "--env", f"MODEL_VERSION={candidate.model_ref}",
             "--env", f"IMAGE_REF={candidate.image}",
-            "--volume", f"{model_dir or '/MODEL'}:/model:ro",
-            candidate.image,
         ]  # fmt: skip
+        for variable, url in sorted(self.upstreams.items()):
+            args += ["--env", f"{variable}={url}"]
+        if candidate.model is not None:
+            args += ["--env", f"MODEL_VERSION={candidate.model_ref}"]
+            args += ["--volume", f"{model_dir or '/MODEL'}:/model:ro"]
+        return [*args, candidate.image]
 
     def wait_ready(self, color: str, timeout_s: float) -> Probe:
         deadline = time.monotonic() + timeout_s

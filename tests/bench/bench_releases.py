@@ -142,7 +142,7 @@ def run(root: Path, seconds: float) -> Path:
         print(
             f"whole estate (datasets, model, images, release to blue): {time.monotonic() - started:.1f} s"
         )
-        load = Load(ports["service_port"], estate.release(RELEASE).smoke_request)
+        load = Load(ports["service_port"], estate.release(RELEASE).smoke.body)
         load.start()
         time.sleep(3)
         promote_start = time.monotonic()

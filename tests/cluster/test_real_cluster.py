@@ -222,9 +222,7 @@ def test_promote_switch_and_rollback_on_a_real_cluster(
     assert rolled.decision.action == "rolled back", rolled.decision.reasons
     back = target.probe(None, "/version")
     assert back.ok and back.body["color"] == served[0]["color"]
-    scored = target.probe(
-        None, "/invocations", body={"dataframe_records": spec.smoke_request["instances"]}
-    )
+    scored = target.probe(None, "/invocations", body={"dataframe_records": spec.smoke.body["instances"]})
     assert scored.ok and scored.body["model_version"] == f"penguin-classifier/{first}"
 
     status = run_governance("--estate", str(estate.path), "release", "status", "--json")

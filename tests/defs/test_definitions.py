@@ -40,8 +40,17 @@ def test_datasets_group() -> None:
         "frontend": "images",
         "penguin_service_candidate": "releases",
         "penguin_service": "releases",
+        "penguin_web_candidate": "releases",
+        "penguin_web": "releases",
     }
     assert graph.get(dg.AssetKey("penguins")).parent_keys == {dg.AssetKey("penguins_raw")}
+    # The web release serves no model: its candidate is the front end's image; it deploys after
+    # the model service its page asks.
+    assert graph.get(dg.AssetKey("penguin_web_candidate")).parent_keys == {dg.AssetKey("frontend")}
+    assert graph.get(dg.AssetKey("penguin_web")).parent_keys == {
+        dg.AssetKey("penguin_web_candidate"),
+        dg.AssetKey("penguin_service"),
+    }
     assert graph.get(dg.AssetKey("penguins")).owners == ["data-platform@example.com"]
 
 

@@ -4,29 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from governance.home import GovernanceHome
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
-from tests.conftest import REPO, run_governance
-
-
-def materialize(dagster_home: Path, selection: str) -> subprocess.CompletedProcess[str]:
-    dagster = str(Path(sys.executable).parent / "dagster")
-    return subprocess.run(
-        [dagster, "asset", "materialize", "-m", "pipelines.definitions", "-a", "defs",
-         "--select", selection],
-        cwd=REPO,
-        env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
+from tests.conftest import dagster_materialize, run_governance
 
 
 def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Path) -> None:
@@ -34,11 +17,9 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
     process that never trained, scores the champion through the registry, passes v2 as challenger,
     and the operator promotes it. Every action is in one intact audit chain."""
     dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", dagster_home)
     registry = ModelRegistry(mlflow_settings(GovernanceHome.resolve()))
 
-    day_one = materialize(dagster_home, "+key:penguin_classifier")
+    day_one = dagster_materialize(dagster_home, "+key:penguin_classifier")
     assert day_one.returncode == 0, day_one.stderr[-3000:]
     assert "RUN_SUCCESS" in day_one.stderr
     assert "Asset check 'meets_promotion_policy' on 'penguin_classifier' passed" in day_one.stderr
@@ -47,7 +28,7 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
     first = run_governance(*promote, "1", "--by", "alice", "--reason", "day one")
     assert first.returncode == 0, first.stderr
 
-    day_two = materialize(dagster_home, "key:penguin_classifier")
+    day_two = dagster_materialize(dagster_home, "key:penguin_classifier")
     assert day_two.returncode == 0, day_two.stderr[-3000:]
     assert "Asset check 'meets_promotion_policy' on 'penguin_classifier' passed" in day_two.stderr
     assert registry.aliases("penguin-classifier") == {"challenger": "2", "champion": "1"}

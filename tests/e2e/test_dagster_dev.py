@@ -146,7 +146,7 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
     service = defs_estate().release("penguin_service")
     request = urllib.request.Request(
         f"http://127.0.0.1:{service.local.service_port}/predict",
-        data=json.dumps(service.smoke_request).encode(),
+        data=json.dumps(service.smoke.body).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -154,6 +154,14 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
             "predictions": ["Adelie"],
             "model_version": "penguin-classifier/1",
         }
+    # A person opening the web release's URL gets a prediction, with the model that answered.
+    web = defs_estate().release("penguin_web")
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{web.local.service_port}{web.smoke.path}", timeout=15
+    ) as response:
+        html = response.read().decode()
+    assert 'data-testid="species">Adelie<' in html
+    assert 'data-testid="model-version">penguin-classifier/1<' in html
     # The run wrote into this home's DVC repository and MLflow store, nowhere else.
     assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()
     assert (home / "mlflow" / "mlflow.db").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -214,3 +215,24 @@ def test_what_a_frozen_pnpm_install_accepts_is_a_warning(
         )
     assert outcome.code == 0, outcome.out + outcome.err
     assert "warning: " in outcome.out
+
+
+@pytest.mark.usefixtures("image_lab")
+def test_a_release_state_whose_color_lacks_a_field_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """Found when candidates learned to serve no model: a stored color with a model but without its
+    asset raised KeyError (exit 3) instead of being refused as damaged state."""
+    estate = tmp_path / "governance.yaml"
+    estate.write_text(estate_text())
+    color = {"release": "penguin_service", "image_asset": "model_server", "image": "x@sha256:aa"}
+    color |= {"image_digest": "sha256:aa", "manifests_digest": "sha256:m", "model": "m"}
+    state = {"previous": "blue", "colors": {"blue": color}}
+    with fresh_home(
+        lambda home: (
+            (home / "releases" / "penguin_service").mkdir(parents=True)
+            or (home / "releases" / "penguin_service" / "state.json").write_text(json.dumps(state))
+        )
+    ) as home:
+        outcome = check_contract(
+            "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home
+        )
+    assert outcome.code == 2 and "a candidate without 'model_asset'" in outcome.err

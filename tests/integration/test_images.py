@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from governance.images.lifecycle import (
     policy_findings,
     preflight,
 )
+from governance.images.lockfiles import check_lockfile
 from governance.images.registry import manifest_digest
 from governance.images.smoke import smoke_test
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
@@ -41,17 +43,17 @@ def first_build(image_lab: tuple[str, Path], tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture
-def app_copy(tmp_path: Path) -> Callable[[Callable[[Path], None]], tuple[Estate, AppImageSpec]]:
-    """The estate with the model server's context replaced by an edited copy."""
+def app_copy(tmp_path: Path) -> Callable[..., tuple[Estate, AppImageSpec]]:
+    """The estate with an app's context (the model server's unless named) replaced by an edited copy."""
 
-    def make(edit: Callable[[Path], None]) -> tuple[Estate, AppImageSpec]:
-        context = tmp_path / "model-server"
-        shutil.copytree(MODEL_SERVER, context)
-        edit(context)
+    def make(edit: Callable[[Path], None], app: str = "model_server") -> tuple[Estate, AppImageSpec]:
         data = repository_estate_data()
-        data["images"]["apps"]["model_server"]["context"] = str(context)
+        context = tmp_path / app
+        shutil.copytree(data["images"]["apps"][app]["context"], context)
+        edit(context)
+        data["images"]["apps"][app]["context"] = str(context)
         estate = write_estate(data, tmp_path / "estate")
-        return estate, estate.image("model_server")
+        return estate, estate.image(app)
 
     return make
 
@@ -156,6 +158,70 @@ def test_lockfile_out_of_step_fails_at_once_naming_the_package(app_copy) -> None
         build_image(spec, _workspace(estate))
 
 
+def _add_dependency(ctx: Path) -> None:
+    manifest = ctx / "apps/web/package.json"
+    data = json.loads(manifest.read_text())
+    data["dependencies"]["zod"] = "3.23.8"
+    manifest.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _bump_catalog(ctx: Path) -> None:
+    workspace = ctx / "pnpm-workspace.yaml"
+    workspace.write_text(workspace.read_text().replace("next: 15.5.29", "next: 15.5.28"))
+
+
+def _move_shared_package(ctx: Path) -> None:
+    (ctx / "packages/ui").rename(ctx / "packages/shared-ui")
+
+
+@pytest.mark.parametrize(
+    ("edit", "mismatch"),
+    [
+        (
+            _add_dependency,
+            "apps/web/package.json: zod: dependencies asks '3.23.8' but the lockfile has no entry",
+        ),
+        (
+            _bump_catalog,
+            "pnpm-workspace.yaml: next: default catalog asks '15.5.28', the lockfile has '15.5.29'",
+        ),
+        (
+            _move_shared_package,
+            "packages/shared-ui/package.json: (importer): workspace package is missing",
+        ),
+    ],
+    ids=["dependency-added", "catalog-changed", "workspace-link-broken"],
+)
+def test_a_developers_pnpm_edit_is_refused_before_the_build_with_its_fix(  # type: ignore[no-untyped-def]
+    app_copy, image_lab: tuple[str, Path], edit: Callable[[Path], None], mismatch: str
+) -> None:
+    """The seed's failures: the preflight names the exact mismatch and the command that fixes it,
+    before a base, a fetch or a build step is spent; and that command, run for real, does fix it."""
+    estate, spec = app_copy(edit, "frontend")
+    progress: list[str] = []
+    with pytest.raises(PermanentError) as refused:
+        build_image(spec, _workspace(estate), progress=progress.append)
+    message = str(refused.value)
+    assert message.startswith("preflight failed: lockfile: a frozen pnpm install would fail: "), message
+    assert mismatch in message, message
+    assert (
+        f"fix: run `pnpm install --lockfile-only` in {spec.context}, then commit pnpm-lock.yaml"
+        in message
+    )
+    assert not [line for line in progress if line.startswith(("[bases]", "[fetch]", "[build]"))]
+
+    pnpm = dependencies.npm_package(
+        "pnpm", dependencies.pnpm_version(spec.context), GovernanceHome.resolve().root / "tools",
+        estate.images.npm_url,
+    )  # fmt: skip
+    relock = subprocess.run(
+        ["node", str(pnpm / "bin/pnpm.cjs"), "install", "--lockfile-only", "--registry", estate.images.npm_url],
+        cwd=spec.context, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+    assert check_lockfile(spec.context).consistent
+
+
 def test_unreachable_registry_is_transient_and_named(image_lab, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("GOVERNANCE_IMAGE_REGISTRY", f"127.0.0.1:{free_port()}")
     estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
@@ -181,8 +247,8 @@ def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple
     estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
     workspace = _workspace(estate)
     build = build_image(estate.image("frontend"), workspace)
-    assert set(build.bases) == {"NODE_IMAGE", "BASE_IMAGE"}
-    assert build.lockfile == "pnpm-lock.yaml" and build.dependency_packages >= 5
+    assert set(build.bases) == {"NODE_IMAGE"}
+    assert build.lockfile == "pnpm-lock.yaml" and build.dependency_packages >= 50
     assert smoke_test(build.reference, workspace.storage, health_path="/healthz").ok
     assert BuildRecords(workspace.root).by_digest("frontend", build.digest).reference == build.reference
 

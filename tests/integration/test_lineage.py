@@ -24,6 +24,7 @@ from governance.lineage.outbox import Outbox
 from governance.lineage.transport import FileTransport, HttpTransport, transport_from_environment
 from pipelines.definitions import build_definitions
 from tests.badfiles import BAD_FILES
+from tests.conftest import materialize_groups
 from tests.conftest import run_governance as governance
 from tests.openlineage_spec import spec_errors
 from tests.services import LineageBackend, free_port
@@ -83,6 +84,8 @@ def test_every_materialization_and_check_emits_spec_valid_events(
             ],
             "penguin_service.candidate",
             "penguin_service",
+            "penguin_web.candidate",
+            "penguin_web",
         ]
     }
 
@@ -103,6 +106,12 @@ def test_every_materialization_and_check_emits_spec_valid_events(
     (checked,) = complete("model_server.answers_health_check")["inputs"]
     assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert [(a["assertion"], a["success"]) for a in assertions] == [("answers_health_check", True)]
+
+    # The web release serves an image and no model: its candidate's only input is that image.
+    web_digest = result.asset_materializations_for_node("frontend")[0].metadata["digest"].value
+    web = complete("penguin_web.candidate")
+    assert [d["name"] for d in web["inputs"]] == [f"penguins/frontend@{web_digest}"]
+    assert [(d["namespace"], d["name"]) for d in web["outputs"]] == [("release://local", "penguin_web")]
 
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     (dataset,) = complete("penguins")["outputs"]
@@ -318,8 +327,8 @@ def test_cli_events_flush_and_graph(backend: LineageBackend, tmp_path: Path) -> 
 def test_graph_of_the_estate_has_versions_on_the_nodes(
     estate_with_source: Callable[[Path], Estate], penguins_csv: Path, tmp_path: Path
 ) -> None:
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = materialize(estate_with_source(penguins_csv), instance)
+    with dg.DagsterInstance.ephemeral() as instance:  # the data and model chain is what it draws
+        result = materialize_groups(estate_with_source(penguins_csv), instance, "datasets", "models")
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     for fmt in ("svg", "png", "html", "dot"):
         out = tmp_path / f"graph.{fmt}"

@@ -38,7 +38,9 @@ pytestmark = pytest.mark.usefixtures("image_lab")
 
 @pytest.fixture
 def estate(tmp_path: Path) -> Iterator[Estate]:
+    """The model service alone (the web release that calls it has its own scenario)."""
     data = repository_estate_data()
+    del data["releases"]["penguin_web"]
     data["releases"][RELEASE]["local"] = {
         "service_port": free_port(),
         "blue_port": free_port(),
@@ -137,10 +139,10 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         provenance = str(deployed.metadata["provenance"].value)
         assert "| service | http://127.0.0.1:" in provenance and "| image |" in provenance
         assert "| model version | penguin-classifier/1 |" in provenance
-        answer = service(estate, "/predict", spec.smoke_request)
+        answer = service(estate, "/predict", spec.smoke.body)
         assert answer == {"predictions": ["Adelie"], "model_version": "penguin-classifier/1"}
         # The released image speaks MLflow's scoring protocol and exposes its metrics.
-        records = {"dataframe_records": spec.smoke_request["instances"]}
+        records = {"dataframe_records": spec.smoke.body["instances"]}
         assert service(estate, "/invocations", records) == answer
         assert text(estate, "/ping") == "\n"
         assert (
@@ -150,7 +152,7 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
         assert registry().aliases("penguin-classifier")["champion"] == "1"
 
         # A new model version, promoted to green under load: no request fails during the switch.
-        with Load(estate, spec.smoke_request) as load:
+        with Load(estate, spec.smoke.body) as load:
             second = materialize(estate, instance, "penguin_classifier", f"{RELEASE}_candidate", RELEASE)
             time.sleep(0.5)
         assert second.success
@@ -327,7 +329,7 @@ def test_a_promotion_killed_mid_way_leaves_a_healthy_color_and_the_next_run_reco
 
     assert service(estate, "/version") == serving  # still blue, still healthy
     assert (
-        service(estate, "/predict", estate.release(RELEASE).smoke_request)["model_version"]
+        service(estate, "/predict", estate.release(RELEASE).smoke.body)["model_version"]
         == "penguin-classifier/1"
     )
 

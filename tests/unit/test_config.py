@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from governance.config import load_estate
 from governance.errors import ConfigError
-from tests.conftest import ESTATE_FILE, REPO
+from tests.conftest import ESTATE_FILE, REPO, repository_estate_data, write_estate
 
 VALID = f"""
 datasets:
@@ -107,3 +108,52 @@ def test_missing_file_and_unknown_dataset(tmp_path: Path) -> None:
         load_estate(tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match=r"no dataset named 'birds' \(known: penguins\)"):
         load_estate(ESTATE_FILE).dataset("birds")
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            lambda r: r["penguin_web"].update(upstreams={"MODEL_SERVER_URL": "penguin_svc"}),
+            "releases.penguin_web.upstreams.MODEL_SERVER_URL: no other release named 'penguin_svc'",
+        ),
+        (
+            lambda r: r["penguin_web"].update(upstreams={"MODEL_SERVER_URL": "penguin_web"}),
+            "no other release named 'penguin_web'",
+        ),
+        (
+            lambda r: r["penguin_service"].update(upstreams={"WEB_URL": "penguin_web"}),
+            "a cycle (penguin_service -> penguin_web -> penguin_service)",
+        ),
+        (
+            lambda r: r["penguin_web"].update(upstreams={"model-server": "penguin_service"}),
+            "'model-server' is not an environment variable name",
+        ),
+        (
+            lambda r: r["penguin_web"].update(
+                target="kubernetes", kubernetes=r["penguin_service"]["kubernetes"]
+            ),
+            "a release without a model, or with upstreams, runs on the local target",
+        ),
+        (
+            lambda r: r["penguin_web"]["smoke"].update(path="?island=Dream"),
+            "releases.penguin_web.smoke.path: String should match pattern",
+        ),
+    ],
+)
+def test_release_references_are_checked(tmp_path: Path, edit: Any, reason: str) -> None:
+    data = repository_estate_data()
+    edit(data["releases"])
+    with pytest.raises(ConfigError) as info:
+        write_estate(data, tmp_path)
+    assert reason in str(info.value), str(info.value)
+
+
+def test_an_app_release_serves_no_model() -> None:
+    estate = load_estate(ESTATE_FILE)
+    web = estate.release("penguin_web")
+    assert web.model is None and estate.served_model(web) is None
+    assert web.upstreams == {"MODEL_SERVER_URL": "penguin_service"}
+    model, dataset = estate.served_model(estate.release("penguin_service")) or (None, None)
+    assert model is not None and dataset is not None
+    assert (model.name, dataset.name) == ("penguin_classifier", "penguins")

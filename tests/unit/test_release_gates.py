@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from governance.releases.candidate import Candidate
+from governance.releases.candidate import Candidate, ServedModel
 from governance.releases.gates import SMOKE_GATE, CheckEvidence, Evidence, evaluate, required_checks
 
 CHECKS = {"penguins": ["suite"], "classifier": ["gate"], "server": ["policy", "smoke"]}
 
 
 def candidate(model_version: str = "3", digest: str = "sha256:aa", md5: str = "md5-a") -> Candidate:
-    return Candidate(
-        "svc",
-        "server",
-        f"reg/app@{digest}",
-        digest,
-        "classifier",
-        "clf",
-        model_version,
-        "penguins",
-        md5,
-        "sha256:m",
-    )
+    model = ServedModel("classifier", "clf", model_version, "penguins", md5)
+    return Candidate("svc", "server", f"reg/app@{digest}", digest, "sha256:m", model)
 
 
 def all_passing(c: Candidate, at: float = 100.0) -> list[CheckEvidence]:
@@ -88,3 +78,30 @@ def test_release_version_names_exactly_what_would_serve() -> None:
     assert candidate().version != candidate(model_version="4").version
     assert candidate().version != candidate(digest="sha256:cc").version
     assert Candidate.from_dict(candidate().to_dict()) == candidate()
+
+
+def test_an_app_release_is_gated_on_its_image_checks_and_smoke_test_only() -> None:
+    web = Candidate("web", "frontend", "reg/web@sha256:ff", "sha256:ff", "sha256:m")
+    checks = {"frontend": ["policy", "smoke"]}
+    passing = [
+        CheckEvidence(r.asset, r.check, r.version, True, 1.0) for r in required_checks(web, checks)
+    ]
+    decision = evaluate(
+        web, required_checks(web, checks), Evidence(passing, [], True, "ok"), requires_approval=False
+    )
+    assert decision.passed
+    assert [g.name for g in decision.gates] == ["frontend.policy", "frontend.smoke", SMOKE_GATE]
+    assert web.versions() == {"frontend": "sha256:ff"}
+    assert Candidate.from_dict(web.to_dict()) == web
+    assert "model" not in web.to_dict()
+
+
+def test_a_model_release_keeps_the_version_its_state_was_recorded_with() -> None:
+    """Release state written before app releases existed names the same version after the upgrade."""
+    stored = {
+        "release": "svc", "image_asset": "server", "image": "reg/app@sha256:aa", "image_digest": "sha256:aa",
+        "model_asset": "classifier", "model": "clf", "model_version": "3", "dataset": "penguins",
+        "dataset_md5": "md5-a", "manifests_digest": "sha256:m", "version": "release-3a75bdefbe5c8b64",
+    }  # fmt: skip
+    assert Candidate.from_dict(stored) == candidate()
+    assert candidate().to_dict() == stored

@@ -23,6 +23,15 @@ class Mismatch:
         return f"{self.manifest}: {self.package}: {self.problem}"
 
 
+# What brings a lockfile back in line with its manifests without installing anything.
+_RELOCK = {
+    "pnpm": "pnpm install --lockfile-only",
+    "npm": "npm install --package-lock-only",
+    "uv": "uv lock",
+    "pip-tools": "pip-compile --generate-hashes requirements.in",
+}
+
+
 @dataclass(frozen=True)
 class LockfileReport:
     kind: str
@@ -33,6 +42,11 @@ class LockfileReport:
     @property
     def consistent(self) -> bool:
         return not self.mismatches
+
+    @property
+    def fix(self) -> str:
+        """The command that updates the lockfile, and where to run it (a workspace's root)."""
+        return f"run `{_RELOCK[self.kind]}` in {self.lockfile.parent}, then commit {self.lockfile.name}"
 
 
 def check_lockfile(directory: Path) -> LockfileReport:

@@ -226,12 +226,13 @@ def test_a_release_state_whose_color_lacks_a_field_is_refused_naming_the_file(tm
     color = {"release": "penguin_service", "image_asset": "model_server", "image": "x@sha256:aa"}
     color |= {"image_digest": "sha256:aa", "manifests_digest": "sha256:m", "model": "m"}
     state = {"previous": "blue", "colors": {"blue": color}}
-    with fresh_home(
-        lambda home: (
-            (home / "releases" / "penguin_service").mkdir(parents=True)
-            or (home / "releases" / "penguin_service" / "state.json").write_text(json.dumps(state))
-        )
-    ) as home:
+
+    def damaged(home: Path) -> None:
+        path = home / "releases" / "penguin_service" / "state.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(state))
+
+    with fresh_home(damaged) as home:
         outcome = check_contract(
             "state.json", ["--estate", str(estate), "release", "status"], ["state.json"], home=home
         )

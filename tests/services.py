@@ -53,14 +53,16 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
 
 
 @contextmanager
-def model_server(model_dir: Path, logs: Path, *, ready: bool = True, **env: str) -> Iterator[str]:
-    """The sample model server from source (`python -m app`) on a free loopback port, serving
-    `model_dir` as penguin-classifier/1; yields its base URL once it is ready (or, with
-    `ready=False`, once it is up)."""
-    port = str(free_port())
+def model_server(
+    model_dir: Path, logs: Path, *, ready: bool = True, port: int | None = None, **env: str
+) -> Iterator[str]:
+    """The sample model server from source (`python -m app`) on `port` (a free loopback port unless
+    given), serving `model_dir` as penguin-classifier/1; yields its base URL once it is ready (or,
+    with `ready=False`, once it is up)."""
+    port = port or free_port()
     environment = {
         **os.environ,
-        "PORT": port,
+        "PORT": str(port),
         "HOST": "127.0.0.1",
         "MODEL_DIR": str(model_dir),
         "MODEL_VERSION": "penguin-classifier/1",

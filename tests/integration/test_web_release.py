@@ -1,7 +1,8 @@
-"""The web front end released blue/green beside the model service it asks, through
-`dagster asset materialize` (each step in its own process) on one persistent instance, across days:
-a developer's source edit becomes green, is rolled back, heals, and is refused when the page can no
-longer get a prediction."""
+"""The web front end released blue/green, through `dagster asset materialize` (each step in its own
+process) on one persistent instance, across days: a developer's source edit becomes green, is rolled
+back, heals, and is refused once the page can no longer get a prediction. The model service its page
+asks (penguin_service's service URL) is the real model server, run from source on that port: the
+whole estate released together is `tests/e2e/test_dagster_dev.py`'s *Materialize all*."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tests.conftest import (
     run_governance,
     write_estate,
 )
-from tests.services import free_port
+from tests.services import free_port, model_server
 
 WEB = "penguin_web"
 FRONTEND = REPO / "examples/penguins/apps/frontend"
@@ -76,59 +77,63 @@ def governance(estate: Estate, *args: str) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def test_web_release_serves_predictions_rolls_back_heals_and_refuses(estate: Estate, home: Path) -> None:
+def test_web_release_serves_predictions_rolls_back_heals_and_refuses(
+    estate: Estate, home: Path, model_dir: Path, tmp_path: Path
+) -> None:
     dagster_home = home / "dagster"
-    service_url = f"http://127.0.0.1:{estate.release('penguin_service').local.service_port}"
+    port = estate.release("penguin_service").local.service_port
+    service_url = f"http://127.0.0.1:{port}"
+    web = f"frontend,{WEB}_candidate,{WEB}"
+    with model_server(model_dir, tmp_path, port=port):
+        # Day one: the front end's image, its checks and its release.
+        day_one = dagster_materialize(dagster_home, web, estate.path)
+        assert day_one.returncode == 0, day_one.stderr[-4000:]
+        html = page(estate)
+        assert answer(html) == ("Adelie", "penguin-classifier/1"), html[-2000:]
+        assert "Which penguin is it?" in html
+        assert version(estate) | {"image": ""} == {
+            "app": "penguins-web",
+            "color": "blue",
+            "image": "",
+            "model_server": service_url,
+        }
+        invalid = page(estate, "/?island=Atlantis&sex=male")
+        assert "island must be one of Biscoe, Dream, Torgersen" in invalid and answer(invalid) is None
 
-    # Day one: everything, as *Materialize all* does; the web release waits for the model service.
-    day_one = dagster_materialize(dagster_home, "*", estate.path)
-    assert day_one.returncode == 0, day_one.stderr[-4000:]
-    html = page(estate)
-    assert answer(html) == ("Adelie", "penguin-classifier/1"), html[-2000:]
-    assert "Which penguin is it?" in html
-    assert version(estate) | {"image": ""} == {
-        "app": "penguins-web",
-        "color": "blue",
-        "image": "",
-        "model_server": service_url,
-    }
-    invalid = page(estate, "/?island=Atlantis&sex=male")
-    assert "island must be one of Biscoe, Dream, Torgersen" in invalid and answer(invalid) is None
+        # Day two: a developer edits the page's source; only the source layers rebuild, green serves.
+        source = Path(estate.image("frontend").context) / "apps/web/app/page.tsx"
+        source.write_text(source.read_text().replace("Which penguin is it?", "Which penguin is this?"))
+        day_two = dagster_materialize(dagster_home, web, estate.path)
+        assert day_two.returncode == 0, day_two.stderr[-4000:]
+        html = page(estate)
+        assert "Which penguin is this?" in html and version(estate)["color"] == "green"
+        assert answer(html) == ("Adelie", "penguin-classifier/1")
+        storage = Path(os.environ["GOVERNANCE_IMAGE_STORAGE"])
+        rebuilt = BuildRecords(storage).latest("frontend")
+        install = next(s for s in rebuilt.steps if "pnpm install --offline" in s.instruction)
+        assert install.cached and not rebuilt.dependencies_fetched, rebuilt.steps
 
-    # Day two: a developer edits the page's source; only the source layers rebuild, green serves.
-    source = Path(estate.image("frontend").context) / "apps/web/app/page.tsx"
-    source.write_text(source.read_text().replace("Which penguin is it?", "Which penguin is this?"))
-    day_two = dagster_materialize(dagster_home, f"frontend,{WEB}_candidate,{WEB}", estate.path)
-    assert day_two.returncode == 0, day_two.stderr[-4000:]
-    html = page(estate)
-    assert "Which penguin is this?" in html and version(estate)["color"] == "green"
-    assert answer(html) == ("Adelie", "penguin-classifier/1")
-    storage = Path(os.environ["GOVERNANCE_IMAGE_STORAGE"])
-    rebuilt = BuildRecords(storage).latest("frontend")
-    install = next(s for s in rebuilt.steps if "pnpm install --offline" in s.instruction)
-    assert install.cached and not rebuilt.dependencies_fetched, rebuilt.steps
+        # Rollback from the command line: blue (kept up) serves the first page again.
+        code, output = governance(
+            estate, "release", "rollback", WEB, "--by", "oncall", "--reason", "copy"
+        )
+        assert code == 0, output
+        html = page(estate)
+        assert "Which penguin is it?" in html and answer(html) == ("Adelie", "penguin-classifier/1")
 
-    # Rollback from the command line: blue (kept up) serves the first page again.
-    code, output = governance(estate, "release", "rollback", WEB, "--by", "oncall", "--reason", "copy")
-    assert code == 0, output
-    html = page(estate)
-    assert "Which penguin is it?" in html and answer(html) == ("Adelie", "penguin-classifier/1")
-
-    # Self-heal: the serving container dies; after 2 failed probes it is restarted.
-    containers = ContainerStorage(storage, "", {})
-    containers.run(["podman", "kill", f"governance-{WEB}-blue"], what="kill blue")
-    code, output = governance(estate, "release", "heal", WEB)
-    assert code == 1 and output.startswith("degraded"), output
-    code, output = governance(estate, "release", "heal", WEB)
-    assert code == 0 and output.startswith("restarted"), output
-    assert answer(page(estate)) == ("Adelie", "penguin-classifier/1")
+        # Self-heal: the serving container dies; after 2 failed probes it is restarted.
+        containers = ContainerStorage(storage, "", {})
+        containers.run(["podman", "kill", f"governance-{WEB}-blue"], what="kill blue")
+        code, output = governance(estate, "release", "heal", WEB)
+        assert code == 1 and output.startswith("degraded"), output
+        code, output = governance(estate, "release", "heal", WEB)
+        assert code == 0 and output.startswith("restarted"), output
+        assert answer(page(estate)) == ("Adelie", "penguin-classifier/1")
 
     # Day three: the model service is down, so the page cannot get a prediction: the next web
     # candidate is refused by its smoke test and the service keeps serving blue.
-    code, output = governance(estate, "release", "down", "penguin_service")
-    assert code == 0, output
     source.write_text(source.read_text().replace("Which penguin is this?", "Which penguin?"))
-    day_three = dagster_materialize(dagster_home, f"frontend,{WEB}_candidate,{WEB}", estate.path)
+    day_three = dagster_materialize(dagster_home, web, estate.path)
     assert day_three.returncode != 0
     assert "idle color smoke test" in day_three.stderr and "data-testid" in day_three.stderr
     assert version(estate)["color"] == "blue" and "Which penguin is it?" in page(estate)

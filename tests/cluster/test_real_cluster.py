@@ -196,7 +196,7 @@ def test_promote_switch_and_rollback_on_a_real_cluster(
         spec,
         spec.kubernetes,
         home.dir("releases") / RELEASE,
-        lambda c: registry.digest(c.model, c.model_version),
+        lambda c: registry.digest(c.model.name, c.model.version),
     )
     controller = Controller(
         spec,

@@ -257,7 +257,7 @@ def test_promote_patches_the_idle_deployment_and_switches_the_selector(
     assert all(resource.startswith(prefix) for resource, _ in proxied)
     through_service = target.probe(None, "/version")
     assert through_service.ok and through_service.body["color"] == "green"
-    assert [c.model_version for c in served] == ["2"]
+    assert [c.model_ref for c in served] == ["penguin-classifier/2"]
 
     rolled = ctl.rollback("drill")
     assert rolled.decision.action == "rolled back" and target.active_color() == "blue"

@@ -196,7 +196,9 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
     spec = write_estate(data, tmp_path / "estate").release("penguin_service")
     servers = [ColorServer("blue", ports["blue_port"]), ColorServer("green", ports["green_port"])]
     # Only the service is exercised: no container storage is needed for a switch.
-    target = LocalTarget(spec, tmp_path / "release", storage=None, model_dir=lambda c: tmp_path)  # type: ignore[arg-type]
+    target = LocalTarget(
+        spec, tmp_path / "release", storage=None, model_dir=lambda c: tmp_path, upstreams={}
+    )  # type: ignore[arg-type]
     try:
         target.switch("blue")
         for color in ["green", "blue"] * 4:

@@ -130,10 +130,9 @@ def test_web_release_serves_predictions_rolls_back_heals_and_refuses(
         assert code == 0 and output.startswith("restarted"), output
         assert answer(page(estate)) == ("Adelie", "penguin-classifier/1")
 
-    # Day three: the model service is down, so the page cannot get a prediction: the next web
-    # candidate is refused by its smoke test and the service keeps serving blue.
-    source.write_text(source.read_text().replace("Which penguin is this?", "Which penguin?"))
-    day_three = dagster_materialize(dagster_home, web, estate.path)
+    # Day three: the model service is down, so the page cannot get a prediction: day two's page,
+    # deployed again, is refused by its smoke test and the service keeps serving blue.
+    day_three = dagster_materialize(dagster_home, f"{WEB}_candidate,{WEB}", estate.path)
     assert day_three.returncode != 0
     assert "idle color smoke test" in day_three.stderr and "data-testid" in day_three.stderr
     assert version(estate)["color"] == "blue" and "Which penguin is it?" in page(estate)

@@ -33,7 +33,7 @@ ENV PATH=/opt/venv/bin:$PATH PORT=8000
 USER 10001
 CMD ["python", "-m", "app"]
 """
-NAIVE_NODE = """\
+NAIVE_NODE_BUILD = """\
 ARG NODE_IMAGE
 FROM ${NODE_IMAGE} AS build
 WORKDIR /workspace
@@ -43,14 +43,17 @@ RUN ln -s /workspace/tools/pnpm/bin/pnpm.cjs /usr/local/bin/pnpm \\
  && pnpm install --offline --frozen-lockfile --store-dir /workspace/pnpm-store \\
  && pnpm test && pnpm build
 
-FROM ${NODE_IMAGE}
-WORKDIR /srv/web
-ENV NODE_ENV=production NEXT_TELEMETRY_DISABLED=1 PORT=8080 HOSTNAME=0.0.0.0
-COPY --from=build /workspace/apps/web/.next/standalone/ ./
-COPY --from=build /workspace/apps/web/.next/static/ ./apps/web/.next/static/
-USER 10001
-CMD ["node", "apps/web/server.js"]
 """
+
+
+def _naive_python(context: Path) -> str:
+    return NAIVE_PYTHON
+
+
+def _naive_node(context: Path) -> str:
+    """The naive build stage, then the app's own runtime stage (the same image to run)."""
+    dockerfile = (context / "Dockerfile").read_text()
+    return NAIVE_NODE_BUILD + dockerfile[dockerfile.rindex("FROM ${NODE_IMAGE}") :]
 
 
 def _relock_uv(context: Path) -> None:
@@ -77,7 +80,7 @@ def _relock_pnpm(context: Path) -> None:
 class Recipe:
     """One app's benchmark: its naive Dockerfile, a source-only edit, a lockfile edit, the goals."""
 
-    naive: str
+    naive: Callable[[Path], str]  # the naive Dockerfile, given the app's context
     source: str  # the file a source-only change appends a comment to
     comment: str
     relock: Callable[[Path], None]
@@ -87,8 +90,8 @@ class Recipe:
 
 NPM = "https://registry.npmjs.org/"
 RECIPES = {
-    "model_server": Recipe(NAIVE_PYTHON, "app/main.py", "# edited", _relock_uv, 0.15, 5.0),
-    "frontend": Recipe(NAIVE_NODE, "apps/web/app/page.tsx", "// edited", _relock_pnpm, 0.25, 3.0),
+    "model_server": Recipe(_naive_python, "app/main.py", "# edited", _relock_uv, 0.15, 5.0),
+    "frontend": Recipe(_naive_node, "apps/web/app/page.tsx", "// edited", _relock_pnpm, 0.25, 3.0),
 }
 
 
@@ -137,14 +140,14 @@ def measure(root: Path, registry: str, app: str, quick: bool) -> tuple[Rows, str
     recipe = RECIPES[app]
     source = Path(repository_estate_data()["images"]["apps"][app]["context"])
 
-    def variant(name: str, dockerfile: str | None) -> Path:
+    def variant(name: str, naive: bool) -> Path:
         context = root / name
         shutil.copytree(source, context, ignore=shutil.ignore_patterns("node_modules", ".next"))
-        if dockerfile is not None:
-            (context / "Dockerfile").write_text(dockerfile)
+        if naive:
+            (context / "Dockerfile").write_text(recipe.naive(context))
         return context
 
-    contexts = {"layered": variant("layered", None), "naive": variant("naive", recipe.naive)}
+    contexts = {"layered": variant("layered", False), "naive": variant("naive", True)}
     data = repository_estate_data()
     specs = {}
     for name, context in contexts.items():

@@ -1,17 +1,23 @@
 import { ISLANDS, NUMBERS, SEXES, type Measurements } from "./measurements";
 
+function Choice({ name, label, options, value }: { name: string; label: string; options: readonly string[]; value: string }) {
+  return (
+    <label>
+      {label}{" "}
+      <select name={name} defaultValue={value}>
+        {options.map((option) => (
+          <option key={option}>{option}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 /** A plain GET form: it works before (and without) any JavaScript. */
 export function MeasurementsForm({ values }: { values: Measurements }) {
   return (
     <form method="get" className="measurements">
-      <label>
-        Island{" "}
-        <select name="island" defaultValue={values.island}>
-          {ISLANDS.map((island) => (
-            <option key={island}>{island}</option>
-          ))}
-        </select>
-      </label>
+      <Choice name="island" label="Island" options={ISLANDS} value={values.island} />
       {NUMBERS.map((field) => (
         <label key={field.name}>
           {field.label}{" "}
@@ -26,14 +32,7 @@ export function MeasurementsForm({ values }: { values: Measurements }) {
           />
         </label>
       ))}
-      <label>
-        Sex{" "}
-        <select name="sex" defaultValue={values.sex}>
-          {SEXES.map((sex) => (
-            <option key={sex}>{sex}</option>
-          ))}
-        </select>
-      </label>
+      <Choice name="sex" label="Sex" options={SEXES} value={values.sex} />
       <button type="submit">Predict</button>
     </form>
   );

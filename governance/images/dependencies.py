@@ -123,9 +123,12 @@ def place(dependencies: Dependencies, context: Path) -> None:
 
 
 def _package_files(target: Path, kind: str) -> list[Path]:
+    """One file per fetched package: a wheel, or a pnpm store's package index (pnpm 9's store v3
+    keeps it beside the files as `*-index.json`, pnpm 10's store v10 under `index/`)."""
     if kind == "wheelhouse":
         return list((target / "wheelhouse").glob("*.whl"))
-    return list((target / "pnpm-store").rglob("*-index.json"))
+    store = target / "pnpm-store"
+    return [*store.glob("v3/files/*/*-index.json"), *store.glob("v10/index/*/*.json")]
 
 
 def _fetch_wheels(

@@ -137,3 +137,19 @@ def test_docker_builder_without_a_daemon_says_what_to_do(tmp_path: Path) -> None
         PermanentError, match=r"no Docker engine reachable at unix://.*use `builder: buildah`"
     ):
         DockerBuilder(base_url=f"unix://{tmp_path / 'docker.sock'}")
+
+
+@pytest.mark.parametrize(
+    "index",
+    ["v3/files/0a/1b2c-index.json", "v10/index/0a/1b2c-react@19.1.10.json"],
+    ids=["pnpm-9-store", "pnpm-10-store"],
+)
+def test_a_pnpm_store_counts_one_package_per_index_file(tmp_path: Path, index: str) -> None:
+    """pnpm 9 and pnpm 10 lay their stores out differently; a build's metadata counts either."""
+    from governance.images.dependencies import _package_files
+
+    store = tmp_path / "pnpm-store"
+    for path in (index, index.replace("1b2c", "3d4e"), "v10/files/0a/5f6a", "v3/files/0a/5f6a-exec"):
+        (store / path).parent.mkdir(parents=True, exist_ok=True)
+        (store / path).write_text("{}")
+    assert len(_package_files(tmp_path, "pnpm-store")) == 2

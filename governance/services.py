@@ -178,9 +178,10 @@ class Services:
         return make_target(spec, estate, self.home, storage, self.registry())
 
     def release_controller(self, spec: ReleaseSpec, estate: Estate, actor: str) -> Controller:
-        from governance.releases.lifecycle import make_controller
+        from governance.releases.lifecycle import make_controller, make_target
 
-        registry = self.registry()
-        target = self.release_target(spec, estate)
+        registry = self.registry()  # one registry for the target and the champion alias
+        storage = self.image_workspace(estate.images).storage
+        target = make_target(spec, estate, self.home, storage, registry)
         trail = self.trail(actor)
         return make_controller(spec, self.home, target, registry, trail, self.alerts(estate.alerts))

@@ -77,10 +77,12 @@ def _estate(workdir: Path, **changes: str) -> Path:
 def test_csv_rows(data: st.DataObject, sample: bytes, workdir: Path, home: Path) -> None:
     """And a file that validates is accepted again after a round trip through the dataset store
     and `checkout`."""
-    csv = _write(workdir / "rows.csv", data.draw(mutated(sample, BYTE_OPS)))
+    rows = data.draw(mutated(sample, BYTE_OPS))
+    csv = _write(workdir / "rows.csv", rows)
     estate = _estate(workdir)
     validate = ["--estate", str(estate), "datasets", "validate", "penguins"]
     outcome = check_contract("csv", [*validate, str(csv)], [csv.name], home=home)
+    assert csv.read_bytes() == rows, "validating a file changed it"
     if outcome.code != 0:
         return
     from governance.datasets.versioning import DatasetStore
@@ -88,14 +90,15 @@ def test_csv_rows(data: st.DataObject, sample: bytes, workdir: Path, home: Path)
 
     store_home = GovernanceHome(home)
     store = DatasetStore(store_home.datasets_repo, str(store_home.dvc_remote))
-    published = csv.read_bytes()
-    version = store.commit("penguins", csv, lambda version: None)
+    staged = _write(workdir / "staged" / "penguins.csv", rows)  # the bytes that validated
+    version = store.commit("penguins", staged, lambda version: None)
+    assert version.size == len(rows), f"published {version.size} bytes of {len(rows)}"
     back = workdir / "checked-out.csv"
     checkout = ["--estate", str(estate), "datasets", "checkout", "penguins", "--version"]
     out = check_contract(
         "checkout", [*checkout, version.md5, "--out", str(back), "--force"], [], home=home
     )
-    assert out.code == 0 and back.read_bytes() == published
+    assert out.code == 0 and back.read_bytes() == rows
     again = check_contract("csv", [*validate, str(back)], [back.name], home=home)
     assert again.code == 0, again.err
 

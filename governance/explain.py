@@ -16,6 +16,8 @@ from governance.audit.chain import AuditRecord
 from governance.config import DatasetSpec, ModelSpec, ReleaseSpec
 from governance.datasets.versioning import DatasetStore
 from governance.errors import PermanentError
+from governance.lineage import refs
+from governance.lineage.events import DatasetRef
 from governance.models.registry import ModelRegistry
 from governance.models.training import DATASET_MD5_TAG
 from governance.releases.candidate import Candidate
@@ -91,7 +93,11 @@ def explain_model(
         for r in records
         if r.subject == f"dataset:{dataset.name}" and r.versions.get("md5") == md5
     ]
-    links += _lineage_links(events, {md5, ref})
+    lineage = [
+        refs.governed_dataset(dataset, md5),
+        refs.model_version(spec, registry.settings.tracking_uri, version),
+    ]
+    links += _lineage_links(events, lineage)
     links += _audit_links(
         records,
         lambda r: (
@@ -102,8 +108,10 @@ def explain_model(
     return links
 
 
-def _lineage_links(events: Iterable[Mapping[str, Any]], versions: set[str]) -> list[Link]:
-    """The lineage runs that read or wrote any of `versions`."""
+def _lineage_links(events: Iterable[Mapping[str, Any]], versions: Iterable[DatasetRef]) -> list[Link]:
+    """The lineage runs that read or wrote any of `versions` (a version is only unique within its
+    dataset: model version 1 of one model is not that of another)."""
+    wanted = {(ref.namespace, ref.name, ref.version) for ref in versions}
     return [
         Link(
             "lineage run",
@@ -112,7 +120,7 @@ def _lineage_links(events: Iterable[Mapping[str, Any]], versions: set[str]) -> l
             {"run_id": e["run"]["runId"]},
         )
         for e in events
-        if _mentions(e, versions)
+        if _mentions(e, wanted)
     ]
 
 
@@ -129,9 +137,10 @@ def _audit_links(records: Iterable[AuditRecord], keep: Callable[[AuditRecord], b
     ]
 
 
-def _mentions(event: Mapping[str, Any], versions: set[str]) -> bool:
+def _mentions(event: Mapping[str, Any], versions: set[tuple[str, str, str | None]]) -> bool:
     for dataset in [*(event.get("inputs") or []), *(event.get("outputs") or [])]:
-        if (dataset.get("facets") or {}).get("version", {}).get("datasetVersion") in versions:
+        version = (dataset.get("facets") or {}).get("version", {}).get("datasetVersion")
+        if (dataset.get("namespace"), dataset.get("name"), version) in versions:
             return True
     return False
 
@@ -203,7 +212,7 @@ def explain_release(
         links += explain_model(
             model, dataset, registry, store, records, events, version=candidate.model.version
         )
-    release_versions = {candidate.image_digest, candidate.version}
+    release_versions = [refs.image_reference(candidate.image), refs.release(spec, candidate.version)]
     evidence = _lineage_links(events, release_versions) + _audit_links(
         records, lambda r: candidate.version in r.versions.values() or r is built
     )

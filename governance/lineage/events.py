@@ -3,7 +3,8 @@
 Callers describe datasets with `DatasetRef` (namespace, name, version and what is known about them);
 this module turns that into spec facets: schema, version, ownership, documentation,
 dataQualityMetrics, and dataQualityAssertions on inputs (the spec defines it as an input facet: the
-dataset a check reads).
+dataset a check reads). A dataset's name never carries its version: a consumer such as Marquez keys
+a dataset by namespace and name and keeps its versions under it, from the version facet.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 PRODUCER = "urn:governance-platform:0.1.0"
 JOB_NAMESPACE = "governance"
 PARENT_NAMESPACE = "dagster"
+INTEGRATION = "DAGSTER"
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,13 @@ class JobRef:
     name: str
     owner: str | None = None
     description: str | None = None
+    job_type: str = "ASSET"  # the jobType facet's: ASSET, or ASSET_CHECK for a check's run
 
 
 @dataclass(frozen=True)
 class ParentRef:
+    """The orchestrator's run that ran this job; it is also the root, as nothing launches it."""
+
     job: str
     run_id: str
 
@@ -77,6 +82,10 @@ def run_event(
         run_facets["parent"] = parent_run.ParentRunFacet(
             run=parent_run.Run(runId=parent.run_id),
             job=parent_run.Job(namespace=PARENT_NAMESPACE, name=parent.job),
+            root=parent_run.Root(
+                run=parent_run.RootRun(runId=parent.run_id),
+                job=parent_run.RootJob(namespace=PARENT_NAMESPACE, name=parent.job),
+            ),
         )
     if error is not None:
         run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
@@ -95,9 +104,13 @@ def run_event(
 
 
 def _job_facets(job: JobRef) -> dict[str, Any]:
-    from openlineage.client.generated import documentation_job, ownership_job
+    from openlineage.client.generated import documentation_job, job_type_job, ownership_job
 
-    facets: dict[str, Any] = {}
+    facets: dict[str, Any] = {
+        "jobType": job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration=INTEGRATION, jobType=job.job_type
+        )
+    }
     if job.owner:
         facets["ownership"] = ownership_job.OwnershipJobFacet(
             owners=[ownership_job.Owner(name=job.owner)]

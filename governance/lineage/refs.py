@@ -1,4 +1,6 @@
-"""How the estate's artifacts appear as OpenLineage datasets: stable namespaces, exact versions."""
+"""How the estate's artifacts appear as OpenLineage datasets: a stable namespace and name per
+artifact (per the spec's naming conventions where it has one: `file` for a local path), and the exact
+version in the version facet, never in the name."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from governance.models.policy import GateDecision
 from governance.releases import gates
 
 DVC_NAMESPACE = "dvc://governance"
+FILE_NAMESPACE = "file"
 _COLUMN_TYPES = {"string": "string", "float": "double", "integer": "long"}
 
 
@@ -27,12 +30,12 @@ def model_job(spec: ModelSpec) -> JobRef:
 
 
 def check_job(asset: str, check: str, owner: str) -> JobRef:
-    return JobRef(f"{asset}.{check}", owner, f"Blocking check {check} on {asset}.")
+    return JobRef(f"{asset}.{check}", owner, f"Blocking check {check} on {asset}.", "ASSET_CHECK")
 
 
 def raw_file(spec: DatasetSpec, sha256: str | None = None, rows: int | None = None) -> DatasetRef:
     return DatasetRef(
-        namespace="file://localhost",
+        namespace=FILE_NAMESPACE,
         name=str(spec.source.resolve()),
         version=sha256,
         columns=_columns(spec),
@@ -65,12 +68,11 @@ def governed_dataset(
 def model_version(
     spec: ModelSpec, tracking_uri: str, version: str | None, decision: GateDecision | None = None
 ) -> DatasetRef:
-    """A registered model version: namespace `mlflow://HOST`, name `models/NAME/VERSION`."""
-    name = f"models/{spec.registered_name}/{version}" if version else f"models/{spec.registered_name}"
+    """A registered model: namespace `mlflow://HOST`, name `models/NAME`, version the registry's."""
     return DatasetRef(
         namespace=mlflow_namespace(tracking_uri),
-        name=name,
-        version=f"{spec.registered_name}/{version}" if version else None,
+        name=f"models/{spec.registered_name}",
+        version=version,
         owner=spec.owner,
         description=spec.description,
         assertions=gate_assertions(decision) if decision else (),
@@ -105,10 +107,10 @@ def image(
     digest: str | None = None,
     assertions: tuple[Assertion, ...] = (),
 ) -> DatasetRef:
-    """A built image: namespace `oci://REGISTRY`, name `REPOSITORY@sha256:…`, version the digest."""
+    """A built image: namespace `oci://REGISTRY`, name the repository, version the digest."""
     return DatasetRef(
         namespace=f"oci://{registry}",
-        name=f"{spec.repository}@{digest}" if digest else spec.repository,
+        name=spec.repository,
         version=digest,
         owner=spec.owner,
         description=spec.description,
@@ -117,15 +119,18 @@ def image(
 
 
 def image_reference(reference: str) -> DatasetRef:
-    """Any image by reference (`registry/repository@sha256:…`), such as a base image."""
+    """Any image by reference (`registry/repository@sha256:…` or `:tag`), such as a base image."""
     registry, _, rest = reference.partition("/")
-    return DatasetRef(namespace=f"oci://{registry}", name=rest, version=rest.partition("@")[2] or None)
+    repository, _, version = rest.partition("@")
+    if not version and ":" in repository.rpartition("/")[2]:
+        repository, _, version = repository.rpartition(":")
+    return DatasetRef(namespace=f"oci://{registry}", name=repository, version=version or None)
 
 
 def lockfile(spec: AppImageSpec, name: str, digest: str | None = None) -> DatasetRef:
     return DatasetRef(
-        namespace="file://localhost",
-        name=str(spec.context / name),
+        namespace=FILE_NAMESPACE,
+        name=str(spec.context.resolve() / name),
         version=digest,
         owner=spec.owner,
         description=f"Dependency lockfile of {spec.name}.",

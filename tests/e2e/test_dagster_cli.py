@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from governance.home import GovernanceHome
+from governance.lineage.outbox import Outbox
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from tests.conftest import dagster_materialize, run_governance
@@ -50,4 +51,17 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
     assert [(r["actor"], r["versions"]["model_version"]) for r in promoted] == [
         ("cli:alice", "penguin-classifier/1"),
         ("cli:bob", "penguin-classifier/2"),
+    ]
+
+    # Lineage keeps one model under one name, with each day's version in its version facet.
+    events = Outbox(GovernanceHome.resolve().lineage / "outbox.db").events()
+    trained = [
+        dataset
+        for event in events
+        if event["job"]["name"] == "penguin_classifier" and event["eventType"] == "COMPLETE"
+        for dataset in event["outputs"]
+    ]
+    assert [(d["name"], d["facets"]["version"]["datasetVersion"]) for d in trained] == [
+        ("models/penguin-classifier", "1"),
+        ("models/penguin-classifier", "2"),
     ]

@@ -95,14 +95,15 @@ def test_every_materialization_and_check_emits_spec_valid_events(
     digest = result.asset_materializations_for_node("model_server")[0].metadata["digest"].value
     (image,) = complete("model_server")["outputs"]
     registry = os.environ["GOVERNANCE_IMAGE_REGISTRY"]
-    assert (image["namespace"], image["name"]) == (
-        f"oci://{registry}",
-        f"penguins/model-server@{digest}",
-    )
+    # Names are stable across versions (a consumer keys a dataset by them); the version is a facet.
+    assert (image["namespace"], image["name"]) == (f"oci://{registry}", "penguins/model-server")
     assert image["facets"]["version"]["datasetVersion"] == digest
-    inputs = [d["name"] for d in complete("model_server")["inputs"]]
-    assert any(name.endswith("model-server/uv.lock") for name in inputs)
-    assert any(name.startswith("governance/python@sha256:") for name in inputs)
+    inputs = {d["name"]: d for d in complete("model_server")["inputs"]}
+    (lockfile,) = [d for name, d in inputs.items() if name.endswith("model-server/uv.lock")]
+    assert lockfile["namespace"] == "file" and lockfile["name"].startswith("/")
+    base = inputs["governance/python"]
+    assert base["facets"]["version"]["datasetVersion"].startswith("sha256:")
+    assert not any("@" in name for event in events for name in _dataset_names(event))
     (checked,) = complete("model_server.answers_health_check")["inputs"]
     assertions = checked["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert [(a["assertion"], a["success"]) for a in assertions] == [("answers_health_check", True)]
@@ -110,7 +111,9 @@ def test_every_materialization_and_check_emits_spec_valid_events(
     # The web release serves an image and no model: its candidate's only input is that image.
     web_digest = result.asset_materializations_for_node("frontend")[0].metadata["digest"].value
     web = complete("penguin_web.candidate")
-    assert [d["name"] for d in web["inputs"]] == [f"penguins/frontend@{web_digest}"]
+    assert [(d["name"], d["facets"]["version"]["datasetVersion"]) for d in web["inputs"]] == [
+        ("penguins/frontend", web_digest)
+    ]
     assert [(d["namespace"], d["name"]) for d in web["outputs"]] == [("release://local", "penguin_web")]
 
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
@@ -130,11 +133,29 @@ def test_every_materialization_and_check_emits_spec_valid_events(
     model_run = complete("penguin_classifier")
     assert model_run["inputs"][0]["facets"]["version"]["datasetVersion"] == md5
     (model,) = model_run["outputs"]
-    assert (model["namespace"], model["name"]) == ("mlflow://local", "models/penguin-classifier/1")
+    assert (model["namespace"], model["name"]) == ("mlflow://local", "models/penguin-classifier")
+    assert model["facets"]["version"]["datasetVersion"] == "1"
     gate = complete("penguin_classifier.meets_promotion_policy")["inputs"][0]["inputFacets"][
         "dataQualityAssertions"
     ]
     assert {a["assertion"] for a in gate["assertions"]} == {"threshold:accuracy", "threshold:f1_macro"}
+
+    # Each run says what it is and which Dagster run is its parent and root.
+    for job, kind in [("penguins", "ASSET"), ("penguins.matches_expectation_suite", "ASSET_CHECK")]:
+        facets = complete(job)["job"]["facets"]
+        assert facets["jobType"] == {
+            **facets["jobType"],
+            "processingType": "BATCH",
+            "integration": "DAGSTER",
+            "jobType": kind,
+        }
+        parent = complete(job)["run"]["facets"]["parent"]
+        assert parent["root"]["run"]["runId"] == parent["run"]["runId"] == result.run_id
+        assert parent["root"]["job"] == parent["job"]
+
+
+def _dataset_names(event: dict) -> list[str]:  # type: ignore[type-arg]
+    return [d["name"] for d in [*event.get("inputs", []), *event.get("outputs", [])]]
 
 
 def test_a_failed_step_emits_fail_with_the_error_message(
@@ -336,5 +357,6 @@ def test_graph_of_the_estate_has_versions_on_the_nodes(
         assert done.returncode == 0, done.stderr
         assert out.stat().st_size > 0
     svg = html.unescape((tmp_path / "graph.svg").read_text())  # graphviz writes "-" as &#45;
-    assert md5 in svg and "penguin-classifier/1" in svg and "penguins.matches_expectation_suite" in svg
+    assert md5 in svg and "penguins.matches_expectation_suite" in svg
+    assert "models/penguin-classifier" in svg and "@ 1<" in svg  # one node per model, its version
     assert (tmp_path / "graph.png").read_bytes()[:4] == b"\x89PNG"

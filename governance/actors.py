@@ -12,6 +12,7 @@ import re
 from governance.errors import PermanentError
 
 OPERATOR = "cli"
+UI = "ui"  # a person deciding in the Dagster UI (an approval job's run config)
 RUN = "dagster"
 SELF_HEAL = "selfheal"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -44,6 +45,11 @@ def operator(name: str) -> str:
     return f"{OPERATOR}:{person(name)}"
 
 
+def ui_user(name: str) -> str:
+    """A person acting in the Dagster UI, by the name in the run's config."""
+    return f"{UI}:{person(name, 'by')}"
+
+
 def dagster_run(run_id: str) -> str:
     return f"{RUN}:{run_id}"
 
@@ -53,5 +59,6 @@ def self_heal() -> str:
 
 
 def person_of(actor: str) -> str:
-    """The name an operator actor was recorded with (`cli:alice` -> `alice`)."""
-    return actor.removeprefix(f"{OPERATOR}:")
+    """The name a person was recorded with (`cli:alice` or `ui:alice` -> `alice`)."""
+    kind, _, name = actor.partition(":")
+    return name if kind in (OPERATOR, UI) else actor

@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from governance.errors import ConfigError
+from governance.actors import person
+from governance.errors import ConfigError, PermanentError
 
 ColumnType = Literal["string", "float", "integer"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -324,12 +325,27 @@ class ReleaseSpec(_Strict):
     )
     target: Literal["local", "kubernetes"] = "local"
     requires_approval: bool = False
+    approvers: list[str] = Field(
+        default_factory=list, description="who may approve a candidate (never the one who launched it)"
+    )
     scale_down_delay_s: float = Field(default=30.0, ge=0)
     ready_timeout_s: float = Field(default=60.0, gt=0)
     smoke: SmokeSpec
     local: LocalTargetSpec = LocalTargetSpec()
     kubernetes: KubernetesTargetSpec | None = None
     heal: HealSpec = HealSpec()
+
+    @field_validator("approvers")
+    @classmethod
+    def _people(cls, approvers: list[str]) -> list[str]:
+        """The same names `--by` accepts, once each."""
+        try:
+            names = [person(name, "approvers") for name in approvers]
+        except PermanentError as exc:
+            raise ValueError(str(exc)) from None
+        if len(set(names)) != len(names):
+            raise ValueError("approvers: a name is listed twice")
+        return names
 
     @model_validator(mode="after")
     def _target_settings(self) -> ReleaseSpec:
@@ -340,6 +356,8 @@ class ReleaseSpec(_Strict):
                 "target kubernetes serves a model (its Deployments are the model server's): "
                 "a release without a model, or with upstreams, runs on the local target"
             )
+        if self.requires_approval and not self.approvers:
+            raise ValueError("requires_approval needs `approvers`: the people who may approve")
         ports = {self.local.service_port, self.local.blue_port, self.local.green_port}
         if len(ports) != 3:
             raise ValueError("local: service_port, blue_port and green_port must differ")

@@ -83,7 +83,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
             *images,
             *[a for r in releases for a in r.assets],
         ],
-        jobs=[quality_job, *[r.job for r in releases]],
+        jobs=[quality_job, *[job for r in releases for job in r.jobs]],
         schedules=[quality_schedule],
         sensors=[
             lineage_outbox_sensor(estate.alerts),

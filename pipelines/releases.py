@@ -1,26 +1,24 @@
 """Release assets: a candidate of exact versions, and the blue/green deploy gated on the Dagster
-instance's own record of every blocking check on those versions; a rollback job, a heal sensor."""
+instance's own record of every blocking check on those versions; rollback, approve and reject jobs,
+a heal sensor."""
 
 from typing import Any, NamedTuple
 
 import dagster as dg
 from dagster import AssetExecutionContext
+from pydantic import Field
 
-from governance.actors import dagster_run
+from governance.actors import dagster_run, ui_user
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
 from governance.explain import explain_release
 from governance.lineage import refs
 from governance.lineage.events import DatasetRef
+from governance.releases.approvals import LAUNCHED_BY_TAG, approval, decide, record_candidate
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller, Outcome
 from governance.releases.gates import CheckEvidence, Evidence, RequiredCheck, required_checks
-from governance.releases.lifecycle import (
-    approved_by,
-    make_candidate,
-    release_dir,
-    serving,
-)
+from governance.releases.lifecycle import make_candidate, release_dir, serving
 from governance.releases.state import StateStore
 from governance.releases.target import Target
 from pipelines import datasets, images, models
@@ -49,14 +47,15 @@ GROUP = "releases"
 
 class ReleaseDefinitions(NamedTuple):
     assets: list[dg.AssetsDefinition]
-    job: dg.JobDefinition
+    jobs: list[dg.JobDefinition]
     sensor: dg.SensorDefinition
 
 
 def release_definitions(spec: ReleaseSpec, estate: Estate) -> ReleaseDefinitions:
+    decisions = [_decision_job(spec, approve) for approve in (True, False)]
     return ReleaseDefinitions(
         [_candidate_asset(spec, estate), _deploy_asset(spec, estate)],
-        _rollback_job(spec, estate),
+        [_rollback_job(spec, estate), *(decisions if spec.requires_approval else [])],
         _heal_sensor(spec, estate),
     )
 
@@ -103,6 +102,7 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         context: AssetExecutionContext,
         images: ImagesResource,
         mlflow: MlflowResource,
+        audit: AuditResource,
         lineage: LineageResource,
     ) -> Materialized:
         instance = context.instance
@@ -122,6 +122,8 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
             )
             run.inputs = _inputs(estate, made, mlflow)
             run.outputs = [refs.release(spec, made.version)]
+            launcher = context.run.tags.get(LAUNCHED_BY_TAG)
+            record_candidate(audit.trail(context.run.run_id), spec, made, launcher)
         StateStore(release_dir(images.services().home, spec.name)).save_candidate(made)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(made.version),
@@ -234,7 +236,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
                 _check_evidence(context.instance, c, required),
                 aliases,
                 smoke_ok=None,
-                approved_by=approved_by(audit.log(), spec, c),
+                approval=approval(audit.log(), spec, c) if spec.requires_approval else None,
             )
 
         job = refs.release_job(spec, "")
@@ -305,6 +307,34 @@ def _rollback_job(spec: ReleaseSpec, estate: Estate) -> dg.JobDefinition:
         rollback()
 
     return rollback_job
+
+
+class DecisionConfig(dg.Config):
+    by: str = Field(description="Who decides: one of the release's approvers (governance.yaml).")
+    reason: str = Field(description="Why, for the audit log (and, on a rejection, the gate).")
+
+
+def _decision_job(spec: ReleaseSpec, approve: bool) -> dg.JobDefinition:
+    verb = "approve" if approve else "reject"
+
+    @dg.op(
+        name=f"{verb}_{spec.name}_op",
+        description=f"{verb.capitalize()} the current candidate of {spec.name} (its exact versions).",
+    )
+    def decision(context: dg.OpExecutionContext, config: DecisionConfig, audit: AuditResource) -> None:
+        with permanent_failures():
+            version = decide(spec, audit.log(), ui_user(config.by), approve, config.reason)
+        context.log.info(f"{spec.name} {version}: {verb}d by {config.by.strip()}")
+
+    @dg.job(
+        name=f"{verb}_{spec.name}",
+        description=f"{verb.capitalize()} release {spec.name}'s candidate: who and why go in the "
+        "run config; refused unless they are one of its approvers and did not launch it.",
+    )
+    def decision_job() -> None:
+        decision()
+
+    return decision_job
 
 
 def _heal_sensor(spec: ReleaseSpec, estate: Estate) -> dg.SensorDefinition:

@@ -1,4 +1,5 @@
-"""`governance release …`: approve, bootstrap, status, rollback, heal and down, outside Dagster."""
+"""`governance release …`: approve or reject, launch, bootstrap, status, rollback, heal and down,
+outside Dagster."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from governance.actors import operator, self_heal
+from governance.actors import operator, person, self_heal
 from governance.actors import reason as checked_reason
 from governance.cli.root import CliContext, cli, echo, fail, pass_ctx, print_links
 
@@ -44,15 +45,31 @@ def _report(outcome: Outcome) -> None:
 
 @release.command("approve")
 @click.argument("name")
-@click.option("--by", required=True, help="Who approves.")
+@click.option("--by", required=True, help="Who approves: one of the release's approvers.")
 @click.option("--reason", default="approved for release", show_default=True)
 @pass_ctx
 def release_approve(ctx: CliContext, name: str, by: str, reason: str) -> None:
-    """Approve NAME's current candidate (exactly its versions); recorded in the audit log."""
-    from governance.releases.lifecycle import approve
+    """Approve NAME's current candidate (exactly its versions); recorded in the audit log. Refused
+    unless BY is one of the release's approvers and did not launch the candidate."""
+    _decide(ctx, name, by, reason, approve=True)
 
-    candidate = approve(ctx.estate.release(name), ctx.home, ctx.audit_log(), by, reason)
-    echo(f"{name}: {candidate.version} approved by {by}")
+
+@release.command("reject")
+@click.argument("name")
+@click.option("--by", required=True, help="Who rejects: one of the release's approvers.")
+@click.option("--reason", required=True, help="Why, for the audit log and the gate.")
+@pass_ctx
+def release_reject(ctx: CliContext, name: str, by: str, reason: str) -> None:
+    """Reject NAME's current candidate: its approval gate stays shut until someone approves it."""
+    _decide(ctx, name, by, reason, approve=False)
+
+
+def _decide(ctx: CliContext, name: str, by: str, reason: str, approve: bool) -> None:
+    from governance.releases.approvals import decide
+
+    actor = operator(by)
+    version = decide(ctx.estate.release(name), ctx.audit_log(), actor, approve, reason)
+    echo(f"{name}: {version} {'approved' if approve else 'rejected'} by {by.strip()}")
 
 
 @release.command("launch")
@@ -61,6 +78,17 @@ def release_approve(ctx: CliContext, name: str, by: str, reason: str) -> None:
 @click.option("--location", default="governance", show_default=True, help="The code location.")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE run tag (repeatable).")
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds to wait for the run.")
+@click.option(
+    "--by",
+    default=getpass.getuser,
+    show_default="the current user",
+    help="Who launches: recorded with the candidate, and never its approver.",
+)
+@click.option(
+    "--candidate-only",
+    is_flag=True,
+    help="Materialize the candidate alone (its exact versions, to be approved before the release).",
+)
 @pass_ctx
 def release_launch(
     ctx: CliContext,
@@ -69,17 +97,21 @@ def release_launch(
     location: str,
     tags: tuple[str, ...],
     timeout: float,
+    by: str,
+    candidate_only: bool,
 ) -> None:
     """Materialize NAME's candidate and release on a Dagster deployment and wait for the run, so a
     deployment from CI passes the same gates, approvals and audit as one from the UI.
     Exit 0 when the run succeeds, 1 when it fails or is canceled."""
     from governance.launch import DagsterApi
+    from governance.releases.approvals import LAUNCHED_BY_TAG
 
     ctx.estate.release(name)  # an unknown release is refused before anything is launched
-    pairs = dict(_tag(text) for text in tags)
+    pairs = {LAUNCHED_BY_TAG: person(by), **dict(_tag(text) for text in tags)}
     ctx.override(dagster_url=dagster_url)
     api = DagsterApi(ctx.services.dagster_url())
-    run_id = api.launch(location, [f"{name}_candidate", name], pairs)
+    assets = [f"{name}_candidate"] if candidate_only else [f"{name}_candidate", name]
+    run_id = api.launch(location, assets, pairs)
     echo(f"launched {api.run_url(run_id)}")
     status = api.wait(run_id, timeout, on_status=lambda status: echo(f"  {status}"))
     echo(f"{name}: run {run_id} {status}")

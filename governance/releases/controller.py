@@ -88,7 +88,7 @@ class Controller:
             timings["ready_s"] = time.monotonic() - started
             smoke = self._smoke(idle) if ready.ok else ready
             evidence = Evidence(
-                evidence.checks, evidence.model_aliases, smoke.ok, smoke.detail, evidence.approved_by
+                evidence.checks, evidence.model_aliases, smoke.ok, smoke.detail, evidence.approval
             )
             gates = evaluate(
                 candidate, required, evidence, requires_approval=self.spec.requires_approval

@@ -36,12 +36,20 @@ class RequiredCheck:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """The verdict on a candidate's approval (see `approvals`)."""
+
+    granted: bool
+    detail: str
+
+
+@dataclass(frozen=True)
 class Evidence:
     checks: Sequence[CheckEvidence]
     model_aliases: Sequence[str]  # aliases the candidate's model version holds (if any)
     smoke_ok: bool | None  # None: the idle color was not tested (yet)
     smoke_detail: str = ""
-    approved_by: str | None = None
+    approval: Approval | None = None  # None: the release requires none
 
 
 @dataclass(frozen=True)
@@ -96,15 +104,8 @@ def evaluate(
     else:
         gates.append(Gate(SMOKE_GATE, evidence.smoke_ok, evidence.smoke_detail))
     if requires_approval:
-        gates.append(
-            Gate(
-                "approval",
-                evidence.approved_by is not None,
-                f"approved by {evidence.approved_by}"
-                if evidence.approved_by
-                else f"no approval for {candidate.version}",
-            )
-        )
+        verdict = evidence.approval or Approval(False, f"no approval for {candidate.version}")
+        gates.append(Gate("approval", verdict.granted, verdict.detail))
     return GateDecision(gates)
 
 

@@ -8,9 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from governance.actors import operator, person_of
-from governance.actors import reason as checked_reason
-from governance.audit.store import AuditLog, AuditTrail
+from governance.audit.store import AuditTrail
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
 from governance.explain import ServingView
@@ -23,8 +21,6 @@ from governance.releases.candidate import Candidate, ServedModel, served_version
 from governance.releases.controller import Controller
 from governance.releases.state import COLORS, StateStore
 from governance.releases.target import Target
-
-APPROVED = "release.approved"
 
 
 def release_dir(home: GovernanceHome, name: str) -> Path:
@@ -133,30 +129,6 @@ def make_candidate(
     rendered = target.render(draft)
     manifests = "sha256:" + hashlib.sha256(rendered.encode()).hexdigest()
     return replace(draft, manifests_digest=manifests)
-
-
-def approve(spec: ReleaseSpec, home: GovernanceHome, audit: AuditLog, by: str, reason: str) -> Candidate:
-    """Approve the release's current candidate (exactly its versions), recorded in the audit log."""
-    actor, why = operator(by), checked_reason(reason)
-    state = StateStore(release_dir(home, spec.name)).load()
-    if state.candidate is None:
-        raise PermanentError(
-            f"release {spec.name} has no candidate yet: materialize {spec.name}_candidate"
-        )
-    candidate = Candidate.from_dict(state.candidate)
-    AuditTrail(audit, actor).record(
-        APPROVED, f"release:{spec.name}", {"release": candidate.version}, "approved", [why]
-    )
-    return candidate
-
-
-def approved_by(audit: AuditLog, spec: ReleaseSpec, candidate: Candidate) -> str | None:
-    approvals = [
-        r
-        for r in audit.records(f"release:{spec.name}")
-        if r.action == APPROVED and r.versions.get("release") == candidate.version
-    ]
-    return person_of(approvals[-1].actor) if approvals else None
 
 
 def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str, Any]:

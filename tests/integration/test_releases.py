@@ -26,6 +26,7 @@ from governance.home import GovernanceHome
 from governance.images.containers import ContainerStorage
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
+from governance.releases.approvals import LAUNCHED_BY_TAG
 from pipelines.definitions import build_definitions
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 from tests.services import LineageBackend, free_port
@@ -54,7 +55,11 @@ def estate(tmp_path: Path) -> Iterator[Estate]:
 
 
 def materialize(
-    estate: Estate, instance: dg.DagsterInstance, *assets: str, checks: bool = True
+    estate: Estate,
+    instance: dg.DagsterInstance,
+    *assets: str,
+    checks: bool = True,
+    launched_by: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     defs = build_definitions(estate)
     selection: Any = dg.AssetSelection.assets(*assets) if assets else dg.AssetSelection.all()
@@ -66,6 +71,7 @@ def materialize(
         resources=defs.resources,
         selection=selection,
         raise_on_error=False,
+        tags={LAUNCHED_BY_TAG: launched_by} if launched_by else None,
     )
 
 
@@ -340,33 +346,59 @@ def test_a_promotion_killed_mid_way_leaves_a_healthy_color_and_the_next_run_reco
     assert service(estate, "/version")["model_version"] == "penguin-classifier/2"
 
 
-def test_approval_gate_and_the_dagster_rollback_job_and_heal_sensor(
+def test_approvals_four_eyes_from_the_ui_and_the_cli_then_rollback_job_and_heal_sensor(
     estate: Estate, tmp_path: Path
 ) -> None:
+    """A release that requires approval: its candidate names who launched it; only a listed
+    approver who is not that person opens the gate, from the UI's approve job or the CLI; a
+    rejection shuts it; every decision is in the audit log."""
     data = repository_estate_data() | {
         "releases": {RELEASE: estate.release(RELEASE).model_dump(mode="json", exclude={"name"})}
     }
-    data["releases"][RELEASE]["requires_approval"] = True
+    data["releases"][RELEASE] |= {"requires_approval": True, "approvers": ["alice", "bob", "carol"]}
     gated = write_estate(data, tmp_path / "gated")
     defs = build_definitions(gated)
-    with dg.DagsterInstance.ephemeral() as instance:
-        refused = materialize(gated, instance)
-        assert not refused.success
-        assert "approval: no approval for release-" in release_failure(refused)
 
-        approved = governance(
-            gated, "release", "approve", RELEASE, "--by", "alice", "--reason", "reviewed"
+    def decision_job(verb: str, by: str, reason: str) -> dg.ExecuteJobResult:
+        config = {"ops": {f"{verb}_{RELEASE}_op": {"config": {"by": by, "reason": reason}}}}
+        job = defs.resolve_job_def(f"{verb}_{RELEASE}")
+        return job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+
+    def failure(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult, step: str) -> str:
+        (event,) = [e for e in result.all_events if e.is_step_failure and e.step_key == step]
+        return str(event.step_failure_data.error.message)  # type: ignore[union-attr]
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        anonymous = materialize(gated, instance)  # no one said who launched it
+        assert "must say who launched it" in failure(anonymous, f"{RELEASE}_candidate")
+
+        refused = materialize(gated, instance, f"{RELEASE}_candidate", RELEASE, launched_by="carol")
+        assert "approval: no approval for release-" in release_failure(refused)
+        own = governance(gated, "release", "approve", RELEASE, "--by", "carol")
+        assert own.returncode == 2 and "launched its candidate" in own.stderr, own.stderr
+        stranger = decision_job("approve", "mallory", "looks fine")
+        assert "not one of its approvers (alice, bob, carol)" in failure(
+            stranger, f"approve_{RELEASE}_op"
         )
-        assert approved.returncode == 0 and "approved by alice" in approved.stdout, approved.stderr
-        promoted = materialize(gated, instance, f"{RELEASE}_candidate", RELEASE)
+
+        assert decision_job("reject", "bob", "accuracy dropped on Dream").success
+        rejected = materialize(gated, instance, RELEASE)
+        assert "approval: rejected by bob: accuracy dropped on Dream" in release_failure(rejected)
+        assert decision_job("approve", "alice", "re-checked the evaluation").success
+        promoted = materialize(gated, instance, RELEASE)
         assert promoted.success
         gates = {
             r.data["gate"]: r.data["evidence"]
             for r in promoted.asset_materializations_for_node(RELEASE)[0].metadata["gates"].value.records
         }  # type: ignore[attr-defined]
         assert gates["approval"] == "approved by alice"
-        assert materialize(gated, instance, "penguin_classifier", f"{RELEASE}_candidate").success
-        governance(gated, "release", "approve", RELEASE, "--by", "bob")
+
+        retrained = materialize(
+            gated, instance, "penguin_classifier", f"{RELEASE}_candidate", launched_by="alice"
+        )
+        assert retrained.success
+        approved = governance(gated, "release", "approve", RELEASE, "--by", "bob")
+        assert approved.returncode == 0 and "approved by bob" in approved.stdout, approved.stderr
         assert materialize(gated, instance, RELEASE).success  # green now serves version 2
 
         heal = defs.resolve_sensor_def(f"heal_{RELEASE}")
@@ -377,9 +409,13 @@ def test_approval_gate_and_the_dagster_rollback_job_and_heal_sensor(
         rollback = defs.resolve_job_def(f"rollback_{RELEASE}").execute_in_process(instance=instance)
         assert rollback.success
     assert service(gated, "/version")["color"] == "blue"
-    actions = [
-        r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
-    ]
-    assert actions == [
-        "release.refused", "release.approved", "release.promoted", "release.approved", "release.promoted", "release.rolled_back",
+    records = list(open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}"))
+    assert [(r.action, r.actor.split(":")[0]) for r in records] == [
+        ("release.candidate", "dagster"), ("release.refused", "dagster"),
+        ("release.rejected", "ui"), ("release.refused", "dagster"),
+        ("release.approved", "ui"), ("release.promoted", "dagster"),
+        ("release.candidate", "dagster"), ("release.approved", "cli"), ("release.promoted", "dagster"),
+        ("release.rolled_back", "dagster"),
     ]  # fmt: skip
+    launchers = [r.versions.get("launched_by") for r in records if r.action == "release.candidate"]
+    assert launchers == ["carol", "alice"]

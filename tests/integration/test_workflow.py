@@ -90,9 +90,13 @@ def test_the_job_graph_gates_every_deployment() -> None:
         assert not any("kubectl apply" in run or "release promote" in run for run in runs)
     assert jobs["deploy-prod"]["environment"]["name"] == "production"
     prod_runs = [step.get("run", "") for step in jobs["deploy-prod"]["steps"]]
+    launches = [i for i, run in enumerate(prod_runs) if "governance release launch" in run]
     approve = next(i for i, run in enumerate(prod_runs) if "governance release approve" in run)
-    launch = next(i for i, run in enumerate(prod_runs) if "governance release launch" in run)
-    assert approve < launch  # the reviewers' approval is recorded before the gates look for it
+    propose, launch = launches
+    assert "--candidate-only" in prod_runs[propose] and "--candidate-only" not in prod_runs[launch]
+    # the reviewers' approval is of the proposed candidate, and recorded before the gates look for it
+    assert propose < approve < launch
+    assert all('--by "github:${{ github.actor }}"' in prod_runs[i] for i in launches)
     assert jobs["notify"]["if"] == "always()"
     assert "secrets.SLACK_WEBHOOK_URL" in str(jobs["notify"])
     assert "make test" in str(jobs["test"]["steps"])

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from governance.releases.candidate import Candidate, ServedModel
-from governance.releases.gates import SMOKE_GATE, CheckEvidence, Evidence, evaluate, required_checks
+from governance.releases.gates import (
+    SMOKE_GATE,
+    Approval,
+    CheckEvidence,
+    Evidence,
+    evaluate,
+    required_checks,
+)
 
 CHECKS = {"penguins": ["suite"], "classifier": ["gate"], "server": ["policy", "smoke"]}
 
@@ -24,7 +31,7 @@ def decide(
     checks: list[CheckEvidence],
     aliases: tuple[str, ...] = ("challenger",),
     smoke: bool | None = True,
-    approved: str | None = None,
+    approved: Approval | None = None,
     approval: bool = False,
 ):  # type: ignore[no-untyped-def]
     return evaluate(
@@ -70,7 +77,10 @@ def test_alias_smoke_and_approval_gates() -> None:
     assert decide(c, all_passing(c), smoke=False).reasons == [f"{SMOKE_GATE}: ok"]
     refused = decide(c, all_passing(c), approval=True)
     assert refused.reasons == [f"approval: no approval for {c.version}"]
-    assert decide(c, all_passing(c), approval=True, approved="alice").passed
+    granted = Approval(True, "approved by alice")
+    assert decide(c, all_passing(c), approval=True, approved=granted).passed
+    refused = decide(c, all_passing(c), approval=True, approved=Approval(False, "rejected by bob: no"))
+    assert refused.reasons == ["approval: rejected by bob: no"]
 
 
 def test_release_version_names_exactly_what_would_serve() -> None:

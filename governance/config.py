@@ -100,6 +100,7 @@ class CallableRef(_Strict):
 
     file: Path
     function: str
+    line: int | None = None  # where the function is defined: the UI's code reference opens it
 
     @classmethod
     def parse(cls, value: str, info: ValidationInfo) -> CallableRef:
@@ -107,21 +108,23 @@ class CallableRef(_Strict):
         if not match:
             raise ValueError(f"expected `path/to/file.py:function`, got {value!r}")
         path = _existing_file(match["file"], info)
-        if match["func"] not in _top_level_functions(path):
+        functions = _top_level_functions(path)
+        if match["func"] not in functions:
             raise ValueError(f"{path} defines no top-level function {match['func']!r}")
-        return cls(file=path, function=match["func"])
+        return cls(file=path, function=match["func"], line=functions[match["func"]])
 
 
-def _top_level_functions(path: Path) -> set[str]:
-    """Function names defined at the top of a Python file, read without importing it (loading the
-    estate must stay fast and free of the user's import-time side effects)."""
+def _top_level_functions(path: Path) -> dict[str, int]:
+    """Function names defined at the top of a Python file, with their lines, read without importing
+    it (loading the estate must stay fast and free of the user's import-time side effects)."""
     import ast
 
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{path} is not readable Python: {exc}") from None
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    functions = (node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
+    return {node.name: node.lineno for node in functions}
 
 
 class DatasetSpec(_Strict):
@@ -132,6 +135,9 @@ class DatasetSpec(_Strict):
     cleaner: CallableRef
     suite: Path
     columns: dict[str, ColumnType] = Field(min_length=1)
+    freshness_hours: float | None = Field(
+        default=None, gt=0, description="a version older than this is stale (None: no policy)"
+    )
 
     @field_validator("cleaner", mode="before")
     @classmethod

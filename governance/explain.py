@@ -219,5 +219,35 @@ def explain_release(
     return links + [link for link in evidence if link not in links]  # the model's chain has some
 
 
+def provenance_page(title: str, links: Iterable[Link]) -> str:
+    """The chain as a page a reviewer opens from the UI: every value escaped, wide cells wrapped."""
+    import html
+
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(cell))}</td>"
+            for cell in (
+                link.kind,
+                link.ref,
+                link.at,
+                "; ".join(f"{k}={v}" for k, v in link.details.items() if v not in ("", [], None)),
+            )
+        )
+        + "</tr>"
+        for link in links
+    )
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;"
+        "overflow-wrap:anywhere}"
+    )
+    return (
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{style}</style><h1>{html.escape(title)}</h1>"
+        f"<table><tr><th>link</th><th>ref</th><th>at</th><th>evidence</th></tr>{rows}</table>\n"
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

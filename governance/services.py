@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from governance.notify.slack import SlackNotifier
     from governance.releases.controller import Controller
     from governance.releases.target import Target
+    from governance.site import Site
 
 AUDIT_URL_ENV = "GOVERNANCE_AUDIT_URL"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -36,6 +37,8 @@ DVC_REMOTE_ENV = "GOVERNANCE_DVC_REMOTE"
 CLI_WORKER_ENV = "GOVERNANCE_CLI_WORKER"
 DAGSTER_URL_ENV = "GOVERNANCE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+SITE_URL_ENV = "GOVERNANCE_SITE_URL"
+MLFLOW_UI_URL_ENV = "GOVERNANCE_MLFLOW_UI_URL"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Settings:
     image_registry: str | None = None
     image_storage: str | None = None
     dagster_url: str | None = None
+    site_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, compare=False)
 
     def pick(self, explicit: str | None, variable: str) -> str | None:
@@ -106,7 +110,7 @@ class Services:
             mlflow_settings(
                 self.home,
                 s.pick(s.tracking_uri, TRACKING_URI_ENV),
-                ui_url=s.mlflow_ui_url or DEFAULT_UI_URL,
+                ui_url=s.pick(s.mlflow_ui_url, MLFLOW_UI_URL_ENV) or DEFAULT_UI_URL,
                 request_timeout_s=s.mlflow_request_timeout_s,
                 attempts=s.mlflow_attempts,
             )
@@ -150,6 +154,13 @@ class Services:
     def dagster_url(self) -> str:
         """The Dagster webserver: where runs are launched from CI and what alerts link to."""
         return self.settings.pick(self.settings.dagster_url, DAGSTER_URL_ENV) or DEFAULT_DAGSTER_URL
+
+    def site(self) -> Site:
+        """The platform's pages on loopback, where every metadata link points."""
+        from governance.site import DEFAULT_SITE_URL, Site
+
+        url = self.settings.pick(self.settings.site_url, SITE_URL_ENV) or DEFAULT_SITE_URL
+        return Site(url, self.home)
 
     def run_link(self, run_id: str) -> str:
         return f"{self.dagster_url().rstrip('/')}/runs/{run_id}"

@@ -1,5 +1,7 @@
 """Dataset assets: a raw ingest asset, the governed dataset (DVC-versioned), and its suite check."""
 
+from datetime import timedelta
+
 import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
@@ -9,7 +11,14 @@ from governance.errors import PermanentError
 from governance.lineage import refs
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import DATASET_VERSION, Materialized, column_schema, validation_metadata
+from pipelines.metadata import (
+    DATASET_VERSION,
+    Materialized,
+    code_references,
+    column_schema,
+    page_link,
+    validation_metadata,
+)
 from pipelines.resources import (
     AuditResource,
     DatasetStoreResource,
@@ -72,6 +81,14 @@ def _dataset_asset(
         description=spec.description,
         code_version=code_version(spec),
         retry_policy=retry,
+        metadata=code_references(
+            ("cleaner", spec.cleaner.file, spec.cleaner.line), ("expectation suite", spec.suite, None)
+        ),
+        freshness_policy=(
+            dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=spec.freshness_hours))
+            if spec.freshness_hours
+            else None
+        ),
     )
     def dataset(
         context: AssetExecutionContext,
@@ -83,7 +100,7 @@ def _dataset_asset(
         landed = landed_path(spec, datasets.landing())
         trail = audit.trail(context.run.run_id)
         with lineage_run(context, lineage, refs.dataset_job(spec), [refs.raw_file(spec)]) as run:
-            with permanent_failures():
+            with permanent_failures(expectations.site()):
                 published = publish(spec, landed, datasets.store(), expectations.directory(), trail)
             version, previous = published.version, published.previous
             run.outputs = [
@@ -101,9 +118,9 @@ def _dataset_asset(
                 "null_counts": dg.MetadataValue.json(published.null_counts),
                 "validation": published.report.summary(),
                 "lineage_run_id": run.run_id,
-                "lineage_graph": dg.MetadataValue.path(str(lineage.graph_path())),
+                "lineage_graph": lineage.graph_link(),
                 **(
-                    {"data_docs": dg.MetadataValue.url(published.report.docs_url)}
+                    {"data_docs": page_link(expectations.site(), published.report.docs_url)}
                     if published.report.docs_url
                     else {}
                 ),
@@ -145,7 +162,7 @@ def _suite_check(spec: DatasetSpec) -> dg.AssetChecksDefinition:
             metadata={
                 DATASET_VERSION: version.md5,
                 "lineage_run_id": run.run_id,
-                **validation_metadata(report),
+                **validation_metadata(report, expectations.site()),
             },
         )
 

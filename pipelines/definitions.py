@@ -14,7 +14,7 @@ import dagster as dg
 from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
 from pipelines.images import image_definitions
-from pipelines.models import model_definitions
+from pipelines.models import model_definitions, retrain_job
 from pipelines.ops import alert_sensors, dataset_quality, lineage_outbox_sensor
 from pipelines.releases import release_definitions
 from pipelines.resources import (
@@ -83,7 +83,11 @@ def build_definitions(estate: Estate) -> dg.Definitions:
             *images,
             *[a for r in releases for a in r.assets],
         ],
-        jobs=[quality_job, *[job for r in releases for job in r.jobs]],
+        jobs=[
+            quality_job,
+            *[retrain_job(spec) for spec in estate.models.values()],
+            *[job for r in releases for job in r.jobs],
+        ],
         schedules=[quality_schedule],
         sensors=[
             lineage_outbox_sensor(estate.alerts),

@@ -10,12 +10,14 @@ import dagster as dg
 from governance.datasets.validation import ValidationReport
 from governance.errors import ConfigError, GovernanceError, PermanentError, ValidationFailed
 from governance.redaction import redact
+from governance.site import Site
 from pipelines.metadata import validation_metadata
 
 
 @contextmanager
-def permanent_failures() -> Iterator[None]:
-    """A permanent error fails the step at once (no retry) with its evidence as metadata.
+def permanent_failures(site: Site | None = None) -> Iterator[None]:
+    """A permanent error fails the step at once (no retry) with its evidence as metadata (a
+    refused validation's, linked to its Data Docs on `site`).
 
     Transient errors propagate unchanged, so the asset's RetryPolicy retries them with backoff.
     """
@@ -23,7 +25,11 @@ def permanent_failures() -> Iterator[None]:
         yield
     except ValidationFailed as exc:
         report = exc.report
-        metadata = validation_metadata(report) if isinstance(report, ValidationReport) else {}
+        metadata = (
+            validation_metadata(report, site)
+            if isinstance(report, ValidationReport) and site is not None
+            else {}
+        )
         raise dg.Failure(str(exc), metadata=metadata, allow_retries=False) from None
     except (PermanentError, ConfigError) as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None

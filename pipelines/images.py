@@ -19,7 +19,14 @@ from governance.lineage import refs
 from governance.lineage.events import Assertion
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import IMAGE_VERSION, Materialized, findings_table, image_metadata, latest_entry
+from pipelines.metadata import (
+    IMAGE_VERSION,
+    Materialized,
+    code_references,
+    findings_table,
+    image_metadata,
+    latest_entry,
+)
 from pipelines.resources import AlertsResource, AuditResource, ImagesResource, LineageResource
 
 GROUP = "images"
@@ -67,6 +74,7 @@ def _image_asset(
         description=spec.description,
         code_version=code_version(spec),
         retry_policy=retry,
+        metadata=code_references(("Dockerfile", spec.context / spec.dockerfile, None)),
     )
     def image(
         context: AssetExecutionContext,
@@ -97,7 +105,7 @@ def _image_asset(
             metadata={
                 **image_metadata(build),
                 "lineage_run_id": run.run_id,
-                "lineage_graph": dg.MetadataValue.path(str(lineage.graph_path())),
+                "lineage_graph": lineage.graph_link(),
             },
         )
 

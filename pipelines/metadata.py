@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import dagster as dg
 
 from governance.config import DatasetSpec
 from governance.datasets.validation import ValidationReport
+from governance.errors import PermanentError
 from governance.explain import Link
 from governance.images.dockerfile import Finding
 from governance.images.lifecycle import ImageBuild
 from governance.models.gate import GateOutcome
 from governance.releases.gates import GateDecision
+from governance.site import Site
 
 _TYPES = {"string": "string", "float": "float", "integer": "int"}
 # The entry in which each kind of asset and check records its exact version; release gates and
@@ -42,7 +45,26 @@ def column_schema(spec: DatasetSpec) -> dg.TableSchema:
     )
 
 
-def validation_metadata(report: ValidationReport) -> dict[str, Any]:
+def page_link(site: Site, page: str | Path) -> dg.MetadataValue:
+    """An http link to a page of the platform's site (a browser follows no `file://` link from the
+    UI); a page outside the site (a context directory of one's own) stays a path."""
+    try:
+        return dg.MetadataValue.url(site.url(page))
+    except PermanentError:
+        return dg.MetadataValue.path(str(page).removeprefix("file://"))
+
+
+def code_references(*places: tuple[str, Path, int | None]) -> dict[str, Any]:
+    """The user's own files behind an asset (cleaner, suite, trainer, Dockerfile), as the asset
+    page's code links: (label, file, line)."""
+    references: list[dg.LocalFileCodeReference | dg.UrlCodeReference] = [
+        dg.LocalFileCodeReference(file_path=str(path.resolve()), line_number=line, label=label)
+        for label, path, line in places
+    ]
+    return {"dagster/code_references": dg.CodeReferencesMetadataValue(code_references=references)}
+
+
+def validation_metadata(report: ValidationReport, site: Site) -> dict[str, Any]:
     """Per-expectation results, offending rows and the Data Docs link."""
     metadata: dict[str, Any] = {
         "suite": dg.MetadataValue.path(str(report.suite)),
@@ -75,7 +97,7 @@ def validation_metadata(report: ValidationReport) -> dict[str, Any]:
     if report.sample_rows:
         metadata["offending_rows_sample"] = dg.MetadataValue.md(_markdown_table(report.sample_rows))
     if report.docs_url:
-        metadata["data_docs"] = dg.MetadataValue.url(report.docs_url)
+        metadata["data_docs"] = page_link(site, report.docs_url)
     return metadata
 
 
@@ -88,8 +110,13 @@ def _table(rows: list[dict[str, Any]], types: dict[str, str]) -> dg.TableMetadat
 def _markdown_table(rows: tuple[dict[str, Any], ...]) -> str:
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row.get(key)) for key in header) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(row.get(key)) for key in header) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    """One Markdown table cell: a `|` or a line break in a value would end the cell or the row."""
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def gate_metadata(outcome: GateOutcome) -> dict[str, Any]:

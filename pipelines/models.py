@@ -1,5 +1,7 @@
 """Model assets: train + track + register in MLflow, and the evaluation gate that grants `challenger`."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
@@ -11,8 +13,20 @@ from governance.models.training import code_version, model_card
 from governance.provenance import git_commit
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
-from pipelines.metadata import DATASET_VERSION, MODEL_VERSION, Materialized, gate_metadata, latest_entry
+from pipelines.metadata import (
+    DATASET_VERSION,
+    MODEL_VERSION,
+    Materialized,
+    code_references,
+    gate_metadata,
+    latest_entry,
+)
 from pipelines.resources import AuditResource, DatasetStoreResource, LineageResource, MlflowResource
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 GROUP = "models"
 GATE_CHECK = "meets_promotion_policy"
@@ -22,6 +36,17 @@ def model_definitions(
     spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy
 ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     return [_model_asset(spec, dataset, retry), _gate_check(spec, dataset)]
+
+
+def retrain_job(spec: ModelSpec) -> "UnresolvedAssetJobDefinition":
+    """One click in the UI (Jobs → retrain_…): the model on the current dataset version, its gate,
+    and everything downstream of it (release candidates and deploys, each behind its own gates)."""
+    return dg.define_asset_job(
+        f"retrain_{spec.name}",
+        selection=dg.AssetSelection.assets(spec.name).downstream(),
+        description=f"Retrain {spec.name} on the current version of {spec.dataset}, gate it, and "
+        "materialize everything downstream (releases promote only through their own gates).",
+    )
 
 
 def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
@@ -34,6 +59,7 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
         description=spec.description,
         code_version=code_version(spec),
         retry_policy=retry,
+        metadata=code_references(("trainer", spec.trainer.file, spec.trainer.line)),
     )
     def model(
         context: AssetExecutionContext,
@@ -54,6 +80,7 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
             run.inputs = [refs.governed_dataset(dataset, trained.dataset_md5)]
             run.outputs = [refs.model_version(spec, registry.settings.tracking_uri, trained.version)]
         run_url = registry.run_url(trained.experiment_id, trained.run_id)
+        version_url = registry.version_url(trained.registered_name, trained.version)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(trained.ref),
             metadata={
@@ -63,10 +90,11 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
                 "mlflow_run_id": trained.run_id,
                 "git_commit": commit,
                 **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
+                **({"mlflow_model_version": dg.MetadataValue.url(version_url)} if version_url else {}),
                 **{metric: value for metric, value in trained.metrics.items()},
                 "model_card": dg.MetadataValue.md(model_card(spec, trained)),
                 "lineage_run_id": run.run_id,
-                "lineage_graph": dg.MetadataValue.path(str(lineage.graph_path())),
+                "lineage_graph": lineage.graph_link(),
             },
         )
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from governance.actors import dagster_run, ui_user
 from governance.config import Estate, ReleaseSpec
 from governance.errors import PermanentError
-from governance.explain import explain_release
+from governance.explain import explain_release, provenance_page
 from governance.lineage import refs
 from governance.lineage.events import DatasetRef
 from governance.releases.approvals import LAUNCHED_BY_TAG, approval, decide, record_candidate
@@ -31,6 +31,7 @@ from pipelines.metadata import (
     Materialized,
     gates_table,
     latest_entry,
+    page_link,
     provenance_markdown,
 )
 from pipelines.resources import (
@@ -263,6 +264,9 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
             lineage.outbox().events(),
         )
         metadata["provenance"] = dg.MetadataValue.md(provenance_markdown(links))
+        page = release_dir(audit.services().home, spec.name) / "provenance.html"
+        page.write_text(provenance_page(f"Provenance of release {spec.name}", links))
+        metadata["provenance_page"] = page_link(audit.site(), page)
         return dg.MaterializeResult(data_version=dg.DataVersion(candidate.version), metadata=metadata)
 
     return release

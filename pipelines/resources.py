@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from governance.actors import dagster_run
-from governance.models.settings import DEFAULT_UI_URL
 from governance.services import Services, Settings
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from governance.lineage.outbox import Outbox
     from governance.models.registry import ModelRegistry
     from governance.notify.alerts import Alerts
+    from governance.site import Site
 
 
 class _ServicesResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # its value is itself
@@ -35,6 +35,10 @@ class _ServicesResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # i
 
     def services(self) -> Services:
         return compose(self)
+
+    def site(self) -> Site:
+        """Where metadata links point: the platform's pages over HTTP."""
+        return self.services().site()
 
 
 def compose(*resources: _ServicesResource) -> Services:
@@ -77,7 +81,7 @@ class MlflowResource(_ServicesResource):
     any tracking server (`http://…`) by config or `MLFLOW_TRACKING_URI`."""
 
     tracking_uri: str | None = None
-    ui_url: str | None = DEFAULT_UI_URL
+    ui_url: str | None = None  # the MLflow UI links point to (or $GOVERNANCE_MLFLOW_UI_URL)
     request_timeout_s: int = 10
     attempts: int = 4
 
@@ -112,6 +116,11 @@ class LineageResource(_ServicesResource):
 
     def graph_path(self) -> Path:
         return self.services().home.lineage / "lineage.svg"
+
+    def graph_link(self) -> dg.MetadataValue:
+        from pipelines.metadata import page_link
+
+        return page_link(self.site(), self.graph_path())
 
     def refresh_graph(self) -> Path:
         from governance.lineage.graph import render

@@ -16,6 +16,7 @@ from governance.cli import (  # noqa: F401  (register the commands)
     models,
     records,
     releases,
+    site,
     worker,
 )
 from governance.cli.root import EXIT_INPUT, EXIT_UNAVAILABLE, EXIT_UNEXPECTED, cli, fail

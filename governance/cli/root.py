@@ -34,7 +34,13 @@ class CliContext:
     def home(self) -> GovernanceHome:
         return self.services.home
 
-    def override(self, *, tracking_uri: str | None = None, dagster_url: str | None = None) -> None:
+    def override(
+        self,
+        *,
+        tracking_uri: str | None = None,
+        dagster_url: str | None = None,
+        site_url: str | None = None,
+    ) -> None:
         """A command's own flags are explicit settings too (None leaves a setting as it was)."""
         settings = self.services.settings
         self.services = Services(
@@ -42,6 +48,7 @@ class CliContext:
                 settings,
                 tracking_uri=tracking_uri or settings.tracking_uri,
                 dagster_url=dagster_url or settings.dagster_url,
+                site_url=site_url or settings.site_url,
             )
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -326,3 +327,9 @@ class ModelRegistry:
     def run_url(self, experiment_id: str, run_id: str) -> str | None:
         base = self.settings.ui_url
         return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}" if base else None
+
+    def version_url(self, name: str, version: str) -> str | None:
+        """The model version's page in the MLflow UI (its aliases, tags, lineage to the run)."""
+        base = self.settings.ui_url
+        quoted = urllib.parse.quote(name, safe="")
+        return f"{base.rstrip('/')}/#/models/{quoted}/versions/{version}" if base else None

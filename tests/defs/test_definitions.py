@@ -130,3 +130,41 @@ def test_release_depends_on_its_exact_inputs_and_promotes_one_at_a_time() -> Non
     sensor = defs.resolve_sensor_def("heal_penguin_service")
     assert sensor.minimum_interval_seconds == 30
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_asset_pages_link_the_users_code_and_say_when_data_is_stale() -> None:
+    graph = defs.resolve_asset_graph()
+
+    def references(asset: str) -> dict[str, tuple[str, int | None]]:
+        value = graph.get(dg.AssetKey(asset)).metadata["dagster/code_references"]
+        return {r.label: (r.file_path, r.line_number) for r in value.code_references}
+
+    cleaner = references("penguins")["cleaner"]
+    assert cleaner[0] == str(REPO / "examples/penguins/prepare.py")
+    assert cleaner[1] is not None
+    assert (
+        (REPO / "examples/penguins/prepare.py")
+        .read_text()
+        .splitlines()[cleaner[1] - 1]
+        .startswith("def clean(")
+    )
+    assert references("penguins")["expectation suite"][0] == str(REPO / "expectations/penguins.json")
+    assert references("penguin_classifier")["trainer"][0] == str(REPO / "examples/penguins/train.py")
+    assert references("frontend")["Dockerfile"][0].endswith("apps/frontend/Dockerfile")
+    policy = graph.get(dg.AssetKey("penguins")).freshness_policy
+    assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 26 * 3600
+
+
+def test_retraining_with_everything_downstream_is_one_job() -> None:
+    job = defs.resolve_job_def("retrain_penguin_classifier")
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert selected == {
+        "penguin_classifier",
+        "penguin_service_candidate",
+        "penguin_service",
+        "penguin_web",
+    }
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert "meets_promotion_policy" in checks
+    # Approvals are jobs only where a release requires them (none does in the sample estate).
+    assert not any(j.name.startswith(("approve_", "reject_")) for j in defs.resolve_all_job_defs())

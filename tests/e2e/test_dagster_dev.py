@@ -38,6 +38,19 @@ query($key: AssetKeyInput!, $name: String!) {
     runId status evaluation { targetMaterialization { runId } }
   }
 }"""
+LINKS = """
+query {
+  assetNodes {
+    assetKey { path }
+    assetMaterializations(limit: 1) { metadataEntries { label ... on UrlMetadataEntry { url } } }
+  }
+}"""
+CHECK_LINKS = """
+query($key: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $name, limit: 1) {
+    evaluation { metadataEntries { label ... on UrlMetadataEntry { url } } }
+  }
+}"""
 BLOCKING = """
 query($key: AssetKeyInput!) {
   assetNodeOrError(assetKey: $key) {
@@ -81,7 +94,13 @@ class Webserver:
 @pytest.fixture
 def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterator[Webserver]:
     port = free_port()
-    env = {**os.environ, "GOVERNANCE_HOME": str(home), "DAGSTER_PORT": str(port)}
+    env = {
+        **os.environ,
+        "GOVERNANCE_HOME": str(home),
+        "DAGSTER_PORT": str(port),
+        "GOVERNANCE_SITE_URL": f"http://127.0.0.1:{free_port()}",
+        "MLFLOW_PORT": str(free_port()),
+    }
     with process_group([str(REPO / "scripts" / "dev.sh")], tmp_path / "dagster-dev.log", env=env):
         server = Webserver(port)
         server.wait_for_location(time.monotonic() + 120)
@@ -89,6 +108,19 @@ def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterat
             yield server
         finally:  # the release's containers and nginx outlive the run that started them
             run_governance("release", "down", "--all", env={"GOVERNANCE_HOME": str(home)})
+
+
+def opens(url: str, attempts: int = 30) -> bool:
+    """The page answers 200 (the MLflow UI may still be starting when the run ends)."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return bool(response.status == 200)
+        except urllib.error.HTTPError:
+            return False
+        except OSError:
+            time.sleep(1)
+    return False
 
 
 def defs_estate() -> Estate:
@@ -142,6 +174,34 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
             "scheduleState": {"status": "RUNNING"},
         }
     ]
+    # Every link in the metadata opens over HTTP (a browser follows no file:// link from the UI):
+    # Data Docs, the lineage graph and the provenance page on the site, MLflow's pages on its UI.
+    links = {
+        f"{'/'.join(node['assetKey']['path'])}.{entry['label']}": entry["url"]
+        for node in webserver.query(LINKS)["assetNodes"]
+        for materialization in node["assetMaterializations"]
+        for entry in materialization["metadataEntries"]
+        if "url" in entry
+    }
+    for check_key in graph.asset_check_keys:
+        key = {"path": [check_key.asset_key.to_user_string()]}
+        (execution,) = webserver.query(CHECK_LINKS, key=key, name=check_key.name)["assetCheckExecutions"]
+        for entry in execution["evaluation"]["metadataEntries"]:
+            if "url" in entry:
+                links[f"{check_key.to_user_string()}.{entry['label']}"] = entry["url"]
+    assert {
+        "penguins.data_docs",
+        "penguins.lineage_graph",
+        "penguins:matches_expectation_suite.data_docs",
+        "penguin_classifier.mlflow_run",
+        "penguin_classifier.mlflow_model_version",
+        "penguin_service.provenance_page",
+        "penguin_web.provenance_page",
+    } <= set(links), sorted(links)
+    for label, url in links.items():
+        assert url.startswith("http://127.0.0.1:"), (label, url)
+        assert opens(url), (label, url)
+
     # The release serves predictions through its service (nginx on the estate's service port).
     service = defs_estate().release("penguin_service")
     request = urllib.request.Request(

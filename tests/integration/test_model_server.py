@@ -52,6 +52,11 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield url
 
 
+def test_the_services_own_url_says_what_serves_and_how_to_ask(server: str) -> None:
+    status, index = call(server + "/")
+    assert status == 200 and index["model_version"] and "/predict" in index["endpoints"]
+
+
 def test_clients_written_for_mlflow_models_serve_work_unchanged(server: str) -> None:
     from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 

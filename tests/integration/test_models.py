@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -184,6 +185,24 @@ def test_regression_against_the_champion_is_blocked(
     assert gate.metadata["champion_accuracy"].value > gate.metadata["candidate_accuracy"].value + 0.02
     assert "champion minus allowed regression" in gate.metadata["reasons"].value
     assert registry.aliases(NAME) == {"challenger": "1", "champion": "1"}
+
+
+def test_a_gate_that_cannot_decide_says_so_on_the_version(
+    estate: Callable[..., Estate], instance: dg.DagsterInstance
+) -> None:
+    """The champion's model files are gone, so the gate cannot score it: the new version says
+    `error` and why, instead of looking as if it had never been gated."""
+    assert materialize(estate(), instance).success
+    registry = local_registry()
+    registry.set_alias(NAME, "champion", "1")
+    shutil.rmtree(GovernanceHome.resolve().root / "mlflow" / "artifacts")
+    result = materialize(estate(), instance, selection="penguin_classifier")
+    assert not result.success
+    version = registry.version(NAME, "2")
+    assert version.tags["governance.gate.status"] == "error"
+    assert version.tags["governance.gate.reasons"]
+    listed = run_governance("models", "list")
+    assert "not gated" not in listed.stdout and "error" in listed.stdout, listed.stdout
 
 
 def test_against_a_real_mlflow_server(

@@ -144,6 +144,17 @@ def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+@app.get("/")
+def index() -> dict[str, Any]:
+    """What a person opening the service's URL sees: what serves, and where to ask it."""
+    return {
+        "service": "penguin species classifier",
+        "model_version": served.version,
+        "predict": 'POST /predict {"instances": [{...measurements...}]}',
+        "endpoints": ["/predict", "/invocations", "/version", "/healthz", "/readyz", "/metrics"],
+    }
+
+
 @app.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}

@@ -1,0 +1,178 @@
+"""The platform's own pages over HTTP on loopback: Data Docs, the lineage graph and explorer, each
+release's provenance.
+
+A browser will not follow a `file://` link from the Dagster UI's `http://` page, so every page a
+metadata link points to is served here, read-only, from the home: only these trees, only page
+files (never the stores beside them: the outbox, the audit log, release state).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance.errors import PermanentError
+from governance.home import GovernanceHome
+
+DEFAULT_SITE_URL = "http://127.0.0.1:3070"
+PAGE_SUFFIXES = frozenset(
+    {".html", ".css", ".js", ".svg", ".png", ".jpg", ".gif", ".ico", ".woff", ".woff2", ".ttf"}
+)
+
+
+@dataclass(frozen=True)
+class Site:
+    base_url: str
+    home: GovernanceHome
+
+    def roots(self) -> dict[str, Path]:
+        """URL prefix -> the directory of the home it serves."""
+        return {
+            "data-docs": self.home.gx
+            / "gx"
+            / "uncommitted"
+            / "data_docs"
+            / "local_site",  # GX nests its context
+            "lineage": self.home.lineage,
+            "releases": self.home.dir("releases"),
+        }
+
+    def url(self, target: Path | str) -> str:
+        """The http URL of a page under one of the served trees (a path or a `file://` URL)."""
+        text = str(target)
+        path = Path(urllib.parse.unquote(urllib.parse.urlparse(text).path) if "://" in text else text)
+        resolved = path.resolve()
+        for prefix, root in self.roots().items():
+            if resolved.is_relative_to(root.resolve()) and resolved.suffix in PAGE_SUFFIXES:
+                relative = resolved.relative_to(root.resolve()).as_posix()
+                return f"{self.base_url.rstrip('/')}/{prefix}/{urllib.parse.quote(relative)}"
+        raise PermanentError(f"{path} is not a page the platform's site serves")
+
+    def local_path(self, url_path: str) -> Path | None:
+        """The file a request path names, or None: outside the trees, not a page, or missing."""
+        prefix, _, rest = urllib.parse.unquote(url_path.split("?", 1)[0]).lstrip("/").partition("/")
+        root = self.roots().get(prefix)
+        if root is None:
+            return None
+        path = (root / rest).resolve()
+        if rest.endswith("/") or not rest:
+            path = path / "index.html"
+        if not path.is_relative_to(root.resolve()) or path.suffix not in PAGE_SUFFIXES:
+            return None
+        return path if path.is_file() else None
+
+    def address(self) -> tuple[str, int]:
+        parsed = urllib.parse.urlparse(self.base_url)
+        if parsed.scheme != "http" or not parsed.hostname:
+            raise PermanentError(f"the site URL must be an http URL with a host, not {self.base_url!r}")
+        return parsed.hostname, parsed.port or 80
+
+    def answering(self, timeout_s: float = 2.0) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url.rstrip('/')}/", timeout=timeout_s) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+
+def serve(site: Site) -> None:
+    """Serve the site in this process until it is stopped."""
+    host, port = site.address()
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] in ("", "/"):
+                self._send(200, "text/html; charset=utf-8", _index(site).encode())
+                return
+            path = site.local_path(self.path)
+            if path is None:
+                self._send(404, "text/plain; charset=utf-8", b"not found\n")
+                return
+            kind = _TYPES.get(path.suffix, "application/octet-stream")
+            self._send(200, kind, path.read_bytes())
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # quiet: `make dev`'s terminal belongs to Dagster
+
+    http.server.ThreadingHTTPServer((host, port), Pages).serve_forever()
+
+
+def start(site: Site, timeout_s: float = 15.0) -> int | None:
+    """Start the site in the background unless it answers already; returns the new pid."""
+    if site.answering():
+        return None
+    site.address()  # a bad URL is refused here, not in the background
+    log = open(site.home.root / "site.log", "ab")  # noqa: SIM115 (the child keeps it)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "governance", "site", "serve", "--url", site.base_url],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "GOVERNANCE_HOME": str(site.home.root), "GOVERNANCE_CLI_WORKER": "off"},
+    )
+    (site.home.root / "site.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PermanentError(f"the site did not start: see {site.home.root / 'site.log'}")
+        if site.answering(timeout_s=1):
+            return process.pid
+        time.sleep(0.2)
+    process.terminate()
+    raise PermanentError(f"the site did not answer at {site.base_url} within {timeout_s:.0f} s")
+
+
+def stop(home: GovernanceHome) -> bool:
+    pid_file = home.root / "site.pid"
+    if not pid_file.is_file():
+        return False
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    pid_file.unlink()
+    return True
+
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".gif": "image/gif",
+    ".ico": "image/x-icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+}
+
+
+def _index(site: Site) -> str:
+    links = [
+        ("data-docs/index.html", "Data Docs: every validation of every dataset"),
+        ("lineage/lineage.svg", "Lineage graph"),
+    ]
+    releases = sorted(p.parent.name for p in site.roots()["releases"].glob("*/provenance.html"))
+    links += [(f"releases/{name}/provenance.html", f"Provenance of release {name}") for name in releases]
+    items = "".join(f'<li><a href="/{href}">{html.escape(text)}</a></li>' for href, text in links)
+    head = "<!doctype html><meta charset=utf-8><title>Governance</title><h1>Governance</h1>"
+    return f"{head}<ul>{items}</ul>"

@@ -1,0 +1,92 @@
+"""The platform's site: the pages metadata links point to, over HTTP on loopback, and nothing else of
+the home (its stores sit beside the pages)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from governance.errors import PermanentError
+from governance.home import GovernanceHome
+from governance.site import Site
+from tests.conftest import run_governance
+from tests.services import free_port
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.headers["Content-Type"], answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read()
+
+
+def test_the_site_serves_pages_and_never_the_stores_beside_them(home: Path) -> None:
+    governed = GovernanceHome(home)
+    site = Site(f"http://127.0.0.1:{free_port()}", governed)
+    docs = site.roots()["data-docs"]
+    (docs / "validations" / "penguins").mkdir(parents=True)
+    (docs / "index.html").write_text("<h1>Data Docs</h1>")
+    page = docs / "validations" / "penguins" / "run 1.html"
+    page.write_text("<p>23 expectations</p>")
+    (docs / "styles.css").write_text("body{}")
+    (governed.lineage / "lineage.svg").write_text("<svg/>")
+    (governed.lineage / "outbox.db").write_bytes(b"SQLite format 3\x00")
+    release = site.roots()["releases"] / "penguin_service"
+    release.mkdir()
+    (release / "provenance.html").write_text("<table></table>")
+    (release / "state.json").write_text("{}")
+    (home / "audit.db").write_bytes(b"SQLite format 3\x00")
+
+    started = run_governance("site", "start", "--url", site.base_url)
+    assert started.returncode == 0 and "started" in started.stdout, started.stderr
+    try:
+        url = site.url(page.as_uri())  # a file:// link, as Great Expectations gives it
+        assert url == f"{site.base_url}/data-docs/validations/penguins/run%201.html"
+        assert get(url) == (200, "text/html; charset=utf-8", b"<p>23 expectations</p>")
+        assert get(f"{site.base_url}/data-docs/")[2] == b"<h1>Data Docs</h1>"
+        assert get(f"{site.base_url}/data-docs/styles.css")[:2] == (200, "text/css")
+        assert get(site.url(governed.lineage / "lineage.svg"))[1] == "image/svg+xml"
+        index = get(f"{site.base_url}/")[2].decode()
+        assert 'href="/releases/penguin_service/provenance.html"' in index
+        for refused in (
+            "/lineage/outbox.db",
+            "/releases/penguin_service/state.json",
+            "/lineage/../audit.db",
+            "/lineage/%2e%2e/audit.db",
+            "/data-docs/../../audit.db",
+            "/elsewhere/index.html",
+            "/lineage/missing.svg",
+        ):
+            assert get(site.base_url + refused)[0] == 404, refused
+        again = run_governance("site", "start", "--url", site.base_url)
+        assert again.returncode == 0 and "already answering" in again.stdout
+    finally:
+        stopped = run_governance("site", "stop")
+        assert stopped.returncode == 0 and "site stopped" in stopped.stdout
+    with pytest.raises(PermanentError, match="not a page the platform's site serves"):
+        site.url(home / "audit.db")
+
+
+def test_a_site_url_that_is_not_http_is_refused_before_anything_starts(home: Path) -> None:
+    refused = run_governance("site", "start", "--url", "ftp://127.0.0.1:21")
+    assert refused.returncode == 2 and "must be an http URL with a host" in refused.stderr
+    assert not (home / "site.pid").exists()
+
+
+def test_a_real_validations_data_docs_page_opens_through_the_site(home: Path, clean_csv: Path) -> None:
+    validated = run_governance("datasets", "validate", "penguins", str(clean_csv))
+    assert validated.returncode == 0, validated.stderr
+    (file_url,) = [
+        line.removeprefix("data docs: ") for line in validated.stdout.splitlines() if "data docs" in line
+    ]
+    site = Site(f"http://127.0.0.1:{free_port()}", GovernanceHome(home))
+    assert run_governance("site", "start", "--url", site.base_url).returncode == 0
+    try:
+        status, kind, body = get(site.url(file_url))
+        assert (status, kind) == (200, "text/html; charset=utf-8") and b"penguins" in body
+    finally:
+        run_governance("site", "stop")

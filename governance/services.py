@@ -160,7 +160,12 @@ class Services:
         from governance.site import DEFAULT_SITE_URL, Site
 
         url = self.settings.pick(self.settings.site_url, SITE_URL_ENV) or DEFAULT_SITE_URL
-        return Site(url, self.home)
+        return Site(url, self.home, {"lineage/explorer.html": self._explorer})
+
+    def _explorer(self) -> str:
+        from governance.lineage.explorer import render_explorer
+
+        return render_explorer(self.outbox().events(), self.audit_log().records())
 
     def run_link(self, run_id: str) -> str:
         return f"{self.dagster_url().rstrip('/')}/runs/{run_id}"

@@ -3,7 +3,8 @@ release's provenance.
 
 A browser will not follow a `file://` link from the Dagster UI's `http://` page, so every page a
 metadata link points to is served here, read-only, from the home: only these trees, only page
-files (never the stores beside them: the outbox, the audit log, release state).
+files (never the stores beside them: the outbox, the audit log, release state). A generated page
+(the lineage explorer) is built on each request from the stores, so it is never stale.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from governance.errors import PermanentError
@@ -34,6 +36,13 @@ PAGE_SUFFIXES = frozenset(
 class Site:
     base_url: str
     home: GovernanceHome
+    generated: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # path -> its HTML
+
+    def page_url(self, path: str) -> str:
+        """The URL of a generated page (`lineage/explorer.html`)."""
+        if path not in self.generated:
+            raise PermanentError(f"{path} is not a page the platform's site generates")
+        return f"{self.base_url.rstrip('/')}/{path}"
 
     def roots(self) -> dict[str, Path]:
         """URL prefix -> the directory of the home it serves."""
@@ -91,8 +100,13 @@ def serve(site: Site) -> None:
 
     class Pages(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] in ("", "/"):
+            requested = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")
+            if not requested:
                 self._send(200, "text/html; charset=utf-8", _index(site).encode())
+                return
+            if requested in site.generated:
+                page = site.generated[requested]().encode()
+                self._send(200, "text/html; charset=utf-8", page)
                 return
             path = site.local_path(self.path)
             if path is None:
@@ -169,6 +183,7 @@ _TYPES = {
 def _index(site: Site) -> str:
     links = [
         ("data-docs/index.html", "Data Docs: every validation of every dataset"),
+        ("lineage/explorer.html", "Lineage explorer: every version, its facets and audit records"),
         ("lineage/lineage.svg", "Lineage graph"),
     ]
     releases = sorted(p.parent.name for p in site.roots()["releases"].glob("*/provenance.html"))

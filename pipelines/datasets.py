@@ -119,6 +119,7 @@ def _dataset_asset(
                 "validation": published.report.summary(),
                 "lineage_run_id": run.run_id,
                 "lineage_graph": lineage.graph_link(),
+                "lineage_explorer": lineage.explorer_link(),
                 **(
                     {"data_docs": page_link(expectations.site(), published.report.docs_url)}
                     if published.report.docs_url

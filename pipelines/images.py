@@ -106,6 +106,7 @@ def _image_asset(
                 **image_metadata(build),
                 "lineage_run_id": run.run_id,
                 "lineage_graph": lineage.graph_link(),
+                "lineage_explorer": lineage.explorer_link(),
             },
         )
 

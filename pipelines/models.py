@@ -95,6 +95,7 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
                 "model_card": dg.MetadataValue.md(model_card(spec, trained)),
                 "lineage_run_id": run.run_id,
                 "lineage_graph": lineage.graph_link(),
+                "lineage_explorer": lineage.explorer_link(),
             },
         )
 

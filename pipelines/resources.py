@@ -122,6 +122,9 @@ class LineageResource(_ServicesResource):
 
         return page_link(self.site(), self.graph_path())
 
+    def explorer_link(self) -> dg.MetadataValue:
+        return dg.MetadataValue.url(self.site().page_url("lineage/explorer.html"))
+
     def refresh_graph(self) -> Path:
         from governance.lineage.graph import render
 

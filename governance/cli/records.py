@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from governance.cli.root import CliContext, cli, echo, fail, pass_ctx
+from governance.cli.root import EXIT_INPUT, CliContext, cli, echo, fail, pass_ctx
 
 
 @cli.group()
@@ -110,3 +110,20 @@ def lineage_graph(ctx: CliContext, fmt: str, out: Path | None) -> None:
     destination = out or ctx.home.lineage / f"lineage.{fmt}"
     render(list(ctx.lineage_outbox().events()), fmt, destination)
     echo(f"lineage graph written to {destination}")
+
+
+@lineage.command("explorer")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The HTML file to write.")
+@pass_ctx
+def lineage_explorer(ctx: CliContext, out: Path) -> None:
+    """Write the lineage explorer (every version, its facets and audit records) as one offline page;
+    the site serves the same page live at /lineage/explorer.html."""
+    from governance.lineage.explorer import render_explorer
+
+    page = render_explorer(ctx.lineage_outbox().events(), ctx.audit_log().records())
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_INPUT)
+    echo(f"lineage explorer written to {out}")

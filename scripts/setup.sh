@@ -8,8 +8,8 @@ UV_VERSION=0.13.8
 # git/graphviz/postgresql: DVC, lineage graphs, the Postgres audit tests. buildah/podman/runc: image
 # builds and runs (daemonless, rootful). docker-registry: the loopback OCI registry. mmdebstrap: base
 # images from Debian packages. nginx: the local release target's service. shellcheck: actionlint checks
-# the workflow's run: scripts with it.
-APT_PACKAGES=(git graphviz postgresql buildah podman runc docker-registry mmdebstrap nginx shellcheck)
+# the workflow's run: scripts with it. chromium: the browser tests (Playwright drives it).
+APT_PACKAGES=(git graphviz postgresql buildah podman runc docker-registry mmdebstrap nginx shellcheck chromium)
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)  # the pnpm fetch step
 
 missing=()

@@ -89,6 +89,7 @@ def _dataset_asset(
             if spec.freshness_hours
             else None
         ),
+        automation_condition=dg.AutomationCondition.eager(),  # a new raw file is published
     )
     def dataset(
         context: AssetExecutionContext,

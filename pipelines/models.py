@@ -60,6 +60,8 @@ def _model_asset(spec: ModelSpec, dataset: DatasetSpec, retry: dg.RetryPolicy) -
         code_version=code_version(spec),
         retry_policy=retry,
         metadata=code_references(("trainer", spec.trainer.file, spec.trainer.line)),
+        # retrained on each new dataset version; a release's deploy stays a person's decision
+        automation_condition=dg.AutomationCondition.eager(),
     )
     def model(
         context: AssetExecutionContext,

@@ -153,6 +153,13 @@ def test_asset_pages_link_the_users_code_and_say_when_data_is_stale() -> None:
     assert references("frontend")["Dockerfile"][0].endswith("apps/frontend/Dockerfile")
     policy = graph.get(dg.AssetKey("penguins")).freshness_policy
     assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 26 * 3600
+    # The dataset -> model chain keeps itself current; images and releases wait for a person.
+    automated = {
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).automation_condition is not None
+    }
+    assert automated == {"penguins", "penguin_classifier"}
 
 
 def test_retraining_with_everything_downstream_is_one_job() -> None:

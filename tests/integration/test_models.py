@@ -187,6 +187,24 @@ def test_regression_against_the_champion_is_blocked(
     assert registry.aliases(NAME) == {"challenger": "1", "champion": "1"}
 
 
+def test_a_new_dataset_version_retrains_the_model_and_never_deploys(
+    estate: Callable[..., Estate], instance: dg.DagsterInstance
+) -> None:
+    """The dataset -> model chain is kept current by automation conditions (evaluated here as the
+    daemon's sensor does); the releases downstream wait for a person."""
+    made = estate()
+    defs = build_definitions(made)
+    assert materialize(made, instance).success
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert quiet.total_requested == 0  # everything is current
+    assert materialize(made, instance, selection="key:penguins_raw or key:penguins").success
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    everything = defs.resolve_asset_graph().get_all_asset_keys()
+    requested = {key.to_user_string() for key in everything if tick.get_num_requested(key)}
+    assert requested == {"penguin_classifier"}
+
+
 def test_a_gate_that_cannot_decide_says_so_on_the_version(
     estate: Callable[..., Estate], instance: dg.DagsterInstance
 ) -> None:

@@ -1,6 +1,6 @@
 # The two commands: `make dev` runs the platform, `make test` runs the whole suite.
 # Both install what they need first (scripts/setup.sh).
-.PHONY: setup dev test lint mlflow
+.PHONY: setup dev test lint mlflow tour
 
 setup:
 	@scripts/setup.sh
@@ -17,3 +17,7 @@ lint: setup
 
 test: setup lint
 	uv run --frozen pytest
+
+# The README's tour: the browser test's screenshots, taken again into docs/tour.
+tour: setup
+	GOVERNANCE_TOUR_DIR=$(CURDIR)/docs/tour uv run --frozen pytest -q tests/e2e/test_dagster_dev.py

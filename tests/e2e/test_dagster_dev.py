@@ -1,5 +1,6 @@
-"""The platform as a user starts it: `scripts/dev.sh` (what `make dev` runs) serves the UI, and the
-estate materializes green through the same GraphQL API the UI uses."""
+"""The platform as a user starts it: `scripts/dev.sh` (what `make dev` runs) serves the UI; a person
+in Chromium presses *Materialize all*, the estate turns green, and every page the UI links to opens.
+The assertions read Dagster's GraphQL API, the one the UI itself reads."""
 
 from __future__ import annotations
 
@@ -14,23 +15,16 @@ from typing import Any
 
 import pytest
 
-from governance.config import Estate, load_estate
+from governance.config import Estate, ReleaseSpec, load_estate
 from pipelines.definitions import defs
+from tests.browser import Tour, chromium
 from tests.conftest import ESTATE_FILE, REPO, run_governance
 from tests.services import free_port, process_group
 
 LOCATION = "governance"
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-  }
-}"""
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
 RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"
+RUNS = "{ runsOrError(limit: 20) { ... on Runs { results { runId } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 CHECK_EXECUTIONS = """
 query($key: AssetKeyInput!, $name: String!) {
@@ -78,6 +72,20 @@ class Webserver:
         assert "errors" not in payload, payload
         return dict(payload["data"])
 
+    def run_id(self, prefix: str) -> str:
+        """The run whose id starts with `prefix` (what the UI's toast shows)."""
+        runs = self.query(RUNS)["runsOrError"]["results"]
+        (run_id,) = [run["runId"] for run in runs if run["runId"].startswith(prefix)]
+        return str(run_id)
+
+    def wait_for_run(self, run_id: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        status = "QUEUED"
+        while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
+            time.sleep(1)
+            status = self.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
+        return status
+
     def wait_for_location(self, deadline: float) -> None:
         while time.monotonic() < deadline:
             try:
@@ -110,6 +118,14 @@ def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterat
             run_governance("release", "down", "--all", env={"GOVERNANCE_HOME": str(home)})
 
 
+def served(release: ReleaseSpec) -> tuple[str, str]:
+    """The color and model version the release's service answers with."""
+    url = f"http://127.0.0.1:{release.local.service_port}/version"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        version = json.load(response)
+    return version["color"], version["model_version"]
+
+
 def opens(url: str, attempts: int = 30) -> bool:
     """The page answers 200 (the MLflow UI may still be starting when the run ends)."""
     for _ in range(attempts):
@@ -127,31 +143,23 @@ def defs_estate() -> Estate:
     return load_estate(ESTATE_FILE)
 
 
-def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
+def test_estate_materializes_green(webserver: Webserver, home: Path, tmp_path: Path) -> None:
     assert (home / "dagster" / "dagster.yaml").is_file()
-    graph = defs.resolve_asset_graph()  # the whole estate: datasets, models, images
-    params = {
-        "selector": {
-            "repositoryLocationName": LOCATION,
-            "repositoryName": "__repository__",
-            "jobName": "__ASSET_JOB",
-            "assetSelection": [{"path": [key.to_user_string()]} for key in graph.get_all_asset_keys()],
-            "assetCheckSelection": [
-                {"assetKey": {"path": [key.asset_key.to_user_string()]}, "name": key.name}
-                for key in graph.asset_check_keys
-            ],
-        },
-    }
-    launched = webserver.query(LAUNCH, params=params)["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    with chromium(tmp_path / "tour") as tour:
+        _materialize_all_from_the_ui(webserver, home, tour)
 
-    deadline = time.monotonic() + 420
-    status = "QUEUED"
-    while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
-        time.sleep(1)
-        status = webserver.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
-    assert status == "SUCCESS"
+
+def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -> None:
+    graph = defs.resolve_asset_graph()  # the whole estate: datasets, models, images, releases
+    # The asset graph is on the Lineage page; Materialize all launches every asset and check.
+    assert tour.open(f"{webserver.base_url}/asset-groups") == 200
+    tour.dismiss_dagster_welcome()
+    tour.page.get_by_role("button", name="Materialize all").click()
+    run_id = webserver.run_id(tour.launched_run_prefix())
+    tour.shot("materialize-all-launched")
+    assert webserver.wait_for_run(run_id, 420) == "SUCCESS"
+    assert tour.open(f"{webserver.base_url}/asset-groups") == 200
+    tour.shot("estate-materialized")
 
     for check_key in graph.asset_check_keys:
         key = {"path": [check_key.asset_key.to_user_string()]}
@@ -195,12 +203,32 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
         "penguins:matches_expectation_suite.data_docs",
         "penguin_classifier.mlflow_run",
         "penguin_classifier.mlflow_model_version",
+        "penguin_classifier.lineage_explorer",
         "penguin_service.provenance_page",
         "penguin_web.provenance_page",
     } <= set(links), sorted(links)
     for label, url in links.items():
         assert url.startswith("http://127.0.0.1:"), (label, url)
-        assert opens(url), (label, url)
+        assert opens(url), (label, url)  # the MLflow UI may still be starting
+        assert tour.open(url) == 200, (label, url)
+    assert tour.open(links["penguins:matches_expectation_suite.data_docs"]) == 200
+    assert "penguins" in tour.text()
+    tour.shot("data-docs")
+    assert tour.open(links["penguin_service.provenance_page"]) == 200
+    assert "model version" in tour.text() and "dataset version" in tour.text()
+    tour.shot("release-provenance")
+    assert tour.open(links["penguins.lineage_graph"]) == 200
+    tour.shot("lineage-graph")
+
+    # The dataset's check shows its expectation table; the release its gates.
+    assert tour.open(f"{webserver.base_url}/assets/penguins?view=checks") == 200
+    tour.page.get_by_text("23 expectations passed on 333 rows").first.wait_for()
+    assert "expect_column_values_to_be_in_set" in tour.text()
+    tour.shot("dataset-check")
+    assert tour.open(f"{webserver.base_url}/assets/penguin_service") == 200
+    tour.page.get_by_text("every gate passed; blue serves").first.wait_for()
+    assert "penguins.matches_expectation_suite" in tour.text() and "idle color smoke test" in tour.text()
+    tour.shot("release-gates", full_page=True)
 
     # The release serves predictions through its service (nginx on the estate's service port).
     service = defs_estate().release("penguin_service")
@@ -222,6 +250,26 @@ def test_estate_materializes_green(webserver: Webserver, home: Path) -> None:
         html = response.read().decode()
     assert 'data-testid="species">Adelie<' in html
     assert 'data-testid="model-version">penguin-classifier/1<' in html
+    # Retraining with everything downstream is one job, one click; a rollback is another job.
+    jobs = f"{webserver.base_url}/locations/{LOCATION}/jobs"
+    assert tour.open(f"{jobs}/retrain_penguin_classifier") == 200
+    tour.page.get_by_role("button", name="Materialize all").first.click()
+    retrain = webserver.run_id(tour.launched_run_prefix())
+    tour.shot("retrain-job")
+    assert webserver.wait_for_run(retrain, 300) == "SUCCESS"
+    assert served(service) == ("green", "penguin-classifier/2")
+    # The lineage explorer shows both trainings' versions of the model side by side.
+    assert tour.open(links["penguin_classifier.lineage_explorer"]) == 200
+    model = tour.page.locator(".node", has_text="models/penguin-classifier")
+    assert model.locator(".version").all_inner_texts() == ["1", "2"]
+    tour.shot("lineage-explorer")
+    assert tour.open(f"{jobs}/rollback_{service.name}/playground") == 200
+    tour.page.get_by_role("button", name="Launch Run").click()
+    rollback = tour.launched_run_id()
+    assert webserver.wait_for_run(rollback, 120) == "SUCCESS"
+    tour.shot("rollback-run")
+    assert served(service) == ("blue", "penguin-classifier/1")
+
     # The run wrote into this home's DVC repository and MLflow store, nowhere else.
     assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()
     assert (home / "mlflow" / "mlflow.db").is_file()

@@ -20,7 +20,10 @@ from governance.lineage import refs
 from governance.lineage.events import DatasetRef
 from governance.models.registry import ModelRegistry
 from governance.models.training import DATASET_MD5_TAG
+from governance.releases.approvals import APPROVED, CANDIDATE, REJECTED
 from governance.releases.candidate import Candidate
+
+PROPOSALS = (CANDIDATE, APPROVED, REJECTED)
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,9 @@ def explain_release(
         (
             r
             for r in reversed(records)
-            if r.subject == f"release:{spec.name}" and r.versions.get("release") == candidate.version
+            if r.subject == f"release:{spec.name}"
+            and r.versions.get("release") == candidate.version
+            and r.action not in PROPOSALS  # the switch's own record, not the candidate's review
         ),
         None,
     )

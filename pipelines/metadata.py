@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -57,11 +58,14 @@ def page_link(site: Site, page: str | Path) -> dg.MetadataValue:
 def code_references(*places: tuple[str, Path, int | None]) -> dict[str, Any]:
     """The user's own files behind an asset (cleaner, suite, trainer, Dockerfile), as the asset
     page's code links: (label, file, line)."""
-    references: list[dg.LocalFileCodeReference | dg.UrlCodeReference] = [
-        dg.LocalFileCodeReference(file_path=str(path.resolve()), line_number=line, label=label)
-        for label, path, line in places
-    ]
-    return {"dagster/code_references": dg.CodeReferencesMetadataValue(code_references=references)}
+    with warnings.catch_warnings():  # beta in Dagster 1.13; said once here, not on every load
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        references: list[dg.LocalFileCodeReference | dg.UrlCodeReference] = [
+            dg.LocalFileCodeReference(file_path=str(path.resolve()), line_number=line, label=label)
+            for label, path, line in places
+        ]
+        value = dg.CodeReferencesMetadataValue(code_references=references)
+    return {"dagster/code_references": value}
 
 
 def validation_metadata(report: ValidationReport, site: Site) -> dict[str, Any]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from governance.cli.root import CliContext, cli, echo, pass_ctx
+
+if TYPE_CHECKING:
+    from governance.site import Site
 
 _URL = click.option("--url", default=None, help="http://HOST:PORT (or $GOVERNANCE_SITE_URL).")
 
@@ -18,11 +23,10 @@ def site() -> None:
 @_URL
 @pass_ctx
 def site_start(ctx: CliContext, url: str | None) -> None:
-    """Serve the site in the background unless it answers already (`make dev` does this)."""
+    """Serve the site in the background unless it answers already (`make dev` serves it itself)."""
     from governance.site import start
 
-    ctx.override(site_url=url)
-    served = ctx.services.site()
+    served = _site(ctx, url)
     pid = start(served)
     echo(f"site {served.base_url}: " + (f"started (pid {pid})" if pid else "already answering"))
 
@@ -43,7 +47,11 @@ def site_serve(ctx: CliContext, url: str | None) -> None:
     """Serve the site in this process (in the foreground) until interrupted."""
     from governance.site import serve
 
-    ctx.override(site_url=url)
-    served = ctx.services.site()
+    served = _site(ctx, url)
     echo(f"serving {served.base_url}")
     serve(served)
+
+
+def _site(ctx: CliContext, url: str | None) -> Site:
+    ctx.override(site_url=url)
+    return ctx.services.site()

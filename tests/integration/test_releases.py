@@ -99,6 +99,14 @@ def governance(
     return run_governance("--estate", str(estate.path), *args, env=env)
 
 
+def decisions(release: str = RELEASE) -> list[str]:
+    """The release's decisions in the audit log (each candidate made is a record of its own too)."""
+    records = open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{release}")
+    actions = [r.action for r in records]
+    assert "release.candidate" in actions  # every candidate is proposed on the record
+    return [action for action in actions if action != "release.candidate"]
+
+
 def release_failure(result: dg.ExecuteInProcessResult) -> str:
     (failure,) = [e for e in result.all_events if e.is_step_failure and e.step_key == RELEASE]
     return str(failure.step_failure_data.error.message)  # type: ignore[union-attr]
@@ -205,10 +213,7 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
     assert report["colors"]["green"]["versions"]["model_version"] == "penguin-classifier/2"
     assert report["colors"]["blue"]["healthy"] and report["last_decision"]["action"] == "restarted"
 
-    actions = [
-        r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
-    ]
-    assert actions == [
+    assert decisions() == [
         "release.promoted",
         "release.promoted",
         "release.rolled_back",
@@ -222,6 +227,7 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
     assert kinds[:5] == ["service", "color", "image", "model version", "dataset version"]
     assert {"validation", "lineage run", "audit record"} <= set(kinds)
     assert links[1]["ref"] == "blue" and links[3]["ref"] == "penguin-classifier/1"
+    assert links[1]["details"]["decision"] == "restarted"  # the color's last switch, not a review
     assert links[2]["details"]["digest"] == report["colors"]["blue"]["versions"]["image"].split("@")[1]
     assert all(link["at"] for link in links[1:])
     lineage_jobs = {link["ref"].split()[0] for link in links if link["kind"] == "lineage run"}
@@ -288,10 +294,7 @@ def test_failed_or_unchecked_inputs_never_touch_the_service(estate: Estate, tmp_
         assert "penguin_classifier.meets_promotion_policy" not in message  # v3 passed its own gate
 
     assert service(estate, "/version") == serving  # the service never moved
-    actions = [
-        r.action for r in open_audit_log(GovernanceHome.resolve().audit_db).records(f"release:{RELEASE}")
-    ]
-    assert actions == ["release.promoted", "release.refused", "release.refused", "release.refused"]
+    assert decisions() == ["release.promoted", "release.refused", "release.refused", "release.refused"]
 
 
 def test_a_promotion_killed_mid_way_leaves_a_healthy_color_and_the_next_run_reconciles(

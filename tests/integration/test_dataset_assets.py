@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 from governance.config import Estate
 from governance.datasets.versioning import DatasetStore
 from governance.home import GovernanceHome
+from governance.services import Services
 from pipelines.definitions import build_definitions
 from tests.badfiles import BAD_FILES, BadFile
 from tests.conftest import materialize_groups
@@ -80,8 +82,10 @@ def test_datasets_group_materializes_with_dvc_version_and_passing_check(
     assert evaluation.metadata["expectations_failed"].value == 0
     table = evaluation.metadata["expectations"].value
     assert len(table.records) == evaluation.metadata["expectations_evaluated"].value == 23
-    docs = evaluation.metadata["data_docs"].value
-    assert Path(docs.removeprefix("file://")).is_file()
+    docs = evaluation.metadata["data_docs"].value  # a page of the site, which the UI can open
+    site = Services().site()
+    page = site.local_path(urllib.parse.urlparse(docs).path)
+    assert docs.startswith(f"{site.base_url}/data-docs/") and page is not None and page.is_file()
 
     # Same input again: the same version, no new DVC commit.
     again = run(estate, instance)

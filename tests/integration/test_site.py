@@ -12,6 +12,7 @@ import pytest
 from governance.errors import PermanentError
 from governance.home import GovernanceHome
 from governance.site import Site
+from tests.browser import chromium
 from tests.conftest import run_governance
 from tests.services import free_port
 
@@ -49,7 +50,10 @@ def test_the_site_serves_pages_and_never_the_stores_beside_them(home: Path) -> N
         assert get(url) == (200, "text/html; charset=utf-8", b"<p>23 expectations</p>")
         assert get(f"{site.base_url}/data-docs/")[2] == b"<h1>Data Docs</h1>"
         assert get(f"{site.base_url}/data-docs/styles.css")[:2] == (200, "text/css")
-        assert get(site.url(governed.lineage / "lineage.svg"))[1] == "image/svg+xml"
+        for built in ("lineage/lineage.svg", "lineage/explorer.html"):  # built live from the outbox,
+            status, kind, body = get(f"{site.base_url}/{built}")  # which is no database here
+            assert (status, kind) == (503, "text/plain; charset=utf-8"), built
+            assert b"outbox.db cannot be used" in body and b"Traceback" not in body
         index = get(f"{site.base_url}/")[2].decode()
         assert 'href="/releases/penguin_service/provenance.html"' in index
         for refused in (
@@ -77,7 +81,11 @@ def test_a_site_url_that_is_not_http_is_refused_before_anything_starts(home: Pat
     assert not (home / "site.pid").exists()
 
 
-def test_a_real_validations_data_docs_page_opens_through_the_site(home: Path, clean_csv: Path) -> None:
+def test_a_real_validations_data_docs_page_opens_styled_and_offline(
+    home: Path, clean_csv: Path, tmp_path: Path
+) -> None:
+    """In Chromium: every request the page makes goes to the site (its styles and scripts from the
+    pinned npm packages, not the CDNs GX names; GX's tracking logo gone), and Bootstrap styles it."""
     validated = run_governance("datasets", "validate", "penguins", str(clean_csv))
     assert validated.returncode == 0, validated.stderr
     (file_url,) = [
@@ -88,5 +96,17 @@ def test_a_real_validations_data_docs_page_opens_through_the_site(home: Path, cl
     try:
         status, kind, body = get(site.url(file_url))
         assert (status, kind) == (200, "text/html; charset=utf-8") and b"penguins" in body
+        assert b"cdn.jsdelivr.net" not in body and b"great-expectations-web-assets" not in body
+        with chromium(tmp_path / "tour") as tour:
+            requested: list[str] = []
+            tour.page.on("request", lambda request: requested.append(request.url))
+            assert tour.open(site.url(file_url)) == 200
+            tour.page.wait_for_load_state("networkidle")
+            tour.shot("data-docs")
+            font = tour.page.evaluate("getComputedStyle(document.body).fontFamily")
+        outside = [url for url in requested if not url.startswith(site.base_url)]
+        assert outside == [], outside
+        assert any("/vendor/bootstrap@4.3.1/dist/css/bootstrap.min.css" in url for url in requested)
+        assert "Segoe UI" in font  # Bootstrap 4's font stack, so its stylesheet applied
     finally:
         run_governance("site", "stop")

@@ -150,6 +150,7 @@ def start(site: Site, timeout_s: float = 120.0) -> int | None:
     if site.answering():
         return None
     site.address()  # a bad URL is refused here, not in the background
+    site.home.root.mkdir(parents=True, exist_ok=True)
     log = open(site.home.root / "site.log", "ab")  # noqa: SIM115 (the child keeps it)
     process = subprocess.Popen(
         [sys.executable, "-m", "governance", "site", "serve", "--url", site.base_url],

@@ -7,6 +7,7 @@ docs/tour), else beside the test's other files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -47,9 +48,13 @@ class Tour:
         return path
 
     def open(self, url: str) -> int:
-        """Load `url`, let its scripts fetch what they show, and return its HTTP status (0 when
-        nothing answered)."""
-        response = self.page.goto(url, wait_until="networkidle", timeout=60_000)
+        """Load `url`, give its scripts a moment to fetch what they show (an app that polls, such
+        as MLflow's, never falls quiet), and return its HTTP status (0 when nothing answered)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        response = self.page.goto(url, wait_until="load", timeout=60_000)
+        with contextlib.suppress(PlaywrightTimeout):
+            self.page.wait_for_load_state("networkidle", timeout=10_000)
         return response.status if response is not None else 0
 
     def dismiss_dagster_welcome(self) -> None:

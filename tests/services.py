@@ -31,12 +31,37 @@ def process_group(
         try:
             yield process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    """Stop the whole group, not only its leader: a script's leader (`scripts/dev.sh`) exits at
+    once while what it started (Dagster, the MLflow UI, the site) is still shutting down, and one
+    that hangs must not outlive the test and load the rest of the run."""
+    os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _live_members(process.pid) and time.monotonic() < deadline:
+        process.poll()
+        time.sleep(0.2)
+    if _live_members(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _live_members(group: int) -> list[int]:
+    """The group's processes that still run (a zombie waiting to be reaped does not)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        state, pgid = fields[0], int(fields[2])
+        if pgid == group and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:

@@ -28,7 +28,8 @@ def site_start(ctx: CliContext, url: str | None) -> None:
 
     served = _site(ctx, url)
     pid = start(served)
-    echo(f"site {served.base_url}: " + (f"started (pid {pid})" if pid else "already answering"))
+    where = served.base_url
+    echo(f"site started at {where} (pid {pid})" if pid else f"site answering at {where}")
 
 
 @site.command("stop")

@@ -67,7 +67,7 @@ def test_the_site_serves_pages_and_never_the_stores_beside_them(home: Path) -> N
         ):
             assert get(site.base_url + refused)[0] == 404, refused
         again = run_governance("site", "start", "--url", site.base_url)
-        assert again.returncode == 0 and "already answering" in again.stdout
+        assert again.returncode == 0 and f"site answering at {site.base_url}" in again.stdout
     finally:
         stopped = run_governance("site", "stop")
         assert stopped.returncode == 0 and "site stopped" in stopped.stdout

@@ -101,6 +101,10 @@ def serve(site: Site) -> None:
     """Serve the site in this process until it is stopped. Data Docs' styles are fetched first
     (once per machine); without them the pages still open, unstyled, and the index says why."""
     host, port = site.address()
+    # Stoppable whatever its launcher ignored (a background job of a script ignores SIGINT, a CI
+    # runner may ignore SIGTERM): `site stop` and Ctrl-C must end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     problems = site.vendor.fetch() if site.vendor else []
     for problem in problems:
         print(f"Data Docs styles unavailable: {problem}", file=sys.stderr, flush=True)

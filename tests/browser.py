@@ -52,6 +52,8 @@ class Tour:
         as MLflow's, never falls quiet), and return its HTTP status (0 when nothing answered)."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+        if url.split("#")[0] == self.page.url.split("#")[0]:
+            self.page.goto("about:blank")  # a new fragment alone would load nothing to check
         response = self.page.goto(url, wait_until="load", timeout=60_000)
         with contextlib.suppress(PlaywrightTimeout):
             self.page.wait_for_load_state("networkidle", timeout=10_000)

@@ -3,6 +3,10 @@ the home (its stores sit beside the pages)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -110,3 +114,29 @@ def test_a_real_validations_data_docs_page_opens_styled_and_offline(
         assert "Segoe UI" in font  # Bootstrap 4's font stack, so its stylesheet applied
     finally:
         run_governance("site", "stop")
+
+
+def test_site_stop_ends_a_site_started_where_sigterm_is_ignored(home: Path) -> None:
+    """A background job of a script, or a CI runner, may hand its children SIGTERM ignored."""
+    url = f"http://127.0.0.1:{free_port()}"
+    governance = Path(sys.executable).parent / "governance"
+    started = subprocess.run(
+        ["bash", "-c", f"trap '' TERM INT; '{governance}' site start --url {url}"],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "GOVERNANCE_CLI_WORKER": "off"},
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    pid = int((home / "site.pid").read_text())
+    assert run_governance("site", "stop").returncode == 0
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

@@ -84,9 +84,16 @@ class Site:
         return path if path.is_file() else None
 
     def address(self) -> tuple[str, int]:
+        """Where to listen: loopback only, since the pages hold audit records and lineage and the
+        site has no authentication of its own (put a proxy with one in front to share it)."""
         parsed = urllib.parse.urlparse(self.base_url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise PermanentError(f"the site URL must be an http URL with a host, not {self.base_url!r}")
+        if not _loopback(parsed.hostname):
+            raise PermanentError(
+                f"the site listens on loopback only, not {parsed.hostname!r}: it has no "
+                "authentication (use 127.0.0.1 and a proxy with one to share it)"
+            )
         return parsed.hostname, parsed.port or 80
 
     def answering(self, timeout_s: float = 2.0) -> bool:
@@ -95,6 +102,17 @@ class Site:
                 return bool(answer.status == 200)
         except OSError:
             return False
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(site: Site) -> None:

@@ -79,9 +79,19 @@ def test_the_site_serves_pages_and_never_the_stores_beside_them(home: Path) -> N
         site.url(home / "audit.db")
 
 
-def test_a_site_url_that_is_not_http_is_refused_before_anything_starts(home: Path) -> None:
-    refused = run_governance("site", "start", "--url", "ftp://127.0.0.1:21")
-    assert refused.returncode == 2 and "must be an http URL with a host" in refused.stderr
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://127.0.0.1:21", "must be an http URL with a host"),
+        ("http://0.0.0.0:3070", "listens on loopback only, not '0.0.0.0'"),
+        ("http://example.com:3070", "listens on loopback only"),
+    ],
+)
+def test_a_site_url_it_must_not_serve_is_refused_before_anything_starts(
+    home: Path, url: str, message: str
+) -> None:
+    refused = run_governance("site", "start", "--url", url)
+    assert refused.returncode == 2 and message in refused.stderr, refused.stderr
     assert not (home / "site.pid").exists()
 
 

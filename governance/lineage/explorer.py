@@ -29,9 +29,11 @@ def explorer_data(events: Iterable[Mapping[str, Any]], audit: Iterable[AuditReco
         run["state"], run["at"] = event.get("eventType", ""), event.get("eventTime", "")
         for direction in ("inputs", "outputs"):
             for dataset in event.get(direction) or []:
-                key = f"{dataset['namespace']}/{dataset['name']}"
                 facets = {**(dataset.get("facets") or {}), **(dataset.get("inputFacets") or {})}
                 version = (facets.get("version") or {}).get("datasetVersion") or ""
+                if not version:
+                    continue  # a START names what it will read before it knows which version
+                key = _key(dataset["namespace"], dataset["name"])
                 node = datasets.setdefault(key, {"key": key, "name": dataset["name"], "versions": {}})
                 entry = node["versions"].setdefault(
                     version, {"version": version, "facets": {}, "runs": [], "readBy": []}
@@ -53,6 +55,11 @@ def explorer_data(events: Iterable[Mapping[str, Any]], audit: Iterable[AuditReco
             entry["audit"] = [r["seq"] for r in records if version and version in r["versions"].values()]
         node["versions"] = list(node["versions"].values())
     return {"datasets": list(datasets.values()), "runs": runs, "audit": records}
+
+
+def _key(namespace: str, name: str) -> str:
+    """The dataset as one string: `dvc://governance/penguins`, `file:/path/to/raw.csv`."""
+    return f"{namespace}:{name}" if name.startswith("/") else f"{namespace}/{name}"
 
 
 def _shown(facets: Mapping[str, Any]) -> dict[str, Any]:

@@ -127,8 +127,13 @@ def serve(site: Site) -> None:
     for problem in problems:
         print(f"Data Docs styles unavailable: {problem}", file=sys.stderr, flush=True)
 
+    hosts = {f"{host}:{port}", *([host] if port == 80 else [])}
+
     class Pages(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.headers.get("Host") not in hosts:  # a rebound DNS name from another page
+                self._send(421, "text/plain; charset=utf-8", b"misdirected request\n")
+                return
             requested = urllib.parse.unquote(self.path.split("?", 1)[0]).lstrip("/")
             if not requested:
                 self._send(200, "text/html; charset=utf-8", _index(site, problems).encode())

@@ -70,6 +70,9 @@ def test_the_site_serves_pages_and_never_the_stores_beside_them(home: Path) -> N
             "/lineage/missing.svg",
         ):
             assert get(site.base_url + refused)[0] == 404, refused
+        rebound = urllib.request.Request(f"{site.base_url}/", headers={"Host": "evil.example:80"})
+        with pytest.raises(urllib.error.HTTPError, match="421"):
+            urllib.request.urlopen(rebound, timeout=10)  # a page elsewhere, via a rebound name
         again = run_governance("site", "start", "--url", site.base_url)
         assert again.returncode == 0 and f"site answering at {site.base_url}" in again.stdout
     finally:

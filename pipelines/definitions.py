@@ -16,7 +16,7 @@ from pipelines.datasets import dataset_definitions
 from pipelines.images import image_definitions
 from pipelines.models import model_definitions, retrain_job
 from pipelines.ops import alert_sensors, dataset_quality, lineage_outbox_sensor
-from pipelines.releases import release_definitions
+from pipelines.releases import blocking_checks, release_definitions
 from pipelines.resources import (
     AlertsResource,
     AuditResource,
@@ -74,7 +74,8 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         for spec in estate.images.apps.values()
         for d in image_definitions(spec, estate.images, estate.alerts, TRANSIENT_RETRY)
     ]
-    releases = [release_definitions(spec, estate) for spec in estate.releases.values()]
+    blocking = blocking_checks([*datasets, *models, *images])
+    releases = [release_definitions(spec, estate, blocking) for spec in estate.releases.values()]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
     return dg.Definitions(
         assets=[

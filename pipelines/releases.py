@@ -2,6 +2,7 @@
 instance's own record of every blocking check on those versions; rollback, approve and reject jobs,
 a heal sensor."""
 
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import dagster as dg
@@ -17,11 +18,16 @@ from governance.lineage.events import DatasetRef
 from governance.releases.approvals import LAUNCHED_BY_TAG, approval, decide, record_candidate
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller, Outcome
-from governance.releases.gates import CheckEvidence, Evidence, RequiredCheck, required_checks
+from governance.releases.gates import (
+    CheckEvidence,
+    Evidence,
+    RequiredCheck,
+    gating_checks,
+    required_checks,
+)
 from governance.releases.lifecycle import make_candidate, release_dir, serving
 from governance.releases.state import StateStore
 from governance.releases.target import Target
-from pipelines import datasets, images, models
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
 from pipelines.metadata import (
@@ -52,10 +58,13 @@ class ReleaseDefinitions(NamedTuple):
     sensor: dg.SensorDefinition
 
 
-def release_definitions(spec: ReleaseSpec, estate: Estate) -> ReleaseDefinitions:
+def release_definitions(
+    spec: ReleaseSpec, estate: Estate, blocking: Mapping[str, list[str]]
+) -> ReleaseDefinitions:
+    """`blocking`: every blocking check of the code location, by asset (see `blocking_checks`)."""
     decisions = [_decision_job(spec, approve) for approve in (True, False)]
     return ReleaseDefinitions(
-        [_candidate_asset(spec, estate), _deploy_asset(spec, estate)],
+        [_candidate_asset(spec, estate), _deploy_asset(spec, estate, blocking)],
         [_rollback_job(spec, estate), *(decisions if spec.requires_approval else [])],
         _heal_sensor(spec, estate),
     )
@@ -153,32 +162,33 @@ def _inputs(estate: Estate, candidate: Candidate, mlflow: MlflowResource) -> lis
     ]
 
 
-def _blocking_checks(candidate: Candidate) -> dict[str, tuple[str, list[str]]]:
-    """Every blocking check of the candidate's inputs: asset -> (the metadata entry that names the
-    version a check evaluated, the checks)."""
-    checks = {
-        candidate.image_asset: (
-            IMAGE_VERSION,
-            [images.POLICY_CHECK, images.SMOKE_CHECK, images.SIZE_CHECK],
-        )
-    }
-    if candidate.model is not None:
-        checks[candidate.model.dataset] = (DATASET_VERSION, [datasets.SUITE_CHECK])
-        checks[candidate.model.asset] = (MODEL_VERSION, [models.GATE_CHECK])
+def blocking_checks(definitions: Iterable[dg.AssetsDefinition]) -> dict[str, list[str]]:
+    """Every blocking check among `definitions`, by asset. A release is gated on all of them for its
+    inputs, so a blocking check added to a dataset, model or image gates its releases too."""
+    checks: dict[str, list[str]] = {}
+    for definition in definitions:
+        for check in definition.check_specs:
+            if check.blocking:
+                checks.setdefault(check.asset_key.to_user_string(), []).append(check.name)
     return checks
 
 
-def _required(candidate: Candidate) -> list[RequiredCheck]:
-    return required_checks(
-        candidate, {a: names for a, (_, names) in _blocking_checks(candidate).items()}
-    )
+def _inputs_of(spec: ReleaseSpec, estate: Estate) -> dict[str, str]:
+    """The release's input assets -> the metadata entry in which their checks name the version
+    they evaluated."""
+    served = estate.served_model(spec)
+    inputs = {spec.image: IMAGE_VERSION}
+    if served:
+        inputs |= {served[1].name: DATASET_VERSION, served[0].name: MODEL_VERSION}
+    return inputs
 
 
 def _check_evidence(
-    instance: dg.DagsterInstance, candidate: Candidate, required: list[RequiredCheck]
+    instance: dg.DagsterInstance,
+    required: list[RequiredCheck],
+    version_keys: Mapping[str, str],
 ) -> list[CheckEvidence]:
     found = []
-    version_keys = {asset: key for asset, (key, _) in _blocking_checks(candidate).items()}
     for r in required:
         key = dg.AssetCheckKey(dg.AssetKey(r.asset), r.check)
         for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=200):
@@ -199,7 +209,13 @@ def _check_evidence(
     return found
 
 
-def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
+def _deploy_asset(
+    spec: ReleaseSpec, estate: Estate, blocking: Mapping[str, list[str]]
+) -> dg.AssetsDefinition:
+    gating = gating_checks(spec.name, _inputs_of(spec, estate), blocking)
+    version_keys = _inputs_of(spec, estate)
+    gated_on = ", ".join(f"{asset}.{check}" for asset, names in gating.items() for check in names)
+
     @dg.asset(
         name=spec.name,
         # the releases it calls serve before its smoke test asks them through it
@@ -208,8 +224,8 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         owners=[spec.owner],
         kinds={"nginx" if spec.target == "local" else "kubernetes"},
         pool=f"release_{spec.name}",  # one promotion per release at a time (plus the target's lock)
-        description=spec.description
-        + " Deploys the candidate to the idle color, gates it, switches the service and verifies.",
+        description=f"{spec.description} Deploys the candidate to the idle color, gates it, switches "
+        f"the service and verifies. Gated on these blocking checks of its exact versions: {gated_on}.",
     )
     def release(
         context: AssetExecutionContext,
@@ -225,7 +241,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
         candidate = Candidate.from_dict(dict(pinned))
         controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
         registry = mlflow.registry()
-        required = _required(candidate)
+        required = required_checks(candidate, gating)
 
         def gather(c: Candidate) -> Evidence:
             aliases = (
@@ -234,7 +250,7 @@ def _deploy_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
                 else []
             )
             return Evidence(
-                _check_evidence(context.instance, c, required),
+                _check_evidence(context.instance, required, version_keys),
                 aliases,
                 smoke_ok=None,
                 approval=approval(audit.log(), spec, c) if spec.requires_approval else None,

@@ -7,9 +7,10 @@ so a deploy materialized later, on its own, still refuses inputs that were never
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from governance.errors import ConfigError
 from governance.releases.candidate import Candidate
 
 PROMOTABLE_ALIASES = ("challenger", "champion")
@@ -70,6 +71,19 @@ class GateDecision:
     @property
     def reasons(self) -> list[str]:
         return [f"{g.name}: {g.evidence}" for g in self.gates if not g.passed]
+
+
+def gating_checks(
+    release: str, inputs: Iterable[str], blocking: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """The checks that gate a release: every blocking check (`blocking`, by asset) of each of its
+    input assets. An input with none is refused, since the release would promote versions of it
+    that nothing ever checked."""
+    gating = {asset: list(blocking.get(asset, ())) for asset in inputs}
+    unchecked = [asset for asset, names in gating.items() if not names]
+    if unchecked:
+        raise ConfigError(f"release {release}: {', '.join(unchecked)} has no blocking check to gate it")
+    return gating
 
 
 def required_checks(candidate: Candidate, checks: Mapping[str, Sequence[str]]) -> list[RequiredCheck]:

@@ -69,6 +69,23 @@ def test_gates_are_blocking_checks() -> None:
     assert all(spec.blocking for spec in specs.values())
 
 
+def test_each_release_is_gated_on_every_blocking_check_of_its_inputs() -> None:
+    """Read from the resolved graph, not from a list: a blocking check added to a release's
+    dataset, model or image gates the release too."""
+    graph = defs.resolve_asset_graph()
+    for name in ("penguin_service", "penguin_web"):
+        inputs = graph.get(dg.AssetKey(f"{name}_candidate")).parent_keys
+        blocking = sorted(
+            key.to_user_string()
+            for key in graph.asset_check_keys
+            if key.asset_key in inputs and graph.get_check_spec(key).blocking
+        )
+        description = graph.get(dg.AssetKey(name)).description or ""
+        gated_on = description.split("Gated on these blocking checks of its exact versions: ")[1]
+        assert sorted(gated_on.rstrip(".").split(", ")) == [c.replace(":", ".") for c in blocking]
+    assert len(blocking) == 3  # the web page: its image's three checks
+
+
 def test_model_depends_on_the_dataset() -> None:
     node = defs.resolve_asset_graph().get(dg.AssetKey("penguin_classifier"))
     assert node.parent_keys == {dg.AssetKey("penguins")}

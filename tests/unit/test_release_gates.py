@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from governance.errors import ConfigError
 from governance.releases.candidate import Candidate, ServedModel
 from governance.releases.gates import (
     SMOKE_GATE,
@@ -9,6 +12,7 @@ from governance.releases.gates import (
     CheckEvidence,
     Evidence,
     evaluate,
+    gating_checks,
     required_checks,
 )
 
@@ -115,3 +119,13 @@ def test_a_model_release_keeps_the_version_its_state_was_recorded_with() -> None
     }  # fmt: skip
     assert Candidate.from_dict(stored) == candidate()
     assert candidate().to_dict() == stored
+
+
+def test_a_release_is_gated_on_every_blocking_check_of_its_inputs_and_refused_without_one() -> None:
+    blocking = {"penguins": ["suite", "fresh"], "server": ["policy"], "elsewhere": ["x"]}
+    assert gating_checks("svc", ["server", "penguins"], blocking) == {
+        "server": ["policy"],
+        "penguins": ["suite", "fresh"],
+    }
+    with pytest.raises(ConfigError, match="release svc: classifier has no blocking check"):
+        gating_checks("svc", ["server", "classifier"], blocking)

@@ -7,6 +7,8 @@ that person may not decide on it (four eyes), and a candidate whose launcher is 
 decided on at all, since the rule could not be checked. Approvals and rejections are audit records
 of the candidate's exact release version; the latest one decides, and the gate checks it again
 against the estate as it is at promotion (an approver since removed no longer counts).
+Turning approval on for a release whose candidates were made without a launcher works: launching the
+candidate again with a name makes it decidable.
 """
 
 from __future__ import annotations
@@ -88,14 +90,18 @@ def approval(audit: AuditLog, spec: ReleaseSpec, candidate: Candidate) -> Approv
 
 
 def _launchers(records: Iterable[AuditRecord], version: str) -> set[str] | None:
-    """Who launched a run that made this candidate; None when one of them is unknown."""
+    """Everyone known to have launched a run that made this candidate; None when the latest such
+    run's launcher is unknown. An earlier run without one (made before the release required
+    approval, say) is passed over once the candidate is launched again by someone who says who they
+    are, and everyone who ever said so stays barred from deciding on it."""
     launchers: set[str] = set()
+    latest = None
     for r in records:
         if r.action == CANDIDATE and r.versions.get("release") == version:
-            if not r.versions.get("launched_by"):
-                return None
-            launchers.add(r.versions["launched_by"])
-    return launchers
+            latest = r.versions.get("launched_by")
+            if latest:
+                launchers.add(latest)
+    return launchers if latest else None
 
 
 def _refusal(spec: ReleaseSpec, who: str, launchers: set[str] | None) -> str:

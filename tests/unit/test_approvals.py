@@ -32,6 +32,12 @@ def propose(log: AuditLog, release: ReleaseSpec, c: Candidate, by: str | None) -
     record_candidate(AuditTrail(log, dagster_run("run-1")), release, c, by)
 
 
+def refused(release: ReleaseSpec, log: AuditLog, actor: str, match: str) -> None:
+    """`actor`'s approval is refused with a message matching `match`."""
+    with pytest.raises(PermanentError, match=match):
+        decide(release, log, actor, True, "ok")
+
+
 @pytest.fixture
 def log(tmp_path: Path) -> AuditLog:
     return open_audit_log(tmp_path / "audit.db")
@@ -55,13 +61,10 @@ def test_an_approval_nobody_or_anybody_could_give_is_refused_in_the_estate(
 
 def test_the_launcher_and_strangers_may_not_decide(tmp_path: Path, log: AuditLog) -> None:
     release = spec(tmp_path)
-    with pytest.raises(PermanentError, match="no candidate yet"):
-        decide(release, log, "cli:alice", True, "ok")
+    refused(release, log, "cli:alice", "no candidate yet")
     propose(log, release, candidate(), "alice")
-    with pytest.raises(PermanentError, match="launched its candidate"):
-        decide(release, log, "cli:alice", True, "mine is fine")
-    with pytest.raises(PermanentError, match=r"not one of its approvers \(alice, bob\)"):
-        decide(release, log, "ui:mallory", True, "trust me")
+    refused(release, log, "cli:alice", "launched its candidate")
+    refused(release, log, "ui:mallory", r"not one of its approvers \(alice, bob\)")
     assert decide(release, log, "ui:bob", True, "reviewed") == candidate().version
     assert approval(log, release, candidate()).detail == "approved by bob"
 
@@ -73,9 +76,27 @@ def test_a_candidate_without_a_launcher_is_refused_or_cannot_be_approved(
         propose(log, spec(tmp_path), candidate(), None)
     open_release = spec(tmp_path, requires_approval=False, approvers=[])
     propose(log, open_release, candidate(), None)  # a release without approval: no one needed
-    with pytest.raises(PermanentError, match="who launched its candidate is unknown"):
-        decide(open_release, log, "cli:bob", True, "ok")
+    refused(open_release, log, "cli:bob", "who launched its candidate is unknown")
     assert list(log.records(f"release:{RELEASE}"))[-1].action == "release.candidate"
+
+
+def test_approval_turned_on_later_needs_the_candidate_launched_again_by_name(
+    tmp_path: Path, log: AuditLog
+) -> None:
+    """The same versions made from the UI before the release required approval (no launcher
+    recorded), then proposed by bob: bob may not decide, alice may; carol proposing it again later
+    does not clear bob."""
+    propose(log, spec(tmp_path, requires_approval=False, approvers=[]), candidate(), None)
+    release = spec(tmp_path)
+    refused(
+        release, log, "ui:alice", "unknown.*materialize penguin_service_candidate again with the tag"
+    )
+    propose(log, release, candidate(), "bob")
+    refused(release, log, "ui:bob", "bob may not decide .*: they launched its candidate")
+    propose(log, release, candidate(), "carol")
+    refused(release, log, "ui:bob", "they launched its candidate")
+    assert decide(release, log, "ui:alice", True, "reviewed") == candidate().version
+    assert approval(log, release, candidate()).granted
 
 
 def test_the_latest_decision_on_the_exact_candidate_counts_against_the_estate_as_it_is(
@@ -99,5 +120,4 @@ def test_the_latest_decision_on_the_exact_candidate_counts_against_the_estate_as
     verdict = approval(log, without_alice, first)
     assert not verdict.granted and "approval by alice does not count" in verdict.detail
     propose(log, release, first, "bob")  # bob launched it again: his own approval cannot count now
-    with pytest.raises(PermanentError, match="launched its candidate"):
-        decide(release, log, "cli:bob", True, "ok")
+    refused(release, log, "cli:bob", "launched its candidate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -108,7 +109,22 @@ def validation_metadata(report: ValidationReport, site: Site) -> dict[str, Any]:
 def _table(rows: list[dict[str, Any]], types: dict[str, str]) -> dg.TableMetadataValue:
     """Rows as a Dagster table, so the UI can sort and filter them."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in types.items()])
-    return dg.MetadataValue.table(records=[dg.TableRecord(row) for row in rows], schema=schema)
+    records = [
+        dg.TableRecord({k: _abbreviated(v) if isinstance(v, str) else v for k, v in row.items()})
+        for row in rows
+    ]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+_RUN_ID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_LONG_HEX = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{8,}\b")
+
+
+def _abbreviated(text: str) -> str:
+    """A cell with its digests and run ids cut to the prefixes people quote (a run id as the UI
+    shows it): a browser cannot wrap such a token, so one of them stretches the table past the
+    page. The full values are in the asset's own entries and its audit records."""
+    return _LONG_HEX.sub(r"\1…", _RUN_ID.sub(r"\1", text))
 
 
 def _markdown_table(rows: tuple[dict[str, Any], ...]) -> str:

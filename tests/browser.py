@@ -74,6 +74,13 @@ class Tour:
     def text(self) -> str:
         return " ".join(self.page.inner_text("body").split())
 
+    def type_run_config(self, config: str) -> None:
+        """Replace the launchpad's run config with `config`, pasted as a person would (typed keys
+        would be re-indented by the editor)."""
+        self.page.locator(".CodeMirror").click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.insert_text(config)
+
     def launched_run_id(self) -> str:
         """The run a launchpad's *Launch Run* started: Dagster opens its page."""
         self.page.wait_for_url(re.compile(r".*/runs/[0-9a-f-]{36}"), timeout=60_000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -14,17 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from governance.config import Estate, ReleaseSpec, load_estate
 from pipelines.definitions import defs
 from tests.browser import Tour, chromium
-from tests.conftest import ESTATE_FILE, REPO, run_governance
+from tests.conftest import ESTATE_FILE, REPO, repository_estate_data, run_governance
 from tests.services import free_port, process_group
 
 LOCATION = "governance"
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
 RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"
 RUNS = "{ runsOrError(limit: 20) { ... on Runs { results { runId } } } }"
+JOBS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 CHECK_EXECUTIONS = """
 query($key: AssetKeyInput!, $name: String!) {
@@ -98,13 +101,34 @@ class Webserver:
             time.sleep(1)
         raise TimeoutError("the code location did not load")
 
+    def wait_for_job(self, name: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            nodes = self.query(JOBS)["repositoriesOrError"].get("nodes", [])
+            if any(job["name"] == name for node in nodes for job in node["jobs"]):
+                return
+            time.sleep(1)
+        raise TimeoutError(f"the code location has no job {name}")
+
 
 @pytest.fixture
-def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterator[Webserver]:
+def estate_file(tmp_path: Path) -> Path:
+    """The repository's estate as a file of the platform's own, which the test edits as a team
+    would edit theirs."""
+    path = tmp_path / "governance.yaml"
+    path.write_text(yaml.safe_dump(repository_estate_data(), sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def webserver(
+    home: Path, tmp_path: Path, estate_file: Path, image_lab: tuple[str, Path]
+) -> Iterator[Webserver]:
     port = free_port()
     env = {
         **os.environ,
         "GOVERNANCE_HOME": str(home),
+        "GOVERNANCE_ESTATE": str(estate_file),
         "DAGSTER_PORT": str(port),
         "GOVERNANCE_SITE_URL": f"http://127.0.0.1:{free_port()}",
         "MLFLOW_PORT": str(free_port()),
@@ -115,7 +139,10 @@ def webserver(home: Path, tmp_path: Path, image_lab: tuple[str, Path]) -> Iterat
         try:
             yield server
         finally:  # the release's containers and nginx outlive the run that started them
-            run_governance("release", "down", "--all", env={"GOVERNANCE_HOME": str(home)})
+            run_governance(
+                "release", "down", "--all",
+                env={"GOVERNANCE_HOME": str(home), "GOVERNANCE_ESTATE": str(estate_file)},
+            )  # fmt: skip
 
 
 def served(release: ReleaseSpec) -> tuple[str, str]:
@@ -143,10 +170,14 @@ def defs_estate() -> Estate:
     return load_estate(ESTATE_FILE)
 
 
-def test_estate_materializes_green(webserver: Webserver, home: Path, tmp_path: Path) -> None:
+def test_estate_materializes_green(
+    webserver: Webserver, home: Path, tmp_path: Path, estate_file: Path
+) -> None:
     assert (home / "dagster" / "dagster.yaml").is_file()
     with chromium(tmp_path / "tour") as tour:
         _materialize_all_from_the_ui(webserver, home, tour)
+        _approve_from_the_ui(webserver, home, tour, estate_file)
+        _launch_from_ci(webserver, home, estate_file)
 
 
 def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -> None:
@@ -228,7 +259,8 @@ def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -
     assert tour.open(f"{webserver.base_url}/assets/penguin_service") == 200
     tour.page.get_by_text("every gate passed; blue serves").first.wait_for()
     assert "penguins.matches_expectation_suite" in tour.text() and "idle color smoke test" in tour.text()
-    tour.shot("release-gates", full_page=True)
+    _show_gates(tour)
+    tour.shot("release-gates")
 
     # The release serves predictions through its service (nginx on the estate's service port).
     service = defs_estate().release("penguin_service")
@@ -274,10 +306,88 @@ def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -
     assert (home / "datasets" / "data" / "penguins.csv.dvc").is_file()
     assert (home / "mlflow" / "mlflow.db").is_file()
 
-    # CI deploys the same way: the release's assets launched through the API, its gates applied.
+
+def _approve_from_the_ui(webserver: Webserver, home: Path, tour: Tour, estate_file: Path) -> None:
+    """A team turns approval on for the model service and reloads the code location; bob proposes
+    the candidate from the CLI, may not approve it himself, and alice approves it in the UI."""
+    service = defs_estate().release("penguin_service")
+    data = yaml.safe_load(estate_file.read_text())
+    data["releases"][service.name] |= {"requires_approval": True, "approvers": ["alice", "bob"]}
+    estate_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert tour.open(f"{webserver.base_url}/locations") == 200
+    tour.page.get_by_role("button", name=re.compile(r"\bReload$")).click()  # not "Reload all"
+    webserver.wait_for_job(f"approve_{service.name}", 120)
+
+    governance = {"GOVERNANCE_HOME": str(home), "GOVERNANCE_ESTATE": str(estate_file)}
+    proposed = run_governance(
+        "release", "launch", service.name, "--candidate-only", "--by", "bob",
+        "--dagster-url", webserver.base_url, env=governance,
+    )  # fmt: skip
+    assert proposed.returncode == 0, proposed.stdout + proposed.stderr
+
+    approve = f"{webserver.base_url}/locations/{LOCATION}/jobs/approve_{service.name}/playground"
+    for who, verdict in (("bob", "FAILURE"), ("alice", "SUCCESS")):
+        assert tour.open(approve) == 200
+        tour.type_run_config(
+            f"ops:\n  approve_{service.name}_op:\n    config:\n"
+            f"      by: {who}\n      reason: evaluated on the holdout set\n"
+        )
+        tour.page.get_by_role("button", name="Launch Run").click()
+        decision = tour.launched_run_id()
+        assert webserver.wait_for_run(decision, 120) == verdict
+        if who == "bob":  # four eyes: the one who launched the candidate may not approve it
+            refusal = "bob may not decide on release penguin_service: they launched its candidate"
+            tour.page.get_by_text(refusal).first.wait_for()
+            tour.shot("approval-refused")
+    tour.shot("approved")
+
+    # The release itself, from its asset page: the approval is one of its gates.
+    assert tour.open(f"{webserver.base_url}/assets/{service.name}") == 200
+    tour.page.get_by_role("button", name=re.compile(r"\bMaterialize$")).click()
+    release = webserver.run_id(tour.launched_run_prefix())
+    assert webserver.wait_for_run(release, 300) == "SUCCESS"
+    assert served(service) == ("green", "penguin-classifier/2")
+    assert tour.open(f"{webserver.base_url}/assets/{service.name}") == 200
+    tour.page.get_by_text("approved by alice").first.wait_for()
+    _show_gates(tour)
+    tour.shot("approved-release")
+    shown = run_governance(
+        "audit", "show", "--subject", f"release:{service.name}", "--json", env=governance
+    )
+    assert shown.returncode == 0, shown.stderr
+    records = json.loads(shown.stdout)
+    (proposal,) = [r for r in records if r["versions"].get("launched_by") == "bob"]
+    (approved,) = [r for r in records if r["action"] == "release.approved"]
+    assert approved["actor"] == "ui:alice" and approved["reasons"] == ["evaluated on the holdout set"]
+    assert approved["versions"] == {"release": proposal["versions"]["release"]}
+    promoted = [r for r in records if r["action"] == "release.promoted"][-1]
+    assert promoted["versions"]["release"] == proposal["versions"]["release"]
+    assert "approval: approved by alice" in promoted["reasons"]
+
+
+# The right edge of an element, and of the nearest box around it that clips or scrolls it.
+EDGES = """element => {
+    let box = element.parentElement;
+    while (box && getComputedStyle(box).overflowX === "visible") box = box.parentElement;
+    return [element.getBoundingClientRect().right, (box || document.body).getBoundingClientRect().right];
+}"""
+
+
+def _show_gates(tour: Tour) -> None:
+    """The release's gates table, scrolled into view: all of it, evidence included, is on the page
+    (a digest or run id the browser cannot wrap once pushed its evidence out of sight)."""
+    gates = tour.page.locator("table", has_text="evidence").last
+    gates.scroll_into_view_if_needed()
+    right, visible = gates.evaluate(EDGES)
+    assert right <= visible + 1, f"the gates table ends at {right}px, out of sight after {visible}px"
+
+
+def _launch_from_ci(webserver: Webserver, home: Path, estate_file: Path) -> None:
+    """CI deploys the same way: the release's assets launched through the API, its gates applied."""
+    governance = {"GOVERNANCE_HOME": str(home), "GOVERNANCE_ESTATE": str(estate_file)}
     deployed = run_governance(
         "release", "launch", "penguin_service", "--dagster-url", webserver.base_url,
-        "--tag", "ci/run=42", env={"GOVERNANCE_HOME": str(home)},
+        "--tag", "ci/run=42", env=governance,
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     run_url = deployed.stdout.splitlines()[0].removeprefix("launched ")

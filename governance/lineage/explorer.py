@@ -84,7 +84,10 @@ body { font-family: sans-serif; margin: 0; display: grid; grid-template-columns:
        height: 100vh; }
 header { grid-column: 1 / 3; padding: .6em 1em; border-bottom: 1px solid #ddd; }
 header input { margin-right: 1em; }
-#graph { overflow: auto; padding: 1em; }
+#graph { overflow: auto; padding: 1em; position: relative; }
+#edges { position: absolute; left: 0; top: 0; pointer-events: none; }
+#edges path { fill: none; stroke: #9ab; stroke-width: 1.5; }
+#edges path.hot { stroke: #c90; stroke-width: 3; }
 #details { overflow: auto; padding: 1em; border-left: 1px solid #ddd; font-size: 90%; }
 .node { border: 1px solid #9ab; border-radius: 6px; background: #e8f0fe; padding: .4em .6em;
         margin: .4em 0; }
@@ -94,6 +97,7 @@ header input { margin-right: 1em; }
            background: #fff; border: 1px solid #9ab; cursor: pointer; font-family: monospace;
            max-width: 17em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .version.selected { background: #fef7e0; border-color: #c90; }
+.version.related { border-color: #c90; border-width: 2px; }
 .link { color: #15c; cursor: pointer; text-decoration: underline; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: .5em; }
 </style>
@@ -142,10 +146,73 @@ function depths() {
   }
   return depth;
 }
+const pair = (a, b) => JSON.stringify([a, b]);  // one key for two strings, whatever they hold
+function edges() {
+  const seen = new Set();
+  const list = [];
+  Object.values(DATA.runs).forEach((run) => run.outputs.forEach((out) => run.inputs.forEach((inp) => {
+    const key = pair(inp.dataset, out.dataset);
+    if (inp.dataset !== out.dataset && !seen.has(key)) {
+      seen.add(key);
+      list.push({ from: inp.dataset, to: out.dataset });
+    }
+  })));
+  return list;
+}
+function neighbours(selected) {
+  // The selected version's runs: what made it (their inputs) and what read it (their outputs).
+  const hot = { edges: new Set(), versions: new Set() };
+  if (!selected) return hot;
+  const dataset = DATA.datasets.find((d) => d.key === selected.key);
+  const version = dataset && dataset.versions.find((v) => v.version === selected.version);
+  if (!version) return hot;
+  const mark = (ref, edge) => {
+    hot.versions.add(pair(ref.dataset, ref.version));
+    hot.edges.add(edge);
+  };
+  version.runs.map((id) => DATA.runs[id]).filter(Boolean).forEach((run) =>
+    run.inputs.forEach((ref) => mark(ref, pair(ref.dataset, selected.key))));
+  version.readBy.map((id) => DATA.runs[id]).filter(Boolean).forEach((run) =>
+    run.outputs.forEach((ref) => mark(ref, pair(selected.key, ref.dataset))));
+  return hot;
+}
+function connect(graph, hot) {
+  // One curve per pair of artifacts a run read from and wrote to, from node to node.
+  const SVG = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(SVG, "svg");
+  svg.id = "edges";
+  svg.setAttribute("width", graph.scrollWidth);
+  svg.setAttribute("height", graph.scrollHeight);
+  const origin = graph.getBoundingClientRect();
+  const box = (key) => {
+    const node = graph.querySelector('.node[data-key="' + CSS.escape(key) + '"]');
+    return node && node.getBoundingClientRect();
+  };
+  edges().forEach((edge) => {
+    const a = box(edge.from);
+    const b = box(edge.to);
+    if (!a || !b) return;
+    const x1 = a.right - origin.left + graph.scrollLeft;
+    const y1 = a.top + a.height / 2 - origin.top + graph.scrollTop;
+    const x2 = b.left - origin.left + graph.scrollLeft;
+    const y2 = b.top + b.height / 2 - origin.top + graph.scrollTop;
+    const mid = (x1 + x2) / 2;
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`);
+    path.dataset.from = edge.from;
+    path.dataset.to = edge.to;
+    if (hot.edges.has(pair(edge.from, edge.to))) path.classList.add("hot");
+    svg.append(path);
+  });
+  graph.prepend(svg);
+}
+let current;  // the selected version, kept when the window's size changes the drawing
 function draw(selected) {
+  current = selected;
   const graph = document.getElementById("graph");
   graph.replaceChildren();
   const depth = depths();
+  const hot = neighbours(selected);
   const columns = [];
   let shown = 0;
   DATA.datasets.forEach((dataset) => {
@@ -163,6 +230,7 @@ function draw(selected) {
       if (selected && selected.key === dataset.key && selected.version === version.version) {
         chip.classList.add("selected");
       }
+      if (hot.versions.has(pair(dataset.key, version.version))) chip.classList.add("related");
       chip.onclick = () => show(dataset, version);
       node.append(chip);
       shown++;
@@ -170,6 +238,7 @@ function draw(selected) {
     columns[d].append(node);
   });
   columns.filter(Boolean).forEach((column) => graph.append(column));
+  connect(graph, hot);
   document.getElementById("count").textContent = shown + " versions";
 }
 function jump(ref) {
@@ -213,6 +282,7 @@ function show(dataset, version) {
     JSON.stringify(r.versions) + (r.reasons.length ? "\\n" + r.reasons.join("; ") : ""))));
 }
 ["run", "from", "to"].forEach((id) => (document.getElementById(id).oninput = () => draw()));
+window.addEventListener("resize", () => draw(current));
 draw();
 </script>
 """

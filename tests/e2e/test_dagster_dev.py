@@ -294,6 +294,9 @@ def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -
     assert tour.open(links["penguin_classifier.lineage_explorer"]) == 200
     model = tour.page.locator(".node", has_text="models/penguin-classifier")
     assert model.locator(".version").all_inner_texts() == ["1", "2"]
+    # drawn from the dataset it was trained on to the model, and on to the release's candidate
+    assert tour.page.locator('#edges path[data-to$="models/penguin-classifier"]').count() == 1
+    assert tour.page.locator('#edges path[data-from$="models/penguin-classifier"]').count() >= 1
     tour.shot("lineage-explorer")
     assert tour.open(f"{jobs}/rollback_{service.name}/playground") == 200
     tour.page.get_by_role("button", name="Launch Run").click()

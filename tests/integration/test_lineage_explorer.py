@@ -4,6 +4,7 @@ time, and event values shown as text, never run as markup."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.conftest import run_governance
 from tests.services import free_port
 
 DATASET = DatasetRef("dvc://governance", "penguins", "md5-day-one", columns={"species": "string"})
+DATASET_KEY, MODEL_KEY = "dvc://governance/penguins", "mlflow://local/models/penguin-classifier"
 HOSTILE = '<img src=x onerror="document.title=1">'
 DAY_ONE, DAY_TWO = new_run_id(), new_run_id()  # the Dagster runs of two trainings
 
@@ -74,8 +76,18 @@ def test_two_trainings_show_two_versions_side_by_side_with_their_evidence(
 ) -> None:
     with chromium(tmp_path / "tour") as tour:
         assert tour.open(site.page_url("lineage/explorer.html")) == 200
-        node = tour.page.locator('.node[data-key="mlflow://local/models/penguin-classifier"]')
+        node = tour.page.locator(f'.node[data-key="{MODEL_KEY}"]')
         assert node.locator(".version").all_inner_texts() == ["1", "2"]
+        # One edge per pair of artifacts a run read and wrote (two trainings, one edge), drawn
+        # from the dataset's node to the model's.
+        (edge,) = tour.page.locator("#edges path").all()
+        assert edge.get_attribute("data-from") == DATASET_KEY
+        assert edge.get_attribute("data-to") == MODEL_KEY
+        start, end = _ends(edge.get_attribute("d") or "")
+        dataset_box = tour.page.locator(f'.node[data-key="{DATASET_KEY}"]').bounding_box()
+        model_box = node.bounding_box()
+        assert dataset_box and model_box and start[0] < end[0]
+        assert abs(end[0] - start[0] - (model_box["x"] - dataset_box["x"] - dataset_box["width"])) < 2
         tour.shot("explorer")
 
         node.locator('.version[data-version="2"]').click()
@@ -85,6 +97,9 @@ def test_two_trainings_show_two_versions_side_by_side_with_their_evidence(
         assert "threshold:accuracy" in details and "ml-platform@example.com" in details  # facets
         assert "penguin_classifier.meets_promotion_policy" in details  # what read it: its gate
         assert "model.gated passed" in details  # its audit record
+        assert tour.page.locator("#edges path.hot").count() == 1  # made from the dataset
+        related = tour.page.locator(".version.related")
+        assert related.all_inner_texts() == ["md5-day-one"]
         tour.shot("explorer-version")
 
         tour.page.fill("#run", DAY_ONE)  # the first Dagster run's versions only
@@ -97,6 +112,12 @@ def test_two_trainings_show_two_versions_side_by_side_with_their_evidence(
         assert HOSTILE in tour.text()  # shown as text...
         assert tour.page.title() == "Lineage explorer"  # ...never run
         assert tour.page.locator("img").count() == 0
+
+
+def _ends(path: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The first and last point of an SVG path `M x,y C … x,y`."""
+    numbers = [float(n) for n in re.findall(r"-?[0-9.]+", path)]
+    return (numbers[0], numbers[1]), (numbers[-2], numbers[-1])
 
 
 def _details(tour: Tour) -> str:

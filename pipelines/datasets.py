@@ -62,6 +62,7 @@ def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
                 "landed_at": dg.MetadataValue.path(str(landed.path)),
                 "sha256": landed.sha256,
                 "dagster/row_count": landed.rows,
+                "dagster/column_schema": column_schema(spec),  # what the file was read against
                 "lineage_run_id": run.run_id,
             },
         )

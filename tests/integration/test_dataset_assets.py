@@ -69,6 +69,14 @@ def test_datasets_group_materializes_with_dvc_version_and_passing_check(
     )
     metadata = materialization.materialization.metadata
     assert latest_data_version(instance) == md5
+    raw = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("penguins_raw")
+    )
+    assert [c.name for c in raw["dagster/column_schema"].value.columns] == list(
+        estate.dataset("penguins").columns
+    )  # the columns the raw file was read against, shown on its page
     assert metadata["dvc_md5"].value == md5
     assert metadata["dagster/row_count"].value == 333
     assert metadata["previous_dvc_md5"].value == "(none)"

@@ -105,6 +105,7 @@ def _dataset_asset(
             with permanent_failures(expectations.site()):
                 published = publish(spec, landed, datasets.store(), expectations.directory(), trail)
             version, previous = published.version, published.previous
+            run.inputs = [refs.raw_file(spec, published.landed_sha256)]
             run.outputs = [
                 refs.governed_dataset(spec, version.md5, published.rows, published.null_counts)
             ]

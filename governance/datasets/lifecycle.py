@@ -43,6 +43,7 @@ class PublishedVersion:
     report: ValidationReport
     rows: int
     null_counts: dict[str, int]
+    landed_sha256: str  # the raw file it was made from, as its lineage input names it
 
 
 def code_version(spec: DatasetSpec) -> str:
@@ -79,6 +80,7 @@ def publish(
     spec: DatasetSpec, landed: Path, store: DatasetStore, gx_dir: Path, trail: AuditTrail
 ) -> PublishedVersion:
     """Clean the landed file, validate the result, and only then commit it as the new version."""
+    landed_sha256 = hashlib.sha256(landed.read_bytes()).hexdigest()  # landing replaces, never edits
     cleaned = load_callable(spec.cleaner)(read_table(landed, spec.columns))
     report = validate_frame(cleaned, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
     previous = store.current(spec.name)
@@ -98,7 +100,7 @@ def publish(
         cleaned.to_csv(staged, index=False)
         version = store.commit(spec.name, staged, record)
     nulls = {str(col): int(n) for col, n in cleaned.isna().sum().items()}
-    return PublishedVersion(version, previous, report, len(cleaned), nulls)
+    return PublishedVersion(version, previous, report, len(cleaned), nulls, landed_sha256)
 
 
 def validate_current(

@@ -116,6 +116,11 @@ def test_every_materialization_and_check_emits_spec_valid_events(
     ]
     assert [(d["namespace"], d["name"]) for d in web["outputs"]] == [("release://local", "penguin_web")]
 
+    # The dataset was made from the raw file's exact version, the one the raw asset ingested.
+    (raw,) = complete("penguins_raw")["inputs"]
+    (made_from,) = complete("penguins")["inputs"]
+    assert (made_from["namespace"], made_from["name"]) == (raw["namespace"], raw["name"])
+    assert made_from["facets"]["version"] == raw["facets"]["version"]
     md5 = result.asset_materializations_for_node("penguins")[0].metadata["dvc_md5"].value
     (dataset,) = complete("penguins")["outputs"]
     assert (dataset["namespace"], dataset["name"]) == ("dvc://governance", "penguins")

@@ -84,7 +84,7 @@ body { font-family: sans-serif; margin: 0; display: grid; grid-template-columns:
        height: 100vh; }
 header { grid-column: 1 / 3; padding: .6em 1em; border-bottom: 1px solid #ddd; }
 header input { margin-right: 1em; }
-#graph { overflow: auto; padding: 1em; position: relative; }
+#graph { overflow: auto; padding: 1em; position: relative; white-space: nowrap; }
 #edges { position: absolute; left: 0; top: 0; pointer-events: none; }
 #edges path { fill: none; stroke: #9ab; stroke-width: 1.5; }
 #edges path.hot { stroke: #c90; stroke-width: 3; }
@@ -92,7 +92,8 @@ header input { margin-right: 1em; }
 .node { border: 1px solid #9ab; border-radius: 6px; background: #e8f0fe; padding: .4em .6em;
         margin: .4em 0; }
 .node h3 { margin: 0 0 .3em; font-size: 95%; overflow-wrap: anywhere; }
-.column { display: inline-block; vertical-align: top; width: 19em; margin-right: 2.5em; }
+.column { display: inline-block; vertical-align: top; width: 19em; margin-right: 2.5em;
+          white-space: normal; }  /* the columns stay side by side: the graph scrolls instead */
 .version { display: inline-block; margin: .15em; padding: .1em .4em; border-radius: 4px;
            background: #fff; border: 1px solid #9ab; cursor: pointer; font-family: monospace;
            max-width: 17em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }

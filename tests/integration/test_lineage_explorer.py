@@ -22,6 +22,7 @@ from tests.conftest import run_governance
 from tests.services import free_port
 
 DATASET = DatasetRef("dvc://governance", "penguins", "md5-day-one", columns={"species": "string"})
+RELEASE = DatasetRef("release://local", "penguin_service", "release-abc")
 DATASET_KEY, MODEL_KEY = "dvc://governance/penguins", "mlflow://local/models/penguin-classifier"
 HOSTILE = '<img src=x onerror="document.title=1">'
 DAY_ONE, DAY_TWO = new_run_id(), new_run_id()  # the Dagster runs of two trainings
@@ -58,6 +59,13 @@ def site(home: Path) -> Iterator[Site]:
             )
         gate = JobRef("penguin_classifier.meets_promotion_policy", job_type="ASSET_CHECK")
         box.append(run_event("COMPLETE", gate, new_run_id(), parent=parent, inputs=[model(version)]))
+    release = JobRef("penguin_service_candidate")
+    box.append(
+        run_event(
+            "COMPLETE", release, new_run_id(), parent=ParentRef("__ASSET_JOB", DAY_TWO),
+            inputs=[model("2")], outputs=[RELEASE],
+        )
+    )  # fmt: skip
     box.append(
         run_event(
             "COMPLETE", JobRef(HOSTILE), new_run_id(), outputs=[DatasetRef("file", HOSTILE, HOSTILE)]
@@ -78,16 +86,27 @@ def test_two_trainings_show_two_versions_side_by_side_with_their_evidence(
         assert tour.open(site.page_url("lineage/explorer.html")) == 200
         node = tour.page.locator(f'.node[data-key="{MODEL_KEY}"]')
         assert node.locator(".version").all_inner_texts() == ["1", "2"]
-        # One edge per pair of artifacts a run read and wrote (two trainings, one edge), drawn
-        # from the dataset's node to the model's.
-        (edge,) = tour.page.locator("#edges path").all()
-        assert edge.get_attribute("data-from") == DATASET_KEY
-        assert edge.get_attribute("data-to") == MODEL_KEY
-        start, end = _ends(edge.get_attribute("d") or "")
-        dataset_box = tour.page.locator(f'.node[data-key="{DATASET_KEY}"]').bounding_box()
-        model_box = node.bounding_box()
-        assert dataset_box and model_box and start[0] < end[0]
-        assert abs(end[0] - start[0] - (model_box["x"] - dataset_box["x"] - dataset_box["width"])) < 2
+        # One edge per pair of artifacts a run read and wrote (two trainings, one edge), each
+        # drawn from a node's right to the next column's node on its left, the columns side by side.
+        edges = tour.page.locator("#edges path")
+        assert sorted(
+            (e.get_attribute("data-from"), e.get_attribute("data-to")) for e in edges.all()
+        ) == [
+            (DATASET_KEY, MODEL_KEY),
+            (MODEL_KEY, "release://local/penguin_service"),
+        ]
+        tops = {round(box["y"]) for c in tour.page.locator(".column").all() if (box := c.bounding_box())}
+        assert len(tops) == 1, f"the columns wrapped: {tops}"
+        for edge in edges.all():
+            start, end = _ends(edge.get_attribute("d") or "")
+            source = tour.page.locator(
+                f'.node[data-key="{edge.get_attribute("data-from")}"]'
+            ).bounding_box()
+            target = tour.page.locator(
+                f'.node[data-key="{edge.get_attribute("data-to")}"]'
+            ).bounding_box()
+            assert source and target and start[0] < end[0]
+            assert abs(end[0] - start[0] - (target["x"] - source["x"] - source["width"])) < 2
         tour.shot("explorer")
 
         node.locator('.version[data-version="2"]').click()
@@ -97,9 +116,9 @@ def test_two_trainings_show_two_versions_side_by_side_with_their_evidence(
         assert "threshold:accuracy" in details and "ml-platform@example.com" in details  # facets
         assert "penguin_classifier.meets_promotion_policy" in details  # what read it: its gate
         assert "model.gated passed" in details  # its audit record
-        assert tour.page.locator("#edges path.hot").count() == 1  # made from the dataset
+        assert tour.page.locator("#edges path.hot").count() == 2  # made from, and read into
         related = tour.page.locator(".version.related")
-        assert related.all_inner_texts() == ["md5-day-one"]
+        assert related.all_inner_texts() == ["md5-day-one", "release-abc"]
         tour.shot("explorer-version")
 
         tour.page.fill("#run", DAY_ONE)  # the first Dagster run's versions only

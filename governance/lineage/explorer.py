@@ -80,8 +80,8 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>Lineage explorer</title>
 <style>
-body { font-family: sans-serif; margin: 0; display: grid; grid-template-columns: 1fr 34em;
-       height: 100vh; }
+body { font-family: sans-serif; margin: 0; display: grid; grid-template-columns: 1fr 30em;
+       grid-template-rows: auto 1fr; height: 100vh; }
 header { grid-column: 1 / 3; padding: .6em 1em; border-bottom: 1px solid #ddd; }
 header input { margin-right: 1em; }
 #graph { overflow: auto; padding: 1em; position: relative; white-space: nowrap; }
@@ -92,11 +92,11 @@ header input { margin-right: 1em; }
 .node { border: 1px solid #9ab; border-radius: 6px; background: #e8f0fe; padding: .4em .6em;
         margin: .4em 0; }
 .node h3 { margin: 0 0 .3em; font-size: 95%; overflow-wrap: anywhere; }
-.column { display: inline-block; vertical-align: top; width: 19em; margin-right: 2.5em;
+.column { display: inline-block; vertical-align: top; width: 16em; margin-right: 2.5em;
           white-space: normal; }  /* the columns stay side by side: the graph scrolls instead */
 .version { display: inline-block; margin: .15em; padding: .1em .4em; border-radius: 4px;
            background: #fff; border: 1px solid #9ab; cursor: pointer; font-family: monospace;
-           max-width: 17em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+           max-width: 14em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .version.selected { background: #fef7e0; border-color: #c90; }
 .version.related { border-color: #c90; border-width: 2px; }
 .link { color: #15c; cursor: pointer; text-decoration: underline; }

@@ -97,6 +97,8 @@ def test_two_trainings_show_two_versions_side_by_side_with_their_evidence(
         ]
         tops = {round(box["y"]) for c in tour.page.locator(".column").all() if (box := c.bounding_box())}
         assert len(tops) == 1, f"the columns wrapped: {tops}"
+        graph = tour.page.locator("#graph").bounding_box()
+        assert graph and graph["y"] < 80, "the header takes the space the graph does not fill"
         for edge in edges.all():
             start, end = _ends(edge.get_attribute("d") or "")
             source = tour.page.locator(

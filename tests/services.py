@@ -113,7 +113,12 @@ def mlflow_server(root: Path) -> Iterator[str]:
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     log = root / "mlflow-server.log"
-    with process_group(args, log, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}) as process:
+    env = {  # no job runner: its polling workers would take a quarter of a core all session
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    with process_group(args, log, env=env) as process:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", process, log)
         yield url

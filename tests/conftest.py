@@ -27,13 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["GOVERNANCE_CLI_WORKER"] = "off"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end tests last: by then the image tests have built the estate's images into the
-    session's shared layer cache (`image_lab`), so the UI's *Materialize all* rebuilds them from
-    cache instead of from scratch, two cold builds competing for two cores."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/"))
-
-
 def run_governance(
     *args: str, env: Mapping[str, str] | None = None, cwd: Path = REPO, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:

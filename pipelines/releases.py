@@ -212,8 +212,8 @@ def _check_evidence(
 def _deploy_asset(
     spec: ReleaseSpec, estate: Estate, blocking: Mapping[str, list[str]]
 ) -> dg.AssetsDefinition:
-    gating = gating_checks(spec.name, _inputs_of(spec, estate), blocking)
     version_keys = _inputs_of(spec, estate)
+    gating = gating_checks(spec.name, version_keys, blocking)
     gated_on = ", ".join(f"{asset}.{check}" for asset, names in gating.items() for check in names)
 
     @dg.asset(

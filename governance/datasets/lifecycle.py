@@ -72,15 +72,19 @@ def ingest(spec: DatasetSpec, landing: Path) -> LandedFile:
     os.close(fd)
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    digest = _sha256(target)
     return LandedFile(source=source, path=target, sha256=digest, rows=len(frame))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def publish(
     spec: DatasetSpec, landed: Path, store: DatasetStore, gx_dir: Path, trail: AuditTrail
 ) -> PublishedVersion:
     """Clean the landed file, validate the result, and only then commit it as the new version."""
-    landed_sha256 = hashlib.sha256(landed.read_bytes()).hexdigest()  # landing replaces, never edits
+    landed_sha256 = _sha256(landed)  # the ingest's digest of it: landing replaces, never edits
     cleaned = load_callable(spec.cleaner)(read_table(landed, spec.columns))
     report = validate_frame(cleaned, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
     previous = store.current(spec.name)

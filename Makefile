@@ -15,8 +15,10 @@ lint: setup
 	uv run --frozen ruff check governance pipelines tests examples
 	uv run --frozen mypy
 
+# Two workers (pytest-xdist), a module each at a time: the suite waits on builds, servers and runs
+# for half its time, which the other worker fills. They share one image lab (tests/conftest.py).
 test: setup lint
-	uv run --frozen pytest
+	uv run --frozen pytest --numprocesses 2 --dist loadscope
 
 # The README's tour: the browser test's screenshots, taken again into docs/tour.
 tour: setup

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -21,10 +22,25 @@ ESTATE_FILE = REPO / "governance.yaml"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 
+LAB_ENV = "GOVERNANCE_TEST_IMAGE_LAB"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Each command in its own process, as the suite has always run them; the worker's own tests
-    (test_cli_worker.py) turn it on and compare."""
+    (test_cli_worker.py) turn it on and compare. The run's image lab is placed here, before any
+    pytest-xdist worker starts, so that every worker inherits the same one."""
     os.environ["GOVERNANCE_CLI_WORKER"] = "off"
+    if not hasattr(config, "workerinput"):
+        os.environ[LAB_ENV] = tempfile.mkdtemp(prefix="governance-lab-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and LAB_ENV in os.environ:
+        from tests.services import close_image_lab
+
+        lab = Path(os.environ.pop(LAB_ENV))
+        close_image_lab(lab)
+        shutil.rmtree(lab, ignore_errors=True)
 
 
 def run_governance(
@@ -157,9 +173,25 @@ def copy_of(tmp_path: Path) -> Callable[[Path, str], Path]:
 
 
 @pytest.fixture(scope="session")
-def image_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """(registry address, builder storage) shared by every image test of the session."""
-    from tests.services import image_lab as lab
+def image_lab() -> Iterator[tuple[str, Path]]:
+    """(registry address, builder storage) shared by every image test of the run; every home
+    points at them through the environment. A developer's warm lab, named by the same variables,
+    is used as it is and left running."""
+    from governance.images.registry import answering
+    from tests.services import open_image_lab
 
-    with lab(tmp_path_factory.mktemp("images")) as value:
-        yield value
+    names = ("GOVERNANCE_IMAGE_REGISTRY", "GOVERNANCE_IMAGE_STORAGE")
+    given = [os.environ.get(name) for name in names]
+    if given[0] and given[1] and answering(given[0]):
+        yield given[0], Path(given[1])
+        return
+    address, storage = open_image_lab(Path(os.environ[LAB_ENV]))
+    os.environ.update(zip(names, (address, str(storage)), strict=True))
+    try:
+        yield address, storage
+    finally:
+        for name, value in zip(names, given, strict=True):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

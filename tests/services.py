@@ -227,35 +227,47 @@ class LineageBackend:
         self.server.server_close()
 
 
-@contextmanager
-def image_lab(root: Path) -> Iterator[tuple[str, Path]]:
-    """A real docker-registry on a loopback port and one builder storage for a whole test session,
-    so bases are built and dependencies fetched once; every test's home points at them through the
-    environment. Containers and mounts left behind are removed at the end."""
+def podman(*args: str) -> str:
+    """podman on the builder storage that every home of the session shares."""
     from governance.images.containers import ContainerStorage
-    from governance.images.registry import answering, start_registry, stop_registry
 
-    given = os.environ.get("GOVERNANCE_IMAGE_REGISTRY"), os.environ.get("GOVERNANCE_IMAGE_STORAGE")
-    if given[0] and given[1] and answering(given[0]):  # a developer's warm lab: reuse, leave running
-        yield given[0], Path(given[1])
-        return
-    address = f"127.0.0.1:{free_port()}"
-    storage = root / "storage"
-    start_registry(address, root / "registry")
-    saved = {
-        key: os.environ.get(key) for key in ("GOVERNANCE_IMAGE_REGISTRY", "GOVERNANCE_IMAGE_STORAGE")
-    }
-    os.environ["GOVERNANCE_IMAGE_REGISTRY"] = address
-    os.environ["GOVERNANCE_IMAGE_STORAGE"] = str(storage)
-    try:
-        yield address, storage
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        env = ContainerStorage(storage, address, {}).environment()
+    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
+    return storage.run(["podman", *args], what=f"podman {args[0]}")
+
+
+def release_container(release: str, color: str) -> str:
+    """The container of one color of a local release in this test's home."""
+    from governance.home import GovernanceHome
+    from governance.releases.lifecycle import release_dir
+    from governance.releases.local import container_name
+
+    return container_name(release_dir(GovernanceHome.resolve(), release), release, color)
+
+
+def open_image_lab(root: Path) -> tuple[str, Path]:
+    """A real docker-registry on a loopback port and one builder storage under `root`, started by
+    the first process of the test run that asks (every pytest worker shares them, so bases are
+    built and dependencies fetched once and every build's layers serve the others)."""
+    from governance.images.registry import answering, start_registry
+    from governance.locks import file_lock
+
+    recorded = root / "registry-address"
+    with file_lock(root / "lab.lock"):
+        address = recorded.read_text() if recorded.is_file() else f"127.0.0.1:{free_port()}"
+        if not answering(address):
+            start_registry(address, root / "registry")
+            recorded.write_text(address)
+    return address, root / "storage"
+
+
+def close_image_lab(root: Path) -> None:
+    """Remove what the run left in the lab (containers, working containers, the registry)."""
+    from governance.images.containers import ContainerStorage
+    from governance.images.registry import stop_registry
+
+    recorded = root / "registry-address"
+    if recorded.is_file():
+        env = ContainerStorage(root / "storage", recorded.read_text(), {}).environment()
         for command in (["podman", "rm", "--all", "--force"], ["buildah", "rm", "--all"]):
             subprocess.run(command, env=env, capture_output=True, timeout=120)
         stop_registry(root / "registry")

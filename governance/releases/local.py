@@ -6,6 +6,7 @@ reload (in-flight requests finish on the old workers; new ones go to the new col
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -90,15 +91,18 @@ class LocalTarget:
 
     def deploy(self, color: str, candidate: Candidate) -> None:
         model_dir = self.model_dir(candidate)
-        self._podman("rm", "--force", "--time", "5", self._name(color))
-        self._podman("run", "--detach", *self._run_args(color, candidate, model_dir))
+        name = self.container_name(color)
+        self._podman("rm", "--force", "--time", "5", name)
+        owner = f"governance.directory={self.directory}"
+        run_args = self._run_args(color, candidate, model_dir)
+        self._podman("run", "--detach", "--name", name, "--label", owner, *run_args)
 
     def _run_args(self, color: str, candidate: Candidate, model_dir: Path | None = None) -> list[str]:
-        """The container of one color; rendered with placeholders for the candidate's digest.
+        """The container of one color, as rendered into the release's version: nothing of the
+        home in it (its name is), so one candidate has one version whichever home releases it.
         HOSTNAME is the bind address of a Node server (Next.js), HOST that of uvicorn."""
         port = self._ports.get(color, 0)
         args = [
-            "--name", self._name(color),
             "--network", "host",
             "--pull", "missing",
             "--label", f"governance.release={self.spec.name}",
@@ -122,7 +126,7 @@ class LocalTarget:
         probe = self.probe(color, "/readyz", timeout_s=2)
         while not probe.ok and time.monotonic() < deadline:
             if not self.running(color):
-                logs = self._podman_output("logs", "--tail", "20", self._name(color))
+                logs = self._podman_output("logs", "--tail", "20", self.container_name(color))
                 return Probe(False, None, f"{color} exited:\n{logs}")
             time.sleep(0.2)
             probe = self.probe(color, "/readyz", timeout_s=2)
@@ -161,14 +165,14 @@ class LocalTarget:
         return probe_url(base + path, body, timeout_s)
 
     def restart(self, color: str) -> None:
-        self._podman("restart", "--time", "5", self._name(color))
+        self._podman("restart", "--time", "5", self.container_name(color))
 
     def scale_down(self, color: str) -> None:
-        self._podman("rm", "--force", "--time", "5", self._name(color))
+        self._podman("rm", "--force", "--time", "5", self.container_name(color))
 
     def running(self, color: str) -> bool:
         state = self._podman_output(
-            "container", "inspect", "--format", "{{.State.Running}}", self._name(color)
+            "container", "inspect", "--format", "{{.State.Running}}", self.container_name(color)
         )
         return state.strip() == "true"
 
@@ -179,8 +183,8 @@ class LocalTarget:
             self.scale_down(color)
         (self.nginx_dir / "upstream.conf").unlink(missing_ok=True)
 
-    def _name(self, color: str) -> str:
-        return f"governance-{self.spec.name}-{color}"
+    def container_name(self, color: str) -> str:
+        return container_name(self.directory, self.spec.name, color)
 
     def _podman(self, *args: str) -> str:
         return self.storage.run(["podman", *args], what=f"podman {args[0]}", timeout_s=300)
@@ -239,6 +243,14 @@ class LocalTarget:
             raise PermanentError("nginx is not installed (run `make setup`)") from None
         if result.returncode != 0:
             raise PermanentError(f"nginx {' '.join(args) or 'start'} failed: {result.stderr.strip()}")
+
+
+def container_name(directory: Path, release: str, color: str) -> str:
+    """One name per home as well as per release and color: homes may share one builder storage
+    (GOVERNANCE_IMAGE_STORAGE), whose containers are one namespace, and a deploy in one home
+    must never replace the other's container of the same release."""
+    home = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]
+    return f"governance-{release}-{color}-{home}"
 
 
 def accepting_workers(master: int) -> list[int]:

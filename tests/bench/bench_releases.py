@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO, repository_estate_data, write_estate
-from tests.services import free_port
+from tests.services import free_port, podman, release_container
 
 RELEASE = "penguin_service"
 RATE = 250.0
@@ -198,13 +198,11 @@ def run(root: Path, seconds: float) -> Path:
 
 
 def measure_heal(estate: Path, ports: dict[str, int], root: Path) -> dict[str, float]:
-    from governance.images.containers import ContainerStorage
-
     status = json.loads(governance(estate, "release", "status", "--json").stdout)[0]
     color = status["active_color"]
-    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
+    container = release_container(RELEASE, color)
     killed = time.monotonic()
-    storage.run(["podman", "kill", f"governance-{RELEASE}-{color}"], what="kill")
+    podman("kill", container)
     detect = recover = 0.0
     probes = 0
     while time.monotonic() - killed < 120:

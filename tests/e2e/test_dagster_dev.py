@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from governance.config import Estate, ReleaseSpec, load_estate
+from governance.config import ReleaseSpec, load_estate
 from pipelines.definitions import defs
 from tests.browser import Tour, chromium
-from tests.conftest import ESTATE_FILE, REPO, repository_estate_data, run_governance
+from tests.conftest import REPO, repository_estate_data, run_governance
 from tests.services import free_port, process_group
 
 LOCATION = "governance"
@@ -114,9 +114,12 @@ class Webserver:
 @pytest.fixture
 def estate_file(tmp_path: Path) -> Path:
     """The repository's estate as a file of the platform's own, which the test edits as a team
-    would edit theirs."""
+    would edit theirs; its releases serve on free ports (the repository's may be `make dev`'s)."""
+    data = repository_estate_data()
+    for release in data["releases"].values():
+        release["local"] = {name: free_port() for name in ("service_port", "blue_port", "green_port")}
     path = tmp_path / "governance.yaml"
-    path.write_text(yaml.safe_dump(repository_estate_data(), sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
@@ -166,21 +169,19 @@ def opens(url: str, attempts: int = 30) -> bool:
     return False
 
 
-def defs_estate() -> Estate:
-    return load_estate(ESTATE_FILE)
-
-
 def test_estate_materializes_green(
     webserver: Webserver, home: Path, tmp_path: Path, estate_file: Path
 ) -> None:
     assert (home / "dagster" / "dagster.yaml").is_file()
     with chromium(tmp_path / "tour") as tour:
-        _materialize_all_from_the_ui(webserver, home, tour)
+        _materialize_all_from_the_ui(webserver, home, tour, estate_file)
         _approve_from_the_ui(webserver, home, tour, estate_file)
         _launch_from_ci(webserver, home, estate_file)
 
 
-def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -> None:
+def _materialize_all_from_the_ui(
+    webserver: Webserver, home: Path, tour: Tour, estate_file: Path
+) -> None:
     graph = defs.resolve_asset_graph()  # the whole estate: datasets, models, images, releases
     # The asset graph is on the Lineage page; Materialize all launches every asset and check.
     assert tour.open(f"{webserver.base_url}/asset-groups") == 200
@@ -263,7 +264,7 @@ def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -
     tour.shot("release-gates")
 
     # The release serves predictions through its service (nginx on the estate's service port).
-    service = defs_estate().release("penguin_service")
+    service = load_estate(estate_file).release("penguin_service")
     request = urllib.request.Request(
         f"http://127.0.0.1:{service.local.service_port}/predict",
         data=json.dumps(service.smoke.body).encode(),
@@ -275,7 +276,7 @@ def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -
             "model_version": "penguin-classifier/1",
         }
     # A person opening the web release's URL gets a prediction, with the model that answered.
-    web = defs_estate().release("penguin_web")
+    web = load_estate(estate_file).release("penguin_web")
     with urllib.request.urlopen(
         f"http://127.0.0.1:{web.local.service_port}{web.smoke.path}", timeout=15
     ) as response:
@@ -313,7 +314,7 @@ def _materialize_all_from_the_ui(webserver: Webserver, home: Path, tour: Tour) -
 def _approve_from_the_ui(webserver: Webserver, home: Path, tour: Tour, estate_file: Path) -> None:
     """A team turns approval on for the model service and reloads the code location; bob proposes
     the candidate from the CLI, may not approve it himself, and alice approves it in the UI."""
-    service = defs_estate().release("penguin_service")
+    service = load_estate(estate_file).release("penguin_service")
     data = yaml.safe_load(estate_file.read_text())
     data["releases"][service.name] |= {"requires_approval": True, "approvers": ["alice", "bob"]}
     estate_file.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -199,6 +199,9 @@ def test_an_unusable_ledger_still_alerts(receiver: LineageBackend, tmp_path: Pat
     assert "build preflight failed: image x" in text
 
 
+APP = "alerted_server"  # the model server under a name of its own (see app_edit)
+
+
 @pytest.mark.usefixtures("image_lab")
 def test_image_builds_alert_on_failure_preflight_and_delay(
     receiver: LineageBackend, tmp_path: Path, app_edit: Callable[[Callable[[Path], None]], Estate]
@@ -212,10 +215,10 @@ def test_image_builds_alert_on_failure_preflight_and_delay(
     estate = app_edit(lambda context: None)
     workspace = ImageWorkspace.resolve(estate.images, home)
     for _ in range(3):
-        BuildRecords(workspace.root).add_duration("model_server", False, 0.01)
-    build_image(estate.image("model_server"), workspace, alerts=build_alerts(estate))
+        BuildRecords(workspace.root).add_duration(APP, False, 0.01)
+    build_image(estate.image(APP), workspace, alerts=build_alerts(estate))
     (slow,) = texts(receiver, 1)
-    assert "image build delayed: image model_server" in slow and "the median 0 s" in slow
+    assert f"image build delayed: image {APP}" in slow and "the median 0 s" in slow
 
     # A Dockerfile whose RUN step fails.
     def break_it(context: Path) -> None:
@@ -224,9 +227,9 @@ def test_image_builds_alert_on_failure_preflight_and_delay(
 
     broken = app_edit(break_it)
     with pytest.raises(GovernanceError, match="RUN exit 3"):
-        build_image(broken.image("model_server"), workspace, alerts=build_alerts(broken))
+        build_image(broken.image(APP), workspace, alerts=build_alerts(broken))
     failed = texts(receiver, 2)[1]
-    assert "image build failed: image model_server" in failed
+    assert f"image build failed: image {APP}" in failed
     assert "run: http://dagster.example/runs/r1" in failed
 
     # A registry that accepts connections and never answers.
@@ -237,9 +240,9 @@ def test_image_builds_alert_on_failure_preflight_and_delay(
             estate.images, home, registry=f"127.0.0.1:{hole.getsockname()[1]}"
         )
         with pytest.raises(GovernanceError, match="preflight failed"):
-            build_image(estate.image("model_server"), blackholed, alerts=build_alerts(estate))
+            build_image(estate.image(APP), blackholed, alerts=build_alerts(estate))
     preflight = texts(receiver, 3)[2]
-    assert "build preflight failed: image model_server" in preflight
+    assert f"build preflight failed: image {APP}" in preflight
 
 
 @pytest.fixture
@@ -254,7 +257,13 @@ def app_edit(tmp_path: Path) -> Callable[[Callable[[Path], None]], Estate]:
         shutil.copytree(REPO / "examples/penguins/apps/model-server", context)
         edit(context)
         data = repository_estate_data()
-        data["images"]["apps"]["model_server"]["context"] = str(context)
+        # Under a name of its own: build history is kept per app in the builder storage, which the
+        # session's other homes share and add to while this test counts on its seeded history.
+        app = data["images"]["apps"].pop("model_server")
+        data["images"]["apps"][APP] = app | {"context": str(context)}
+        for release in data["releases"].values():
+            if release["image"] == "model_server":
+                release["image"] = APP
         return write_estate(data, tmp_path / "estate")
 
     return make

@@ -23,13 +23,12 @@ import pytest
 from governance.audit.store import open_audit_log
 from governance.config import Estate
 from governance.home import GovernanceHome
-from governance.images.containers import ContainerStorage
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from governance.releases.approvals import LAUNCHED_BY_TAG
 from pipelines.definitions import build_definitions
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
-from tests.services import LineageBackend, free_port
+from tests.services import LineageBackend, free_port, podman, release_container
 
 RELEASE = "penguin_service"
 MODEL_SERVER = REPO / "examples/penguins/apps/model-server"
@@ -187,8 +186,7 @@ def test_promote_switch_rollback_and_heal(estate: Estate) -> None:
 
     # Self-heal: the serving container dies; after 2 failed probes it is restarted, and Slack
     # hears about the action (not about the probe that only counted).
-    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
-    storage.run(["podman", "kill", f"governance-{RELEASE}-blue"], what="kill blue")
+    podman("kill", release_container(RELEASE, "blue"))
     slack = LineageBackend()
     try:
         webhook = {"GOVERNANCE_SLACK_WEBHOOK_URL": f"{slack.url}/services/T0/B0/heal-hook-secret"}
@@ -325,10 +323,9 @@ def test_a_promotion_killed_mid_way_leaves_a_healthy_color_and_the_next_run_reco
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
-    green = f"governance-{RELEASE}-green"
+    green = release_container(RELEASE, "green")
     deadline = time.monotonic() + 120
-    while green not in storage.run(["podman", "ps", "--format", "{{.Names}}"], what="podman ps"):
+    while green not in podman("ps", "--format", "{{.Names}}"):
         assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.log").read_text()[
             -3000:
         ]

@@ -19,7 +19,6 @@ import pytest
 from governance.audit.store import open_audit_log
 from governance.config import Estate
 from governance.home import GovernanceHome
-from governance.images.containers import ContainerStorage
 from governance.images.lifecycle import BuildRecords
 from tests.conftest import (
     REPO,
@@ -28,7 +27,7 @@ from tests.conftest import (
     run_governance,
     write_estate,
 )
-from tests.services import free_port, model_server
+from tests.services import free_port, model_server, podman, release_container
 
 WEB = "penguin_web"
 FRONTEND = REPO / "examples/penguins/apps/frontend"
@@ -106,10 +105,11 @@ def test_web_release_serves_predictions_rolls_back_heals_and_refuses(
         day_two = dagster_materialize(dagster_home, web, estate.path)
         assert day_two.returncode == 0, day_two.stderr[-4000:]
         html = page(estate)
-        assert "Which penguin is this?" in html and version(estate)["color"] == "green"
+        served = version(estate)
+        assert "Which penguin is this?" in html and served["color"] == "green"
         assert answer(html) == ("Adelie", "penguin-classifier/1")
-        storage = Path(os.environ["GOVERNANCE_IMAGE_STORAGE"])
-        rebuilt = BuildRecords(storage).latest("frontend")
+        storage = Path(os.environ["GOVERNANCE_IMAGE_STORAGE"])  # shared: other homes build too
+        rebuilt = BuildRecords(storage).by_digest("frontend", served["image"].rsplit("@", 1)[1])
         install = next(s for s in rebuilt.steps if "pnpm install --offline" in s.instruction)
         assert install.cached and not rebuilt.dependencies_fetched, rebuilt.steps
 
@@ -122,8 +122,7 @@ def test_web_release_serves_predictions_rolls_back_heals_and_refuses(
         assert "Which penguin is it?" in html and answer(html) == ("Adelie", "penguin-classifier/1")
 
         # Self-heal: the serving container dies; after 2 failed probes it is restarted.
-        containers = ContainerStorage(storage, "", {})
-        containers.run(["podman", "kill", f"governance-{WEB}-blue"], what="kill blue")
+        podman("kill", release_container(WEB, "blue"))
         code, output = governance(estate, "release", "heal", WEB)
         assert code == 1 and output.startswith("degraded"), output
         code, output = governance(estate, "release", "heal", WEB)

@@ -17,8 +17,10 @@ lint: setup
 
 # Two workers (pytest-xdist), a module each at a time: the suite waits on builds, servers and runs
 # for half its time, which the other worker fills. They share one image lab (tests/conftest.py).
+# Modules start in collection order, so the two end-to-end tests (the longest) start first
+# (xdist's default would start the modules with the most tests first, and these last).
 test: setup lint
-	uv run --frozen pytest --numprocesses 2 --dist loadscope
+	uv run --frozen pytest --numprocesses 2 --dist loadscope --no-loadscope-reorder
 
 # The README's tour: the browser test's screenshots, taken again into docs/tour.
 tour: setup

@@ -8,6 +8,8 @@ what this kind of machine needs: the overlay driver, runc with cgroupfs, and no 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import signal
@@ -48,9 +50,10 @@ class ContainerStorage:
     mirrors: Mapping[str, str]
 
     def environment(self) -> dict[str, str]:
-        """Environment for buildah/podman: the configuration files, written when they change."""
-        conf = self.root / "conf"
-        conf.mkdir(parents=True, exist_ok=True)
+        """Environment for buildah/podman: the configuration files, one directory per distinct
+        configuration. Homes sharing the storage may differ in registry and mirrors and run at the
+        same time, so none rewrites the files another is reading; each file is written whole once
+        (renamed into place) and never changed after."""
         files = {
             "storage.conf": (
                 "[storage]\n"
@@ -68,10 +71,14 @@ class ContainerStorage:
                 'events_logger = "file"\n'
             ),
         }
+        key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+        conf = self.root / "conf" / key
         for name, text in files.items():
-            path = conf / name
-            if not path.is_file() or path.read_text() != text:
-                path.write_text(text)
+            if not (conf / name).is_file():
+                conf.mkdir(parents=True, exist_ok=True)
+                partial = conf / f".{name}.{os.getpid()}.partial"
+                partial.write_text(text)
+                partial.replace(conf / name)
         return {
             **os.environ,
             "CONTAINERS_STORAGE_CONF": str(conf / "storage.conf"),
@@ -80,7 +87,12 @@ class ContainerStorage:
         }
 
     def _registries(self) -> str:
-        blocks = [f'[[registry]]\nlocation = "{self.registry}"\ninsecure = {_loopback(self.registry)}\n']
+        """The registry (none for a storage only used to run podman) and the mirrors."""
+        blocks = []
+        if self.registry:
+            blocks.append(
+                f'[[registry]]\nlocation = "{self.registry}"\ninsecure = {_loopback(self.registry)}\n'
+            )
         for prefix, location in sorted(self.mirrors.items()):
             blocks.append(
                 f'[[registry]]\nprefix = "{prefix}"\nlocation = "{prefix}"\n'

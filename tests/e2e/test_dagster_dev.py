@@ -23,6 +23,10 @@ from tests.browser import Tour, chromium
 from tests.conftest import REPO, repository_estate_data, run_governance
 from tests.services import free_port, process_group
 
+# The whole tour: two cold image builds, three releases, a retrain and a rollback, taking about
+# 8 minutes alone and more beside the other pytest worker; the suite's 600 s is per ordinary test.
+pytestmark = pytest.mark.timeout(1500)
+
 LOCATION = "governance"
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"
 RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"

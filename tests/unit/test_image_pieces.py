@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,26 @@ def test_container_configuration_for_this_kind_of_machine(tmp_path: Path) -> Non
         'prefix = "docker.io"' in registries
         and 'location = "mirror.example:5000"\ninsecure = false' in registries
     )
+
+
+def test_homes_sharing_a_storage_keep_their_own_registry_configuration(tmp_path: Path) -> None:
+    """One home's registry never replaces another's under a running build (both on one storage),
+    and a storage used only to run podman (no registry) gets a file podman can parse."""
+    one = ContainerStorage(tmp_path, "127.0.0.1:5050", {}).environment()
+    other = ContainerStorage(tmp_path, "127.0.0.1:6060", {}).environment()
+    bare = ContainerStorage(tmp_path, "", {}).environment()
+    assert 'location = "127.0.0.1:5050"' in Path(one["CONTAINERS_REGISTRIES_CONF"]).read_text()
+    assert 'location = "127.0.0.1:6060"' in Path(other["CONTAINERS_REGISTRIES_CONF"]).read_text()
+    assert Path(bare["CONTAINERS_REGISTRIES_CONF"]).read_text() == ""
+    assert one["CONTAINERS_STORAGE_CONF"] != other["CONTAINERS_STORAGE_CONF"]
+    assert (
+        Path(one["CONTAINERS_STORAGE_CONF"]).read_text()
+        == Path(other["CONTAINERS_STORAGE_CONF"]).read_text()
+    )
+    listed = subprocess.run(
+        ["podman", "ps", "--all"], env=bare, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
 
 
 def test_policy_judges_the_bases_actually_passed() -> None:

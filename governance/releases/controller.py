@@ -143,7 +143,10 @@ class Controller:
             if active is None or serving is None:
                 self.states.save(state)
                 return Outcome(Decision("unchanged", "", ["nothing is serving"], active_color=active))
-            probe = self.target.probe(active, "/healthz", timeout_s=self.spec.heal.probe_timeout_s)
+            timeout_s = self.spec.heal.probe_timeout_s
+            color = self.target.probe(active, "/healthz", timeout_s=timeout_s)
+            # the service in front of the color fails alone after a restart of the machine
+            probe = self.target.probe(None, "/healthz", timeout_s=timeout_s) if color.ok else color
             if probe.ok:
                 state.failures = 0
                 self.states.save(state)
@@ -161,12 +164,13 @@ class Controller:
                     )
                 )
             started = time.monotonic()
-            if self.target.running(active):
+            if not color.ok and self.target.running(active):
                 self.target.restart(active)
-            else:
+            elif not color.ok:
                 self.target.deploy(active, serving)
             ready = self.target.wait_ready(active, self.spec.ready_timeout_s)
             if ready.ok:
+                self.target.switch(active)  # the service routes to it again, started if it was down
                 state.failures = 0
                 decision = Decision(
                     "restarted",

@@ -77,8 +77,10 @@ class LocalTarget:
             yield
 
     def active_color(self) -> str | None:
+        """The color nginx's configuration routes to, whether or not nginx runs now: after a restart
+        of the machine the service is down, not unreleased, and self-heal starts it again."""
         upstream = self.nginx_dir / "upstream.conf"
-        if not upstream.is_file() or not self._nginx_running():
+        if not upstream.is_file():
             return None
         color = upstream.read_text().splitlines()[0].removeprefix("# color: ").strip()
         return color if color in self._ports else None

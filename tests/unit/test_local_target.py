@@ -24,3 +24,14 @@ def test_two_homes_name_their_containers_apart_and_version_a_candidate_alike(tmp
     served = candidate("127.0.0.1:5000/penguins/model-server@sha256:" + "ab" * 32, "1")
     assert first.render(served) == second.render(served)  # the release version names no home
     assert not any(name in first.render(served) for name in names)
+
+
+def test_a_service_down_after_a_restart_still_routes_to_its_color(tmp_path: Path) -> None:
+    """nginx's configuration says which color the service routes to, running or not: after the
+    machine restarts the release is down, not unreleased, so self-heal brings it back."""
+    target = _target(tmp_path)
+    assert target.active_color() is None  # never switched
+    target.nginx_dir.mkdir(parents=True)
+    (target.nginx_dir / "upstream.conf").write_text("# color: green\nserver 127.0.0.1:1;\n")
+    (target.nginx_dir / "nginx.pid").write_text("999999999\n")  # the pid of a process that is gone
+    assert target.active_color() == "green"

@@ -47,13 +47,16 @@ def _raw_asset(spec: DatasetSpec, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
         retry_policy=retry,
     )
     def raw(
-        context: AssetExecutionContext, datasets: DatasetStoreResource, lineage: LineageResource
+        context: AssetExecutionContext,
+        datasets: DatasetStoreResource,
+        lineage: LineageResource,
+        audit: AuditResource,
     ) -> Materialized:
         with (
             lineage_run(context, lineage, refs.raw_job(spec), [refs.raw_file(spec)]) as run,
             permanent_failures(),
         ):
-            landed = ingest(spec, datasets.landing())
+            landed = ingest(spec, datasets.landing(), audit.trail(context.run.run_id))
             run.inputs = [refs.raw_file(spec, landed.sha256, landed.rows)]
         return dg.MaterializeResult(
             data_version=dg.DataVersion(landed.sha256),

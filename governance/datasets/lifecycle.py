@@ -20,7 +20,7 @@ from governance.config import DatasetSpec
 from governance.datasets.reading import read_table
 from governance.datasets.validation import ValidationReport, validate_frame
 from governance.datasets.versioning import DatasetStore, DatasetVersion
-from governance.errors import PermanentError, ValidationFailed
+from governance.errors import DatasetReadError, PermanentError, ValidationFailed
 from governance.plugins import load_callable
 from governance.provenance import fingerprint
 
@@ -63,10 +63,15 @@ def landed_path(spec: DatasetSpec, landing: Path) -> Path:
     return landing / f"{spec.raw_name}.csv"
 
 
-def ingest(spec: DatasetSpec, landing: Path) -> LandedFile:
-    """Copy the raw file into the landing area once it reads as the dataset's schema."""
+def ingest(spec: DatasetSpec, landing: Path, trail: AuditTrail) -> LandedFile:
+    """Copy the raw file into the landing area once it reads as the dataset's schema. A file that
+    does not is refused on the record, as a failed validation is: a feed's bad day is an event."""
     source = spec.source.resolve()
-    frame = read_table(source, spec.columns)
+    try:
+        frame = read_table(source, spec.columns)
+    except DatasetReadError as exc:
+        trail.record("dataset.rejected", f"dataset:{spec.name}", {}, "rejected", [str(exc)])
+        raise
     target = landed_path(spec, landing)
     fd, tmp = tempfile.mkstemp(dir=landing, prefix=f".{spec.raw_name}.")
     os.close(fd)

@@ -42,7 +42,11 @@ def _base_dir(info: ValidationInfo) -> Path:
 
 
 def _existing_file(value: str, info: ValidationInfo, kind: str = "file") -> Path:
-    path = _looked_up(lambda: (_base_dir(info) / value).resolve(), value)
+    return _existing_path(value, _base_dir(info), kind)
+
+
+def _existing_path(value: str, base: Path, kind: str) -> Path:
+    path = _looked_up(lambda: (base / value).resolve(), value)
     if not _looked_up(lambda: path.is_dir() if kind == "directory" else path.is_file(), value):
         raise ValueError(f"{kind} not found: {value} (looked at {path})")
     return path
@@ -384,6 +388,17 @@ class AlertsSection(_Strict):
     lineage_backlog_s: float = Field(default=900, gt=0, description="oldest pending event's age")
 
 
+class RetentionSection(_Strict):
+    """How much history `governance gc` keeps. Dataset and model versions and the audit log are
+    never collected: releases, champions and audit records point at them."""
+
+    validations: int = Field(
+        default=60,
+        ge=30,  # the Data Docs index lists the newest 30 (validation.DOCS_INDEX_LIMIT): none dangles
+        description="per dataset: the newest validation results and Data Docs pages kept",
+    )
+
+
 class Estate(_Strict):
     path: Path
     datasets: dict[Name, DatasetSpec] = Field(default_factory=dict)
@@ -391,6 +406,7 @@ class Estate(_Strict):
     images: ImagesSection = ImagesSection()
     releases: dict[Name, ReleaseSpec] = Field(default_factory=dict)
     alerts: AlertsSection = AlertsSection()
+    retention: RetentionSection = RetentionSection()
 
     @model_validator(mode="before")
     @classmethod
@@ -511,7 +527,10 @@ def _reason(loc: tuple[int | str, ...], message: str) -> str:
 
 
 def load_estate(path: str | Path) -> Estate:
-    """Read and validate an estate file; every problem is a ConfigError naming file, key and reason."""
+    """Read and validate an estate file; every problem is a ConfigError naming file, key and reason.
+
+    Paths in it are relative to its directory, or to its top-level `base_dir` (itself relative to
+    the file): an estate written elsewhere, such as a season's, can then point at a team's files."""
     from governance.yamlsafe import load_yaml
 
     path = Path(path).resolve()
@@ -520,8 +539,15 @@ def load_estate(path: str | Path) -> Estate:
     data = load_yaml(path, "governance estate")
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
+    base = data.pop("base_dir", ".")
+    if not isinstance(base, str):
+        raise ConfigError(f"{path.name}: base_dir: expected a directory's path, got {base!r}")
     try:
-        return Estate.model_validate({**data, "path": path}, context={"base_dir": path.parent})
+        base_dir = _existing_path(base, path.parent, "directory")
+    except ValueError as exc:
+        raise ConfigError(f"{path.name}: base_dir: {exc}") from None
+    try:
+        return Estate.model_validate({**data, "path": path}, context={"base_dir": base_dir})
     except ValidationError as exc:
         reasons = "; ".join(_reason(err["loc"], err["msg"]) for err in exc.errors())
         raise ConfigError(f"{path.name}: {reasons}") from None

@@ -13,6 +13,7 @@ import dagster as dg
 
 from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
+from pipelines.housekeeping import housekeeping
 from pipelines.images import image_definitions
 from pipelines.models import model_definitions, retrain_job
 from pipelines.ops import alert_sensors, dataset_quality, lineage_outbox_sensor
@@ -77,6 +78,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
     blocking = blocking_checks([*datasets, *models, *images])
     releases = [release_definitions(spec, estate, blocking) for spec in estate.releases.values()]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
+    housekeeping_job, housekeeping_schedule = housekeeping(estate.retention)
     return dg.Definitions(
         assets=[
             *datasets,
@@ -86,10 +88,11 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         ],
         jobs=[
             quality_job,
+            housekeeping_job,
             *[retrain_job(spec) for spec in estate.models.values()],
             *[job for r in releases for job in r.jobs],
         ],
-        schedules=[quality_schedule],
+        schedules=[quality_schedule, housekeeping_schedule],
         sensors=[
             lineage_outbox_sensor(estate.alerts),
             *alert_sensors(estate.alerts),

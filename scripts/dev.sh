@@ -13,6 +13,10 @@ export MLFLOW_PORT GOVERNANCE_MLFLOW_UI_URL="http://127.0.0.1:$MLFLOW_PORT"
 mkdir -p "$DAGSTER_HOME"
 [[ -f "$DAGSTER_HOME/dagster.yaml" ]] || cp deploy/local/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
+# A home written by an earlier version: its MLflow database and Dagster instance migrated to the
+# pinned tools' schemas (a no-op when current), never by hand.
+GOVERNANCE_CLI_WORKER=off uv run --frozen governance upgrade
+
 # The loopback OCI registry that image builds push to (storage under the home; it stays up).
 GOVERNANCE_CLI_WORKER=off uv run --frozen governance images registry start  # one command: nothing to keep warm
 

@@ -109,19 +109,20 @@ def penguins_csv() -> Path:
     return Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv")))
 
 
-def repository_estate_data() -> dict[str, Any]:
-    """The repository's `governance.yaml`, with its file references made absolute."""
-    data: dict[str, Any] = yaml.safe_load(ESTATE_FILE.read_text())
+def repository_estate_data(repository: Path = REPO) -> dict[str, Any]:
+    """A checkout's `governance.yaml` (this one's by default), with its file references made
+    absolute (an earlier version's has no `base_dir` to point them with)."""
+    data: dict[str, Any] = yaml.safe_load((repository / "governance.yaml").read_text())
     for section in ("datasets", "models"):
         for entry in data.get(section, {}).values():
             for key in ("cleaner", "suite", "trainer"):
                 if key in entry:
-                    entry[key] = str(REPO / entry[key])
+                    entry[key] = str(repository / entry[key])
     for app in data.get("images", {}).get("apps", {}).values():
-        app["context"] = str(REPO / app["context"])
+        app["context"] = str(repository / app["context"])
     for release in data.get("releases", {}).values():
         if "kubernetes" in release:
-            release["kubernetes"]["overlay"] = str(REPO / release["kubernetes"]["overlay"])
+            release["kubernetes"]["overlay"] = str(repository / release["kubernetes"]["overlay"])
     return data
 
 

@@ -12,10 +12,12 @@ import click
 
 from governance.cli import (  # noqa: F401  (register the commands)
     datasets,
+    housekeeping,
     images,
     models,
     records,
     releases,
+    season,
     site,
     worker,
 )

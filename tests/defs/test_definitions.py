@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 import governance
 from pipelines.definitions import defs
@@ -108,6 +109,22 @@ def test_daily_quality_schedule_runs_the_checks_only() -> None:
     assert job.asset_layer.asset_graph.asset_check_keys >= {
         dg.AssetCheckKey(dg.AssetKey("penguins"), "matches_expectation_suite")
     }
+
+
+@pytest.mark.usefixtures("home")
+def test_daily_housekeeping_collects_and_leaves_its_record() -> None:
+    """The scheduled job runs `gc` with the estate's retention, its actor the run."""
+    from governance.audit.store import open_audit_log
+    from governance.home import GovernanceHome
+
+    schedule = defs.resolve_schedule_def("daily_housekeeping")
+    assert schedule.cron_schedule == "30 5 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    result = defs.resolve_job_def("housekeeping").execute_in_process()
+    assert result.success
+    (record,) = open_audit_log(GovernanceHome.resolve().audit_db).records()
+    assert (record.action, record.actor) == ("housekeeping.collected", f"dagster:{result.run_id}")
+    assert record.reasons == ("validations: removed 0, kept 0, freed 0.0 MiB",)
 
 
 def _modules_after(statement: str) -> list[str]:

@@ -211,12 +211,17 @@ def _materialize_all_from_the_ui(
         assert {"name": check_key.name, "blocking": True} in node["assetChecksOrError"]["checks"]
     repo = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"}
     schedules = webserver.query(SCHEDULES, repo=repo)["schedulesOrError"]["results"]
-    assert schedules == [
+    assert sorted(schedules, key=lambda s: s["name"]) == [
         {
             "name": "daily_dataset_quality",
             "cronSchedule": "0 6 * * *",
             "scheduleState": {"status": "RUNNING"},
-        }
+        },
+        {
+            "name": "daily_housekeeping",
+            "cronSchedule": "30 5 * * *",
+            "scheduleState": {"status": "RUNNING"},
+        },
     ]
     # Every link in the metadata opens over HTTP (a browser follows no file:// link from the UI):
     # Data Docs, the lineage graph and the provenance page on the site, MLflow's pages on its UI.

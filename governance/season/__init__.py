@@ -1,0 +1,1 @@
+"""A season of simulated days: new data, retrains, refusals, promotions, rollbacks, restarts."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.bench.lab import own_lab
 from tests.conftest import REPO, repository_estate_data, write_estate
 from tests.services import free_port
 
@@ -70,26 +71,9 @@ def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory(prefix="bench-everyday-") as tmp:
         root = Path(tmp)
-        os.environ["GOVERNANCE_HOME"] = str(root / "home")
-        os.environ["XDG_RUNTIME_DIR"] = str(root / "run")  # this run's own CLI worker
-        started_registry = "GOVERNANCE_IMAGE_REGISTRY" not in os.environ
-        if started_registry:
-            from governance.images.registry import start_registry
-
-            os.environ["GOVERNANCE_IMAGE_REGISTRY"] = f"127.0.0.1:{free_port()}"
-            os.environ["GOVERNANCE_IMAGE_STORAGE"] = str(root / "storage")
-            start_registry(os.environ["GOVERNANCE_IMAGE_REGISTRY"], root / "registry")
         estate = root / "estate.yaml"
-        try:
+        with own_lab(root, estate):
             report(root, estate, repeats)
-        finally:
-            governance = [sys.executable, "-m", "governance", "--estate", str(estate)]
-            subprocess.run([*governance, "release", "down", "--all"], cwd=REPO, capture_output=True)
-            subprocess.run([*governance, "worker", "stop"], cwd=REPO, capture_output=True)
-            if started_registry:
-                from governance.images.registry import stop_registry
-
-                stop_registry(root / "registry")
 
 
 def report(root: Path, estate_path: Path, repeats: int) -> None:

@@ -6,6 +6,7 @@ No `from __future__ import annotations` here: Dagster reads the op's context ann
 import dagster as dg
 
 from governance.config import RetentionSection
+from pipelines.ops import daily
 from pipelines.resources import AuditResource
 
 HOUSEKEEPING_CRON = "30 5 * * *"  # before the daily quality run
@@ -26,12 +27,4 @@ def housekeeping(retention: RetentionSection) -> tuple[dg.JobDefinition, dg.Sche
     def job() -> None:
         collect()
 
-    schedule = dg.ScheduleDefinition(
-        name="daily_housekeeping",
-        job=job,
-        cron_schedule=HOUSEKEEPING_CRON,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Daily `governance gc`.",
-    )
-    return job, schedule
+    return job, daily(job, HOUSEKEEPING_CRON, "Daily `governance gc`.")

@@ -25,15 +25,21 @@ def dataset_quality(
         selection=dg.AssetSelection.checks_for_assets(*dataset_keys),
         description="Re-validate the current version of every governed dataset against its suite.",
     )
-    schedule = dg.ScheduleDefinition(
-        name="daily_dataset_quality",
+    return job, daily(job, DATASET_QUALITY_CRON, "Daily quality run over every governed dataset.")
+
+
+def daily(
+    job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cron: str, description: str
+) -> dg.ScheduleDefinition:
+    """`daily_<job>`, on in every deployment from the start (UTC)."""
+    return dg.ScheduleDefinition(
+        name=f"daily_{job.name}",
         job=job,
-        cron_schedule=DATASET_QUALITY_CRON,
+        cron_schedule=cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Daily quality run over every governed dataset.",
+        description=description,
     )
-    return job, schedule
 
 
 def lineage_outbox_sensor(section: AlertsSection) -> dg.SensorDefinition:

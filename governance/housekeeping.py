@@ -2,7 +2,8 @@
 
 Every validation leaves a result and a Data Docs page, one a day per dataset at least, kept forever
 until now. The newest `retention.validations` of each dataset stay, and so does any one an audit
-record names. Dataset versions, model versions and the audit log are never collected: releases,
+record names. Every promotion of a local release leaves a copy of its model; those neither color
+holds go. Dataset versions, model versions and the audit log are never collected: releases,
 champions and audit records point at them, and `datasets checkout` must return any of them.
 """
 
@@ -63,6 +64,28 @@ def collect_validations(
     return Collected("validations", removed, kept, freed)
 
 
+def collect_release_models(releases: Path, dry_run: bool = False) -> Collected:
+    """The model copies local releases downloaded for versions neither color holds any longer. A
+    color's own stays (a rollback switches back to it); another is downloaded again if deployed."""
+    from governance.releases.local import target_lock
+    from governance.releases.state import COLORS, StateStore
+
+    removed = kept = freed = 0
+    for directory in sorted(d for d in releases.iterdir() if (d / "models").is_dir()):
+        with target_lock(directory):  # no deploy downloads into it meanwhile
+            state = StateStore(directory).load()
+            held = {c.model.version for color in COLORS if (c := state.on(color)) and c.model}
+            for copy in sorted((directory / "models").iterdir()):
+                if copy.name in held:
+                    kept += 1
+                    continue
+                removed += 1
+                freed += _size(copy)
+                if not dry_run:
+                    shutil.rmtree(copy)
+    return Collected("release model copies", removed, kept, freed)
+
+
 def _stores(gx_dir: Path) -> list[Path]:
     return [gx_dir / "gx" / store for store in _VALIDATION_STORES if (gx_dir / "gx" / store).is_dir()]
 
@@ -75,7 +98,10 @@ def collect_garbage(
     retention: RetentionSection, home: GovernanceHome, trail: AuditTrail, dry_run: bool = False
 ) -> list[Collected]:
     """Every kind the retention settings cover; what was removed is on the audit record."""
-    collected = [collect_validations(home.gx, retention.validations, trail.log.records(), dry_run)]
+    collected = [
+        collect_validations(home.gx, retention.validations, trail.log.records(), dry_run),
+        collect_release_models(home.dir("releases"), dry_run),
+    ]
     if not dry_run:
         reasons = [c.describe() for c in collected]
         trail.record("housekeeping.collected", f"home:{home.root}", {}, "collected", reasons)

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +71,8 @@ class LocalTarget:
         self.service_url = f"http://127.0.0.1:{spec.local.service_port}"
         self._ports = {"blue": spec.local.blue_port, "green": spec.local.green_port}
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        with file_lock(self.directory / "target.lock"):  # released by the kernel if we are killed
-            yield
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return target_lock(self.directory)
 
     def active_color(self) -> str | None:
         """The color nginx's configuration routes to, whether or not nginx runs now: after a restart
@@ -245,6 +243,12 @@ class LocalTarget:
             raise PermanentError("nginx is not installed (run `make setup`)") from None
         if result.returncode != 0:
             raise PermanentError(f"nginx {' '.join(args) or 'start'} failed: {result.stderr.strip()}")
+
+
+def target_lock(directory: Path) -> contextlib.AbstractContextManager[None]:
+    """One promotion, rollback, heal or housekeeping of a local release's files at a time, across
+    processes; released by the kernel if its holder is killed."""
+    return file_lock(directory / "target.lock")
 
 
 def container_name(directory: Path, release: str, color: str) -> str:

@@ -11,9 +11,11 @@ from governance.audit.store import AuditTrail, open_audit_log
 from governance.config import DatasetSpec
 from governance.datasets.validation import validate_frame
 from governance.home import GovernanceHome
-from governance.housekeeping import collect_validations
+from governance.housekeeping import collect_release_models, collect_validations
+from governance.releases.state import ReleaseState, StateStore
 from tests.conftest import repository_estate_data, run_governance, write_estate
 from tests.integration.test_validation import clean_penguins
+from tests.release_evidence import RELEASE, candidate
 
 STORES = ("uncommitted/validations", "uncommitted/data_docs/local_site/validations")
 
@@ -62,3 +64,23 @@ def test_validations_beyond_retention_go_results_and_pages_together_unless_named
     result = run_governance("--estate", str(refused), "gc")
     assert result.returncode == 2
     assert "retention.validations" in result.stderr and "30" in result.stderr, result.stderr
+
+
+def test_model_copies_neither_color_holds_go_and_a_colors_own_stays(tmp_path: Path) -> None:
+    """Day after day each promotion downloads its model beside the release; only the two colors'
+    are ever mounted (a rollback switches to the other color's)."""
+    directory = tmp_path / "releases" / RELEASE
+    image = "127.0.0.1:5000/penguins/model-server@sha256:" + "ab" * 32
+    state = ReleaseState(
+        colors={"blue": candidate(image, "3").to_dict(), "green": candidate(image, "2").to_dict()}
+    )
+    StateStore(directory).save(state)
+    for version in ("1", "2", "3"):
+        (directory / "models" / version).mkdir(parents=True)
+        (directory / "models" / version / "model.skops").write_bytes(b"m" * 1000)
+
+    assert collect_release_models(tmp_path / "releases", dry_run=True).removed == 1
+    assert sorted(p.name for p in (directory / "models").iterdir()) == ["1", "2", "3"]
+    done = collect_release_models(tmp_path / "releases")
+    assert (done.removed, done.kept, done.freed_bytes) == (1, 2, 1000)
+    assert sorted(p.name for p in (directory / "models").iterdir()) == ["2", "3"]

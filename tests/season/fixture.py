@@ -36,9 +36,9 @@ DAY = "penguins_raw,penguins,penguin_classifier,model_server,penguin_service_can
 
 def unpack(commit: str = WRITTEN_BY) -> dict[str, Any]:
     """The fixture's home at HOME (replacing what is there); returns what its manifest says."""
-    if HOME.exists():
-        shutil.rmtree(HOME)
-    HOME.parent.mkdir(parents=True, exist_ok=True)
+    if HOME.parent.exists():  # the fixture's own directory: whatever an earlier run left goes
+        shutil.rmtree(HOME.parent)
+    HOME.parent.mkdir(parents=True)
     with tarfile.open(FIXTURES / f"home-{commit}.tar.gz") as archive:
         archive.extractall(HOME.parent, filter="data")
     manifest: dict[str, Any] = json.loads((FIXTURES / f"home-{commit}.json").read_text())

@@ -70,7 +70,7 @@ def simulate(estate: Estate, days: int, *plan: str) -> tuple[int, str]:
 
 
 def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
-    estate: Estate, upgraded_home: dict[str, Any]
+    estate: Estate, upgraded_home: dict[str, Any], tmp_path: Path
 ) -> None:
     """Day 1 retrains (version 2, after the fixture's 1), releases and survives a dead container;
     day 2 the machine restarts and the feed's masses arrive in kilograms, refused at ingest with the
@@ -105,7 +105,7 @@ def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
     # The previous release's history: its dataset version checks out byte for byte, its model
     # version is still in the registry, and its audit records begin the one chain.
     old = upgraded_home["dataset"]
-    copy = HOME.parent / "old.csv"
+    copy = tmp_path / "old.csv"
     checkout = run_governance(
         "datasets", "checkout", "penguins", "--version", old["md5"], "--out", str(copy)
     )

@@ -3,7 +3,8 @@ same bytes on every machine, so a day that fails can be replayed alone.
 
 A day resamples the sample's rows, drifts the measurements a little further each day (as a
 population, or an instrument, slowly does), and on a defect day carries one of the faults real feeds
-deliver. Each fault is one the dataset's suite exists to refuse.
+deliver. The dataset's suite exists to refuse each of them but one: mixed-up labels are valid values,
+which only the retrained model's evaluation gate can catch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ DEFECTS = {
     "unknown_island": "a new site is sent under a name the dataset does not know",
     "truncated": "the export stops after a fifth of its rows",
     "wrong_year": "a batch is stamped with a year the study never ran",
+    "mislabelled": "a batch's species labels are mixed up: every value is valid, the data is wrong",
 }
+# the defects no expectation can see: the retrained model's evaluation gate refuses them instead
+CAUGHT_BY_THE_GATE = frozenset({"mislabelled"})
 # measurement -> drift per day (in its unit), small enough that a month stays in the suite's ranges
 DRIFT_PER_DAY = {"bill_length_mm": 0.02, "bill_depth_mm": -0.005, "body_mass_g": 2.0}
 
@@ -53,6 +57,9 @@ def _with_defect(frame: pd.DataFrame, defect: str, rng: np.random.Generator) -> 
         frame = frame.head(len(frame) // 5)
     elif defect == "wrong_year":
         frame.loc[batch, "year"] = 2031
+    elif defect == "mislabelled":
+        mixed = rng.choice(len(frame), size=len(frame) // 4, replace=False)
+        frame.loc[mixed, "species"] = rng.permutation(frame.loc[mixed, "species"].to_numpy())
     else:
         raise ValueError(f"unknown defect {defect!r}: one of {', '.join(DEFECTS)}")
     return frame

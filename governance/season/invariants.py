@@ -18,9 +18,18 @@ from governance.season.plan import HEAL, RESTART, ROLLBACK
 if TYPE_CHECKING:
     from governance.season.simulate import Season
 
-ACCEPTED_DAY = ("dataset.published", "model.registered", "model.gated", "release.promoted")
-REFUSED_DAY = ("dataset.rejected",)
-NEVER_ON_A_REFUSED_DAY = ("dataset.published", "model.registered", "release.promoted")
+# a day's outcome -> the audit actions it must have, and those it must not
+RELEASED, REFUSED_FEED, REFUSED_MODEL = "released", "feed refused", "model refused by its gate"
+RECORDS = {
+    RELEASED: ("dataset.published", "model.registered", "model.gated", "release.promoted"),
+    REFUSED_FEED: ("dataset.rejected",),
+    REFUSED_MODEL: ("dataset.published", "model.registered", "model.gated"),
+}
+NEVER = {
+    RELEASED: (),
+    REFUSED_FEED: ("dataset.published", "model.registered", "release.promoted"),
+    REFUSED_MODEL: ("release.promoted", "release.candidate"),
+}
 EVENT_RECORDS = {
     ROLLBACK: "release.rolled_back",
     HEAL: "release.restarted",
@@ -46,9 +55,12 @@ class Expected:
     def copy(self) -> Expected:
         return Expected(self.serving, self.previous, dict(self.days))
 
-    def accepted(self, day: int, published: tuple[str, str], model: str) -> Expected:
+    def accepted(self, day: int, published: tuple[str, str], model: str, released: bool) -> Expected:
+        """The day's dataset and model versions; the model serves if it was released."""
         md5, sha256 = published
         days = {**self.days, str(day): {"md5": md5, "sha256": sha256, "model": model}}
+        if not released:
+            return Expected(self.serving, self.previous, days)
         return Expected(model, self.serving, days)
 
     def rolled_back(self) -> Expected:
@@ -59,39 +71,37 @@ def check_day(
     season: Season,
     day: int,
     events: list[str],
+    outcome: str,
     expected: Expected,
     serving_before_run: tuple[str | None, str | None, str | None],
     serving_after_run: tuple[str | None, str | None, str | None],
     actions: list[str],
     rng: random.Random,
 ) -> list[str]:
-    refused = any(e.startswith("defect:") for e in events)
+    moved = outcome != RELEASED and serving_after_run != serving_before_run
+    refused = f"the day ({outcome}) moved the service: {serving_before_run} -> {serving_after_run}"
     return [
-        *_audit(season, day, events, refused, actions),
+        *_audit(season, day, events, outcome, actions),
         *_serving(season, expected),
-        *([] if not refused or serving_after_run == serving_before_run else [
-            f"the refused day moved the service: {serving_before_run} -> {serving_after_run}"
-        ]),
+        *([refused] if moved else []),
         *_lineage(season, expected),
         *_checkouts(season, expected, rng),
-    ]  # fmt: skip
+    ]
 
 
-def _audit(season: Season, day: int, events: list[str], refused: bool, actions: list[str]) -> list[str]:
+def _audit(season: Season, day: int, events: list[str], outcome: str, actions: list[str]) -> list[str]:
     found = []
     broken = verify(season.services.audit_log().records())
     if broken is not None:
         found.append(f"audit verify: the chain breaks at record {broken.seq}: {broken.reason}")
-    wanted = [*(REFUSED_DAY if refused else ACCEPTED_DAY)]
-    wanted += [EVENT_RECORDS[e] for e in events if e in EVENT_RECORDS]
+    wanted = [*RECORDS[outcome], *(EVENT_RECORDS[e] for e in events if e in EVENT_RECORDS)]
     wanted += ["housekeeping.collected"] if season.housekeeping else []
-    missing = [a for a in wanted if a not in actions or actions.count(a) < wanted.count(a)]
+    missing = [a for a in wanted if actions.count(a) < wanted.count(a)]
     if missing:
         found.append(f"day {day} has no audit record of: {', '.join(sorted(set(missing)))}")
-    if refused:
-        leaked = sorted({a for a in actions if a in NEVER_ON_A_REFUSED_DAY})
-        if leaked:
-            found.append(f"day {day} was refused, yet recorded: {', '.join(leaked)}")
+    leaked = sorted({a for a in actions if a in NEVER[outcome]})
+    if leaked:
+        found.append(f"day {day} ({outcome}) recorded: {', '.join(leaked)}")
     return found
 
 

@@ -21,10 +21,12 @@ class SeasonPlan:
 
     @classmethod
     def weekly(cls, days: int, seed: int = 42) -> SeasonPlan:
-        """Every week: a defective feed on its third day (each kind in turn), a rollback on its
-        fifth, a dying container on its sixth and a restart of the machine on its seventh."""
+        """Every week: a defective feed on its third day (and every second week on its fourth too,
+        each kind in turn), a rollback on its fifth, a dying container on its sixth and a restart
+        of the machine on its seventh."""
         kinds = list(DEFECTS)
-        defects = {day: kinds[i % len(kinds)] for i, day in enumerate(range(3, days + 1, 7))}
+        on = sorted([*range(3, days + 1, 7), *range(11, days + 1, 14)])
+        defects = {day: kinds[i % len(kinds)] for i, day in enumerate(on)}
 
         def weekday(n: int) -> frozenset[int]:
             return frozenset(range(n, days + 1, 7))

@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from governance.actors import operator
+from governance.audit.chain import AuditRecord
 from governance.config import Estate, load_estate
 from governance.errors import GovernanceError, PermanentError
+from governance.models.lifecycle import GATED
 from governance.redaction import redact
 from governance.releases.controller import Controller
 from governance.releases.lifecycle import serving
 from governance.releases.local import LocalTarget
 from governance.releases.state import COLORS
 from governance.releases.target import Target
-from governance.season.invariants import Expected, check_day
+from governance.season.data import CAUGHT_BY_THE_GATE, write_day
+from governance.season.invariants import REFUSED_FEED, REFUSED_MODEL, RELEASED, Expected, check_day
 from governance.season.plan import HEAL, RESTART, ROLLBACK, SeasonPlan
 from governance.services import Services
 
@@ -45,8 +48,9 @@ class DayReport:
     seconds: float
     expected: dict[str, Any]  # what should serve after the day, and every accepted day's versions
     home_bytes: int
+    outcome: str  # released, feed refused, model refused by its gate
     actions: list[str] = field(default_factory=list)  # the day's audit actions, in order
-    refusals: list[str] = field(default_factory=list)  # why the platform refused the day's feed
+    refusals: list[str] = field(default_factory=list)  # why the feed or the model was refused
     violations: list[str] = field(default_factory=list)
 
 
@@ -108,7 +112,6 @@ class Season:
         return [DayReport(**json.loads(line)) for line in self.reports.read_text().splitlines()]
 
     def run_day(self, day: int, before: Expected) -> DayReport:
-        from governance.season.data import write_day
 
         events = self.plan.events(day)
         started = time.monotonic()
@@ -124,11 +127,14 @@ class Season:
         run = self._materialize(first_day=day == 1)
         serving_after = self.serving_now()
         run_ok = run.returncode == 0
-        if run_ok != (defect is None):
+        outcome = self._outcome(run_ok, first_seq)
+        meant = _meant(defect)
+        if outcome not in meant or (outcome == RELEASED) != run_ok:
             tail = redact(run.stderr[-3000:])
             violations.append(f"the day's run {'succeeded' if run_ok else 'failed'}: {tail}")
-        if run_ok:
-            expected = expected.accepted(day, self._published(), self._latest_model())
+        elif outcome != REFUSED_FEED:  # the day's data was accepted
+            published, model = self._published(), self._latest_model()
+            expected = expected.accepted(day, published, model, released=outcome == RELEASED)
         if HEAL in events:
             violations += self._act(day, "the serving container dies", self._kill_and_heal)
         if ROLLBACK in events:
@@ -136,11 +142,19 @@ class Season:
             expected = expected.rolled_back()
         if self.housekeeping:
             violations += self._act(day, "the daily housekeeping job", self._housekeeping)
-        records = [r for r in self.services.audit_log().records() if r.seq > first_seq]
+        records = self._records_since(first_seq)
         actions = [r.action for r in records]
-        refusals = [reason for r in records if r.action == "dataset.rejected" for reason in r.reasons]
+        refusals = [reason for r in records if _refusal(r) for reason in r.reasons]
         violations += check_day(
-            self, day, events, expected, serving_before, serving_after, actions, random.Random(day)
+            self,
+            day,
+            events,
+            outcome,
+            expected,
+            serving_before,
+            serving_after,
+            actions,
+            random.Random(day),
         )
         return DayReport(
             day,
@@ -149,10 +163,24 @@ class Season:
             round(time.monotonic() - started, 1),
             expected.to_dict(),
             _size(self.services.home.root),
+            outcome,
             actions,
             refusals,
             violations,
         )
+
+    def _records_since(self, seq: int) -> list[AuditRecord]:
+        return [r for r in self.services.audit_log().records() if r.seq > seq]
+
+    def _outcome(self, run_ok: bool, first_seq: int) -> str:
+        """What the day's run did, from its audit records: a feed refused, a retrained model that
+        failed its gate (the platform doing its job, not a failed day), or a release."""
+        records = self._records_since(first_seq)
+        if any(r.action == "dataset.rejected" for r in records):
+            return REFUSED_FEED
+        if not run_ok and any(_refusal(r) for r in records):
+            return REFUSED_MODEL
+        return RELEASED
 
     def _act(self, day: int, what: str, action: Callable[[], list[str]]) -> list[str]:
         """One of the day's events: its violations, or the error that stopped it as one."""
@@ -265,6 +293,19 @@ class Season:
         if actions[-1] != "restarted":
             return [f"self-heal after {after}: {', '.join(actions)}, never restarted"]
         return []
+
+
+def _meant(defect: str | None) -> tuple[str, ...]:
+    """The outcomes a day may have: a clean feed's retrain may fail its gate on its own merits."""
+    if defect is None:
+        return (RELEASED, REFUSED_MODEL)
+    return (REFUSED_MODEL,) if defect in CAUGHT_BY_THE_GATE else (REFUSED_FEED,)
+
+
+def _refusal(record: AuditRecord) -> bool:
+    """A record of the platform refusing the day's feed, or its retrained model."""
+    gate_failed = record.action == GATED and record.decision == "failed"
+    return record.action == "dataset.rejected" or gate_failed
 
 
 def _season_estate(estate: Estate, dataset: str, feed: Path, directory: Path) -> Path:

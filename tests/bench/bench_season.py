@@ -52,8 +52,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-season-") as tmp:
             runs[housekeeping] = season(Path(tmp), days, housekeeping)
     plain, kept = runs[False], runs[True]
-    print("\n| day | events | s | home MiB | s (with gc) | home MiB (with gc) | violations |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    print("\n| day | events | outcome | s | home MiB | s (with gc) | home MiB (with gc) | violations |")
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |")
     for day, (a, b) in enumerate(zip(plain, kept, strict=False), start=1):
         problems = "; ".join(a["violations"] + b["violations"]) or "none"
         events = ", ".join(a["events"]) or "-"

@@ -19,6 +19,7 @@ def own_lab(root: Path, estate: Path) -> Iterator[None]:
     $GOVERNANCE_IMAGE_REGISTRY names a warm one). Everything `estate` released is stopped after."""
     from governance.images.registry import start_registry, stop_registry
 
+    saved = dict(os.environ)
     os.environ["GOVERNANCE_HOME"] = str(root / "home")
     os.environ["XDG_RUNTIME_DIR"] = str(root / "run")
     started_registry = "GOVERNANCE_IMAGE_REGISTRY" not in os.environ
@@ -34,3 +35,5 @@ def own_lab(root: Path, estate: Path) -> Iterator[None]:
         subprocess.run([*governance, "worker", "stop"], cwd=REPO, capture_output=True)
         if started_registry:
             stop_registry(root / "registry")
+        os.environ.clear()  # the next lab starts its own registry, not this stopped one's address
+        os.environ.update(saved)

@@ -28,6 +28,7 @@ from tests.services import free_port
 
 pytestmark = pytest.mark.usefixtures("image_lab")
 FIRST_TWO_DAYS = ("--heal", "1", "--defect", "2:grams_as_kilograms", "--restart", "2")
+LAST_TWO_DAYS = ("--defect", "3:mislabelled", "--rollback", "4")
 
 
 @pytest.fixture
@@ -72,35 +73,36 @@ def simulate(estate: Estate, days: int, *plan: str) -> tuple[int, str]:
 def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
     estate: Estate, upgraded_home: dict[str, Any], tmp_path: Path
 ) -> None:
-    """Day 1 retrains (version 2, after the fixture's 1), releases and survives a dead container;
-    day 2 the machine restarts and the feed's masses arrive in kilograms, refused at ingest with the
-    service untouched; day 3 releases version 3, then is rolled back to 2. The command checks every
-    day's invariants; its report is read here, and the fixture's own history still holds."""
+    """Day 1 retrains (version 2, after the fixture's 1), releases and survives a dead container.
+    Day 2 the machine restarts, and the feed's masses arrive in kilograms: refused at ingest, the
+    service untouched. Day 3's labels are mixed up, which no expectation sees: version 3 is refused
+    by its evaluation gate. Day 4 releases version 4, then is rolled back to 2. The command checks
+    every day's invariants; its report is read here, and the fixture's own history still holds."""
     code, output = simulate(estate, 2, *FIRST_TWO_DAYS)
     assert code == 0, output
-    # a second invocation, one day longer: day 3 only, on the state the first left
-    code, output = simulate(estate, 3, *FIRST_TWO_DAYS, "--rollback", "3")
+    # a second invocation, two days longer: days 3 and 4, on the state the first left
+    code, output = simulate(estate, 4, *FIRST_TWO_DAYS, *LAST_TWO_DAYS)
     assert code == 0, output
-    assert "day 1:" not in output and "3 of 3 days done, every invariant holds" in output
+    assert "day 1:" not in output and "4 of 4 days done, every invariant holds" in output
 
     reports = [json.loads(line) for line in (HOME / "season/days.jsonl").read_text().splitlines()]
-    assert [(r["day"], r["events"], r["run_ok"], r["violations"]) for r in reports] == [
-        (1, ["heal"], True, []),
-        (2, ["restart", "defect:grams_as_kilograms"], False, []),
-        (3, ["rollback"], True, []),
+    assert [(r["day"], r["events"], r["outcome"], r["violations"]) for r in reports] == [
+        (1, ["heal"], "released", []),
+        (2, ["restart", "defect:grams_as_kilograms"], "feed refused", []),
+        (3, ["defect:mislabelled"], "model refused by its gate", []),
+        (4, ["rollback"], "released", []),
     ]
-    day1, day2, day3 = (r["actions"] for r in reports)
+    day1, day2, day3, day4 = (r["actions"] for r in reports)
     assert {"dataset.published", "model.gated", "release.promoted", "release.restarted"} <= set(day1)
     assert day2 == ["release.restarted", "dataset.rejected"]  # back up, then the feed refused
     refusal = reports[1]["refusals"][0]  # the fault, named with its rule
     assert "'body_mass_g' has" in refusal and "not whole (rule: integer)" in refusal, refusal
-    assert day3[-2:] == ["release.rolled_back", "alias.champion.promoted"]
+    assert day3 == ["dataset.published", "dataset.checked", "model.registered", "model.gated"]
+    assert any("accuracy" in reason for reason in reports[2]["refusals"]), reports[2]["refusals"]
+    assert day4[-2:] == ["release.rolled_back", "alias.champion.promoted"]
     expected = reports[-1]["expected"]
-    assert (expected["serving"], expected["previous"], sorted(expected["days"])) == (
-        "2",
-        "3",
-        ["1", "3"],
-    )
+    assert (expected["serving"], expected["previous"]) == ("2", "4")
+    assert {day: v["model"] for day, v in expected["days"].items()} == {"1": "2", "3": "3", "4": "4"}
 
     # The previous release's history: its dataset version checks out byte for byte, its model
     # version is still in the registry, and its audit records begin the one chain.
@@ -113,19 +115,20 @@ def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == old["sha256"]
     models = json.loads(run_governance("models", "list", "--json").stdout)
     versions = {v["version"]: v for v in models[0]["versions"]}
-    assert sorted(versions) == ["1", "2", "3"] and versions["1"]["status"] == "READY"
+    assert sorted(versions) == ["1", "2", "3", "4"] and versions["1"]["status"] == "READY"
 
     # The same checks, in process on the state the season left, pass; then they catch a record of
     # the audit log edited behind the platform's back.
     season = Season(
-        SeasonPlan(3), estate, "penguin_service", Services(), HOME / "season", HOME / "dagster", print
+        SeasonPlan(4), estate, "penguin_service", Services(), HOME / "season", HOME / "dagster", print
     )
     state = Expected.from_dict(expected)
     serving = season.serving_now()
     assert serving[2] == "2"
 
     def check() -> list[str]:
-        return check_day(season, 3, [], state, serving, serving, day3[:-2], random.Random(3))
+        actions = day4[:-2]
+        return check_day(season, 4, [], "released", state, serving, serving, actions, random.Random(4))
 
     assert check() == []
     with sqlite3.connect(GovernanceHome.resolve().audit_db) as db:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from governance.cli.root import EXIT_FAILED, CliContext, cli, echo, fail, pass_ctx
+from governance.cli.root import EXIT_FAILED, EXIT_INPUT, CliContext, cli, echo, fail, pass_ctx
+from governance.season.data import DEFECTS
 
 
 @cli.group("simulate")
@@ -24,7 +25,7 @@ def simulate() -> None:
     "defects",
     multiple=True,
     metavar="DAY:KIND",
-    help="A defective feed on DAY (grams_as_kilograms, unknown_island, truncated, wrong_year).",
+    help=f"A defective feed on DAY: {', '.join(DEFECTS)}.",
 )
 @click.option("--rollback", "rollbacks", type=int, multiple=True, metavar="DAY")
 @click.option("--heal", "heals", type=int, multiple=True, metavar="DAY", help="Kill what serves.")
@@ -52,8 +53,9 @@ def simulate_season(
     """Run DAYS days: each a new feed drawn from the dataset's source, then the day's run through
     `dagster asset materialize`, the day's events, and every invariant. Without any of --defect,
     --rollback, --heal or --restart, each week has a defect, a rollback, a dying container and a
-    restart (days 3, 5, 6, 7). Reports go to <home>/season/days.jsonl; a season run again goes on
-    from its first unreported day. Exit 1 at the first day that breaks an invariant."""
+    restart (days 3, 5, 6, 7; every second week a defect on day 4 too). Reports go to
+    <home>/season/days.jsonl; a season run again goes on from its first unreported day. Exit 1 at
+    the first day that breaks an invariant."""
     from governance.season.plan import SeasonPlan
     from governance.season.simulate import Season
 
@@ -66,7 +68,7 @@ def simulate_season(
     estate = ctx.estate
     models = [name for name, spec in estate.releases.items() if spec.model]
     if release is None and len(models) != 1:
-        fail(f"name the release with --release: one of {', '.join(models) or '(none)'}", 2)
+        fail(f"name the release with --release: one of {', '.join(models) or '(none)'}", EXIT_INPUT)
     instance = dagster_home or Path(os.environ.get("DAGSTER_HOME") or ctx.home.root / "dagster")
     directory = ctx.home.root / "season"
     name = release or models[0]

@@ -112,7 +112,7 @@ class Season:
         return [DayReport(**json.loads(line)) for line in self.reports.read_text().splitlines()]
 
     def run_day(self, day: int, before: Expected) -> DayReport:
-
+        """One day: the restart (if any), the feed, the day's run, its other events, its checks."""
         events = self.plan.events(day)
         started = time.monotonic()
         first_seq = _last_seq(self.services)

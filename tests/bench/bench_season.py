@@ -57,9 +57,9 @@ def main() -> None:
     for day, (a, b) in enumerate(zip(plain, kept, strict=False), start=1):
         problems = "; ".join(a["violations"] + b["violations"]) or "none"
         events = ", ".join(a["events"]) or "-"
-        print(
-            f"| {day} | {events} | {a['seconds']} | {mib(a)} | {b['seconds']} | {mib(b)} | {problems} |"
-        )
+        outcome = a["outcome"] if a["outcome"] == b["outcome"] else f"{a['outcome']} / {b['outcome']}"
+        row = [day, events, outcome, a["seconds"], mib(a), b["seconds"], mib(b), problems]
+        print("| " + " | ".join(map(str, row)) + " |")
     for name, reports in (("without gc", plain), ("with gc", kept)):
         if len(reports) < days:
             print(f"{name}: stopped after day {len(reports)}")

@@ -62,3 +62,28 @@ class GovernanceHome:
     @property
     def lineage(self) -> Path:
         return self.dir("lineage")
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes of the files under `root` (symlinks not followed), not counting mounts inside it: a
+    running container's root file system is its image's layers, counted once already."""
+    device = root.stat().st_dev
+    total = 0
+    for directory, subdirectories, files in os.walk(root):
+        here = Path(directory)
+        subdirectories[:] = [d for d in subdirectories if _device_of(here / d) in (device, None)]
+        for name in files:
+            path = here / name
+            try:
+                if not path.is_symlink():
+                    total += path.stat().st_size
+            except OSError:  # removed while counting
+                continue
+    return total
+
+
+def _device_of(path: Path) -> int | None:
+    try:
+        return path.lstat().st_dev
+    except OSError:
+        return None

@@ -17,7 +17,7 @@ from pathlib import Path
 from governance.audit.chain import AuditRecord
 from governance.audit.store import AuditTrail
 from governance.config import RetentionSection
-from governance.home import GovernanceHome
+from governance.home import GovernanceHome, disk_usage
 
 # where GX's file context keeps results and their pages: <store>/<suite>/<batch>/<run time>/
 _VALIDATION_STORES = ("uncommitted/validations", "uncommitted/data_docs/local_site/validations")
@@ -58,7 +58,7 @@ def collect_validations(
             removed += 1
             for store in _stores(gx_dir):
                 for run in store.glob(f"{suite}/*/{time}"):
-                    freed += _size(run)
+                    freed += disk_usage(run)
                     if not dry_run:
                         shutil.rmtree(run)
     return Collected("validations", removed, kept, freed)
@@ -80,7 +80,7 @@ def collect_release_models(releases: Path, dry_run: bool = False) -> Collected:
                     kept += 1
                     continue
                 removed += 1
-                freed += _size(copy)
+                freed += disk_usage(copy)
                 if not dry_run:
                     shutil.rmtree(copy)
     return Collected("release model copies", removed, kept, freed)
@@ -88,10 +88,6 @@ def collect_release_models(releases: Path, dry_run: bool = False) -> Collected:
 
 def _stores(gx_dir: Path) -> list[Path]:
     return [gx_dir / "gx" / store for store in _VALIDATION_STORES if (gx_dir / "gx" / store).is_dir()]
-
-
-def _size(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
 
 def collect_garbage(

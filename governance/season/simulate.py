@@ -25,6 +25,7 @@ from governance.actors import operator
 from governance.audit.chain import AuditRecord
 from governance.config import Estate, load_estate
 from governance.errors import GovernanceError, PermanentError
+from governance.home import disk_usage
 from governance.models.lifecycle import GATED
 from governance.redaction import redact
 from governance.releases.controller import Controller
@@ -162,7 +163,7 @@ class Season:
             run_ok,
             round(time.monotonic() - started, 1),
             expected.to_dict(),
-            _size(self.services.home.root),
+            disk_usage(self.services.home.root),
             outcome,
             actions,
             refusals,
@@ -325,30 +326,6 @@ def _season_estate(estate: Estate, dataset: str, feed: Path, directory: Path) ->
 
 def _last_seq(services: Services) -> int:
     return max((r.seq for r in services.audit_log().records()), default=0)
-
-
-def _size(root: Path) -> int:
-    """Bytes of the files under `root`, not counting mounts inside it (a running container's root
-    file system is its image's layers, counted once already)."""
-    device = root.stat().st_dev
-    total = 0
-    for directory, subdirectories, files in os.walk(root):
-        subdirectories[:] = [d for d in subdirectories if _device(Path(directory) / d) in (device, None)]
-        for name in files:
-            path = Path(directory) / name
-            try:
-                if not path.is_symlink():
-                    total += path.stat().st_size
-            except OSError:  # removed while counting
-                continue
-    return total
-
-
-def _device(path: Path) -> int | None:
-    try:
-        return path.lstat().st_dev
-    except OSError:
-        return None
 
 
 def _mib(size: int) -> str:

@@ -1,9 +1,9 @@
 """A home written by an earlier version of the platform, brought to the schemas of the pinned tools.
 
 The pinned tools own their stores' schemas: MLflow's database migrates with `mlflow db upgrade`
-(Alembic), the Dagster instance with `dagster instance migrate`. Both are no-ops on a current store,
-so `make dev` runs this before it starts and nobody migrates by hand. The versions that last wrote
-the home are kept in `versions.json`, the record a later upgrade starts from.
+(Alembic), the Dagster instance with `dagster instance migrate`. `make dev` runs this before it
+starts, so nobody migrates by hand; a home last written by the same versions is left as it is.
+The versions that last wrote the home are kept in `versions.json`, where a later upgrade starts.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def upgrade_home(
 ) -> Upgraded:
     record = home.root / "versions.json"
     before = json.loads(record.read_text())["versions"] if record.is_file() else {}
+    if before == tool_versions():  # nothing to migrate: `make dev` skips 14 s of no-op migrations
+        return Upgraded(before, before, [])
     steps = []
     if mlflow.tracking_uri.startswith("sqlite:") and (home.mlflow / "mlflow.db").is_file():
         uri = mlflow.tracking_uri.split("?", 1)[0]

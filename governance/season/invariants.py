@@ -8,11 +8,13 @@ import json
 import random
 import tempfile
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.audit.chain import verify
+from governance.lineage.transport import FileTransport
 from governance.season.plan import HEAL, RESTART, ROLLBACK
 
 if TYPE_CHECKING:
@@ -129,7 +131,7 @@ def _serving(season: Season, expected: Expected) -> list[str]:
 
 def _lineage(season: Season, expected: Expected) -> list[str]:
     versions: set[tuple[str, str]] = set()
-    for event in season.services.outbox().events():
+    for event in _lineage_events(season):
         for output in event.get("outputs", []):
             version = output.get("facets", {}).get("version", {}).get("datasetVersion")
             if version:
@@ -142,6 +144,16 @@ def _lineage(season: Season, expected: Expected) -> list[str]:
         if (model, versions_of_day["model"]) not in versions:
             found.append(f"lineage has no event of day {day}'s {model} {versions_of_day['model']}")
     return found
+
+
+def _lineage_events(season: Season) -> Iterator[dict[str, Any]]:
+    """Every event a reviewer can find: the outbox's (what waits, and the delivered ones its
+    retention keeps), and every one delivered to the embedded default's backend, its file."""
+    yield from season.services.outbox().events()
+    transport = season.services.lineage_transport()
+    if isinstance(transport, FileTransport) and transport.path.is_file():
+        with transport.path.open() as lines:
+            yield from (json.loads(line) for line in lines)
 
 
 def _checkouts(season: Season, expected: Expected, rng: random.Random) -> list[str]:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from governance.actors import operator
 from governance.audit.chain import AuditRecord
@@ -39,6 +39,7 @@ from governance.season.plan import HEAL, RESTART, ROLLBACK, SeasonPlan
 from governance.services import Services
 
 DAY_TIMEOUT_S = 900.0
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -50,6 +51,8 @@ class DayReport:
     expected: dict[str, Any]  # what should serve after the day, and every accepted day's versions
     home_bytes: int
     outcome: str  # released, feed refused, model refused by its gate
+    phases: dict[str, float] = field(default_factory=dict)  # seconds of each of the day's parts
+    stores: dict[str, int] = field(default_factory=dict)  # bytes of each store of the home
     actions: list[str] = field(default_factory=list)  # the day's audit actions, in order
     refusals: list[str] = field(default_factory=list)  # why the feed or the model was refused
     violations: list[str] = field(default_factory=list)
@@ -80,6 +83,7 @@ class Season:
         self.dagster_home = dagster_home
         self.say = say
         self.housekeeping = housekeeping  # run the daily `housekeeping` job after each day
+        self.phases: dict[str, float] = {}  # the current day's
         self.feed = directory / "feed" / f"{self.dataset.name}.csv"
         self.sample = self.dataset.source.resolve()
         self.estate = load_estate(_season_estate(estate, self.dataset.name, self.feed, directory))
@@ -119,13 +123,14 @@ class Season:
         first_seq = _last_seq(self.services)
         expected = before.copy()
         violations: list[str] = []
+        self.phases = {}
         if RESTART in events:
             violations += self._act(day, "the machine restarts", self._restart_machine)
         defect = self.plan.defects.get(day)
         write_day(self.sample, day, self.plan.seed, defect, self.feed)
         self.say(f"day {day}: feed written ({defect or 'clean'}); materializing")
         serving_before = self.serving_now()
-        run = self._materialize(first_day=day == 1)
+        run = self._timed("materialize", lambda: self._materialize(first_day=day == 1))
         serving_after = self.serving_now()
         run_ok = run.returncode == 0
         outcome = self._outcome(run_ok, first_seq)
@@ -146,16 +151,19 @@ class Season:
         records = self._records_since(first_seq)
         actions = [r.action for r in records]
         refusals = [reason for r in records if _refusal(r) for reason in r.reasons]
-        violations += check_day(
-            self,
-            day,
-            events,
-            outcome,
-            expected,
-            serving_before,
-            serving_after,
-            actions,
-            random.Random(day),
+        violations += self._timed(
+            "checks",
+            lambda: check_day(
+                self,
+                day,
+                events,
+                outcome,
+                expected,
+                serving_before,
+                serving_after,
+                actions,
+                random.Random(day),
+            ),
         )
         return DayReport(
             day,
@@ -165,6 +173,8 @@ class Season:
             expected.to_dict(),
             disk_usage(self.services.home.root),
             outcome,
+            {phase: round(seconds, 1) for phase, seconds in self.phases.items()},
+            _stores(self.services.home.root),
             actions,
             refusals,
             violations,
@@ -187,9 +197,18 @@ class Season:
         """One of the day's events: its violations, or the error that stopped it as one."""
         self.say(f"day {day}: {what}")
         try:
-            return action()
+            return self._timed(what, action)
         except GovernanceError as exc:
             return [f"{what}: {redact(str(exc))}"]
+
+    def _timed(self, phase: str, work: Callable[[], _T]) -> _T:
+        """`work`, its seconds added to the day's `phase`: where a day's time goes, for the
+        benchmark to show which part grows over a season."""
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            self.phases[phase] = self.phases.get(phase, 0.0) + time.monotonic() - started
 
     def _rollback(self, day: int) -> list[str]:
         outcome = self._controller(operator("oncall")).rollback(f"season day {day}")
@@ -322,6 +341,17 @@ def _season_estate(estate: Estate, dataset: str, feed: Path, directory: Path) ->
     directory.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))  # JSON is YAML
     return path
+
+
+def _stores(home: Path) -> dict[str, int]:
+    """The home's bytes by store: each top-level directory, and each database with its journal
+    files (`audit.db`, `audit.db-wal`: `audit`)."""
+    stores: dict[str, int] = {}
+    for entry in home.iterdir():
+        name = entry.name.split(".")[0]
+        size = disk_usage(entry) if entry.is_dir() else entry.stat().st_size
+        stores[name] = stores.get(name, 0) + size
+    return dict(sorted(stores.items()))
 
 
 def _last_seq(services: Services) -> int:

@@ -389,13 +389,37 @@ class AlertsSection(_Strict):
 
 
 class RetentionSection(_Strict):
-    """How much history `governance gc` keeps. Dataset and model versions and the audit log are
-    never collected: releases, champions and audit records point at them."""
+    """How much history `governance gc` and the housekeeping job keep. Dataset and model versions
+    and the audit log are never collected: releases, champions and audit records point at them."""
 
     validations: int = Field(
         default=60,
         ge=30,  # the Data Docs index lists the newest 30 (validation.DOCS_INDEX_LIMIT): none dangles
         description="per dataset: the newest validation results and Data Docs pages kept",
+    )
+    runs: int = Field(
+        default=1000,
+        ge=10,
+        description=(
+            "the newest Dagster runs kept, with their event logs and step logs; a run that holds "
+            "an asset's latest materialization or a check's latest result, or is not finished, stays"
+        ),
+    )
+    images: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "per app: the newest builds whose images stay in the builder's local storage; one a "
+            "release color runs stays too, and the registry keeps every pushed image"
+        ),
+    )
+    lineage_events: int = Field(
+        default=20000,
+        ge=100,
+        description=(
+            "the newest delivered lineage events kept in the outbox, which the explorer reads; "
+            "pending and dead-lettered ones stay, and the lineage backend keeps every event"
+        ),
     )
 
 

@@ -1,23 +1,37 @@
-"""`governance gc`: the history the retention settings let go of, removed, with what it freed.
+"""`governance gc` and the housekeeping job: the history the retention settings let go of, removed,
+with what it freed.
 
-Every validation leaves a result and a Data Docs page, one a day per dataset at least, kept forever
-until now. The newest `retention.validations` of each dataset stay, and so does any one an audit
-record names. Every promotion of a local release leaves a copy of its model; those neither color
-holds go. Dataset versions, model versions and the audit log are never collected: releases,
-champions and audit records point at them, and `datasets checkout` must return any of them.
+- Every validation leaves a result and a Data Docs page, one a day per dataset at least. The newest
+  `retention.validations` of each dataset stay, and so does any one an audit record names.
+- Every promotion of a local release leaves a copy of its model; those neither color holds go.
+- Every image build leaves its image in the builder's storage when the app's `:build` tag moves on
+  to the next; each app's newest `retention.images` builds stay, and any a release color runs.
+- The lineage outbox keeps its newest `retention.lineage_events` delivered events; the backend
+  they were delivered to keeps them all.
+- Dagster's runs beyond the newest `retention.runs` go with their logs (the housekeeping job does
+  this: it holds the instance), except those `runs_beyond` pins. Their audit records stay.
+
+Dataset versions, model versions and the audit log are never collected: releases, champions and
+audit records point at them, and `datasets checkout` must return any of them.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from governance.audit.chain import AuditRecord
 from governance.audit.store import AuditTrail
-from governance.config import RetentionSection
-from governance.home import GovernanceHome, disk_usage
+from governance.config import Estate
+from governance.home import disk_usage
+
+if TYPE_CHECKING:
+    from governance.images.lifecycle import ImageWorkspace
+    from governance.lineage.outbox import Outbox
+    from governance.services import Services
 
 # where GX's file context keeps results and their pages: <store>/<suite>/<batch>/<run time>/
 _VALIDATION_STORES = ("uncommitted/validations", "uncommitted/data_docs/local_site/validations")
@@ -86,17 +100,84 @@ def collect_release_models(releases: Path, dry_run: bool = False) -> Collected:
     return Collected("release model copies", removed, kept, freed)
 
 
+def collect_images(
+    workspace: ImageWorkspace, keep: int, held: Collection[str], dry_run: bool = False
+) -> Collected:
+    """Each app's builds beyond its newest `keep`, out of the builder's local storage. Never one a
+    release color runs (`held`: image digests), nor an image a kept build shares (a rebuild from
+    cache is the same image). Their records stay (small, and a release finds its evidence by
+    digest), as does the registry's copy, which a deployment pulls by digest. Freed: measured on
+    the storage; a dry run's figure is an estimate, the images' sizes as podman reports them."""
+    from governance.images.lifecycle import BuildRecords
+
+    present = workspace.storage.images()
+    removed = kept = freed = 0
+    graph = workspace.root / "graph"
+    before = disk_usage(graph)
+    for builds in BuildRecords(workspace.root).every().values():
+        stays = {b.image_id for n, b in enumerate(builds) if n < keep or b.digest in held}
+        for image in dict.fromkeys(b.image_id for b in builds):  # oldest duplicates drop out
+            local = present.get(image)
+            if image in stays or (local and local.containers):  # in use: a color not recorded
+                kept += 1
+            elif local:
+                removed += 1
+                if dry_run:
+                    freed += local.size
+                else:
+                    workspace.storage.remove_image(image)
+    if not dry_run:
+        freed = max(before - disk_usage(graph), 0)
+    return Collected("image builds", removed, kept, freed)
+
+
+def held_images(releases: Path) -> set[str]:
+    """The image digests release colors run."""
+    from governance.releases.state import COLORS, StateStore
+
+    return {
+        candidate.image_digest
+        for directory in releases.iterdir()
+        if directory.is_dir()
+        for color in COLORS
+        if (candidate := StateStore(directory).load().on(color))
+    }
+
+
+def collect_lineage_events(outbox: Outbox, keep: int, dry_run: bool = False) -> Collected:
+    return Collected("delivered lineage events", *outbox.collect_delivered(keep, dry_run))
+
+
+def runs_beyond(newest_first: Sequence[str], keep: int, pinned: Collection[str]) -> list[str]:
+    """The runs beyond the newest `keep` that nothing pins. Pinned are the runs the asset catalog
+    shows as current (an asset's latest materialization and latest run, a check's latest result)
+    and runs not finished: deleting one would make an asset read as never materialized, or pull a
+    run's history from under it."""
+    return [run for position, run in enumerate(newest_first) if position >= keep and run not in pinned]
+
+
 def _stores(gx_dir: Path) -> list[Path]:
     return [gx_dir / "gx" / store for store in _VALIDATION_STORES if (gx_dir / "gx" / store).is_dir()]
 
 
 def collect_garbage(
-    retention: RetentionSection, home: GovernanceHome, trail: AuditTrail, dry_run: bool = False
+    estate: Estate,
+    services: Services,
+    trail: AuditTrail,
+    dry_run: bool = False,
+    also: Sequence[Collected] = (),
 ) -> list[Collected]:
-    """Every kind the retention settings cover; what was removed is on the audit record."""
+    """Every kind the estate's retention settings cover, and what the caller collected `also`
+    (the housekeeping job: Dagster's runs); what was removed is on one audit record."""
+    home, retention = services.home, estate.retention
+    releases = home.dir("releases")
+    workspace = services.image_workspace(estate.images)
     collected = [
+        *also,
         collect_validations(home.gx, retention.validations, trail.log.records(), dry_run),
-        collect_release_models(home.dir("releases"), dry_run),
+        collect_release_models(releases, dry_run),
+        collect_images(workspace, retention.images, held_images(releases), dry_run),
+        collect_lineage_events(services.outbox(), retention.lineage_events, dry_run),
     ]
     if not dry_run:
         reasons = [c.describe() for c in collected]

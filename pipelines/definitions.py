@@ -78,14 +78,11 @@ def build_definitions(estate: Estate) -> dg.Definitions:
     blocking = blocking_checks([*datasets, *models, *images])
     releases = [release_definitions(spec, estate, blocking) for spec in estate.releases.values()]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
-    housekeeping_job, housekeeping_schedule = housekeeping(estate.retention)
+    assets = [*datasets, *models, *images, *[a for r in releases for a in r.assets]]
+    checks = [check.key for a in assets for check in a.check_specs]
+    housekeeping_job, housekeeping_schedule = housekeeping(estate, checks)
     return dg.Definitions(
-        assets=[
-            *datasets,
-            *models,
-            *images,
-            *[a for r in releases for a in r.assets],
-        ],
+        assets=assets,
         jobs=[
             quality_job,
             housekeeping_job,

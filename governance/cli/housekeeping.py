@@ -16,14 +16,19 @@ from governance.cli.root import CliContext, cli, echo, pass_ctx
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @pass_ctx
 def gc(ctx: CliContext, dry_run: bool) -> None:
-    """Remove validation results and Data Docs pages beyond `retention` in the estate (never one an
-    audit record names), and say what that freed. Recorded in the audit log."""
+    """Remove what `retention` in the estate lets go of, and say what that freed: validation
+    results and Data Docs pages (never one an audit record names), local releases' model copies no
+    color holds, image builds in the builder's storage (never one a color runs) and delivered
+    lineage events. Recorded in the audit log. Dagster's run history is collected by the daily
+    `housekeeping` job, which runs on the instance."""
     from governance.actors import operator
     from governance.housekeeping import collect_garbage
 
     trail = ctx.services.trail(operator(getpass.getuser()))
-    for collected in collect_garbage(ctx.estate.retention, ctx.home, trail, dry_run):
+    for collected in collect_garbage(ctx.estate, ctx.services, trail, dry_run):
         echo(("would be " if dry_run else "") + collected.describe())
+    keep = ctx.estate.retention.runs
+    echo(f"Dagster runs beyond the newest {keep}: collected by the `housekeeping` job on the instance")
 
 
 @cli.command("upgrade")

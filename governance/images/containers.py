@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from governance.errors import PermanentError, TransientError
 
@@ -39,6 +40,11 @@ _FAILED_RUN_STEP = re.compile(r'building at STEP "RUN ')
 
 def is_transient_output(output: str) -> bool:
     return not _FAILED_RUN_STEP.search(output) and bool(_TRANSIENT.search(output))
+
+
+class LocalImage(NamedTuple):
+    size: int  # bytes, with its parents' layers
+    containers: int  # how many containers use it
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,18 @@ class ContainerStorage:
                 f'[[registry.mirror]]\nlocation = "{location}"\ninsecure = {_loopback(location)}\n'
             )
         return "\n".join(blocks)
+
+    def images(self) -> dict[str, LocalImage]:
+        """Every image in the storage, intermediate ones too, by full id."""
+        output = self.run(["podman", "images", "--all", "--format", "json"], what="podman images")
+        listed = json.loads(output[output.find("[") : output.rfind("]") + 1] or "[]")  # no warnings
+        return {i["Id"]: LocalImage(int(i["Size"]), int(i.get("Containers") or 0)) for i in listed}
+
+    def remove_image(self, image_id: str) -> None:
+        """Its names first (an image known by several cannot be removed by id), then the image.
+        Never forced: an image a container uses stays, and the removal fails saying so."""
+        self.run(["podman", "untag", image_id], what=f"untag of image {image_id}")
+        self.run(["buildah", "rmi", image_id], what=f"removal of image {image_id}")
 
     def run(
         self,

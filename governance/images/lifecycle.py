@@ -369,6 +369,17 @@ class BuildRecords:
     def _durations(self, name: str, no_cache: bool) -> Path:
         return self.root / name / ("durations-no-cache.jsonl" if no_cache else "durations.jsonl")
 
+    def every(self) -> dict[str, list[ImageBuild]]:
+        """Every build record, by app, newest first."""
+        builds: dict[str, list[ImageBuild]] = {}
+        for record in sorted(self.root.glob("*/sha256-*.json")):
+            build = ImageBuild.from_json(record.read_text())
+            builds.setdefault(build.name, []).append(build)
+        return {
+            name: sorted(found, key=lambda b: b.finished_at, reverse=True)
+            for name, found in sorted(builds.items())
+        }
+
     def latest(self, name: str) -> ImageBuild:
         path = self.root / name / "latest.json"
         if not path.is_file():

@@ -1,10 +1,12 @@
 """The durable outbox: every event is written here first, then delivered in order.
 
-It is also the record of every event ever emitted (`governance lineage events` reads it). An event is
-delivered once per event id: delivery is marked right after the transport accepts it, and one
-flusher runs at a time (a file lock with a deadline), so the sensor and the CLI never send the same
-event twice. An event the backend rejects (a 4xx) is dead-lettered, visibly, and does not hold back
-the events behind it; a transient failure stops the flush so order is kept.
+It is also the record of the events emitted (`governance lineage events` and the explorer read it):
+every pending one, and the newest delivered ones `retention.lineage_events` keeps (the backend, a
+file or Marquez, has every delivered event). An event is delivered once per event id: delivery is
+marked right after the transport accepts it, and one flusher runs at a time (a file lock with a
+deadline), so the sensor and the CLI never send the same event twice. An event the backend rejects
+(a 4xx) is dead-lettered, visibly, and does not hold back the events behind it; a transient failure
+stops the flush so order is kept.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 )"""
 _DEAD_LETTER_COLUMN = "ALTER TABLE outbox ADD COLUMN dead_at REAL"
 FLUSH_LOCK_TIMEOUT_S = 5.0
+COLLECT_LOCK_TIMEOUT_S = 60.0  # a flush in progress finishes first
+_DELIVERED = "delivered_at IS NOT NULL"
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,28 @@ class Outbox:
                 self._mark(seq, "delivered_at = ?", time.time())
                 delivered += 1
         return FlushResult(delivered, self.pending_count(), None, dead)
+
+    def collect_delivered(self, keep: int, dry_run: bool = False) -> tuple[int, int, int]:
+        """Delivered events beyond the newest `keep` removed, and the file compacted: (removed,
+        kept, bytes freed). Pending and dead-lettered events always stay: they are not delivered
+        yet. Holds the flush lock, so no flush marks a row this removes."""
+        with file_lock(self.path.with_suffix(".flush.lock"), timeout_s=COLLECT_LOCK_TIMEOUT_S):
+            query = f"SELECT seq, LENGTH(payload) FROM outbox WHERE {_DELIVERED} ORDER BY seq DESC"
+            delivered = self._conn.execute(query).fetchall()
+            beyond = delivered[keep:]
+            kept = len(delivered) - len(beyond)
+            if dry_run or not beyond:
+                return len(beyond), kept, sum(size for _, size in beyond)
+            before = self._size()
+            newest_removed = beyond[0][0]
+            self._conn.execute(f"DELETE FROM outbox WHERE {_DELIVERED} AND seq <= ?", (newest_removed,))
+            self._conn.execute("VACUUM")  # deleted rows free pages, not bytes on disk
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return len(beyond), kept, max(before - self._size(), 0)
+
+    def _size(self) -> int:
+        files = (self.path, self.path.with_name(self.path.name + "-wal"))
+        return sum(f.stat().st_size for f in files if f.is_file())
 
     def _mark(self, seq: int, assignments: str, *values: object) -> None:
         self._conn.execute(

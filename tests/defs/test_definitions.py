@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -125,8 +127,11 @@ def test_daily_housekeeping_collects_and_leaves_its_record() -> None:
     (record,) = open_audit_log(GovernanceHome.resolve().audit_db).records()
     assert (record.action, record.actor) == ("housekeeping.collected", f"dagster:{result.run_id}")
     assert record.reasons == (
+        "Dagster runs: removed 0, kept 1, freed 0.0 MiB",  # itself
         "validations: removed 0, kept 0, freed 0.0 MiB",
         "release model copies: removed 0, kept 0, freed 0.0 MiB",
+        "image builds: removed 0, kept 0, freed 0.0 MiB",
+        "delivered lineage events: removed 0, kept 0, freed 0.0 MiB",
     )
 
 
@@ -212,3 +217,21 @@ def test_retraining_with_everything_downstream_is_one_job() -> None:
     assert "meets_promotion_policy" in checks
     # Approvals are jobs only where a release requires them (none does in the sample estate).
     assert not any(j.name.startswith(("approve_", "reject_")) for j in defs.resolve_all_job_defs())
+
+
+def test_the_local_instance_purges_tick_history(tmp_path: Path) -> None:
+    """Dagster validates the instance file of `make dev` and reads its tick retention from it."""
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.scheduler.instigation import TickStatus
+
+    shutil.copy(REPO / "deploy/local/dagster.yaml", tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        sensors = instance.get_tick_retention_settings(InstigatorType.SENSOR)
+        schedules = instance.get_tick_retention_settings(InstigatorType.SCHEDULE)
+    assert sensors == {
+        TickStatus.STARTED: -1,  # a tick still running is never purged
+        TickStatus.SKIPPED: 7,
+        TickStatus.SUCCESS: 30,
+        TickStatus.FAILURE: 90,
+    }
+    assert set(schedules.values()) == {90}

@@ -1,18 +1,30 @@
-"""`governance gc` on a real Great Expectations context: what goes, what stays, and its record."""
+"""`governance gc` and the housekeeping job on real stores (a Great Expectations context, a Dagster
+instance): what goes, what stays, and its record."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import dagster as dg
 import yaml
 
 from governance.audit.store import AuditTrail, open_audit_log
-from governance.config import DatasetSpec
+from governance.config import DatasetSpec, ImagesSection
 from governance.datasets.validation import validate_frame
 from governance.home import GovernanceHome
-from governance.housekeeping import collect_release_models, collect_validations
+from governance.housekeeping import (
+    collect_images,
+    collect_release_models,
+    collect_validations,
+    held_images,
+)
+from governance.images.containers import ContainerStorage
+from governance.images.lifecycle import BuildRecords, ImageBuild, ImageWorkspace
 from governance.releases.state import ReleaseState, StateStore
+from pipelines.definitions import build_definitions
+from pipelines.housekeeping import housekeeping
 from tests.conftest import repository_estate_data, run_governance, write_estate
 from tests.integration.test_validation import clean_penguins
 from tests.release_evidence import RELEASE, candidate
@@ -84,3 +96,120 @@ def test_model_copies_neither_color_holds_go_and_a_colors_own_stays(tmp_path: Pa
     done = collect_release_models(tmp_path / "releases")
     assert (done.removed, done.kept, done.freed_bytes) == (1, 2, 1000)
     assert sorted(p.name for p in (directory / "models").iterdir()) == ["2", "3"]
+
+
+def test_runs_beyond_retention_go_with_their_logs_but_never_those_the_catalog_shows(
+    home: Path, tmp_path: Path
+) -> None:
+    """The housekeeping job on a persistent sqlite instance: an asset's latest materialization and
+    a check's latest result stay however old; other runs beyond the newest 10 go, files and all."""
+
+    @dg.asset
+    def feed() -> int:
+        return 1
+
+    @dg.asset_check(asset=feed)
+    def feed_is_fine() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=True)
+
+    data = repository_estate_data()
+    data["retention"] = {"runs": 10}
+    estate = write_estate(data, tmp_path / "estate")
+    check_feed = dg.define_asset_job("check_feed", dg.AssetSelection.checks_for_assets(feed))
+    job, _ = housekeeping(estate, [feed_is_fine.check_key])
+    governed = build_definitions(estate)
+    defs = dg.Definitions(
+        assets=[feed], asset_checks=[feed_is_fine], jobs=[check_feed, job], resources=governed.resources
+    )
+    instance_dir = tmp_path / "dagster"
+    instance_dir.mkdir()
+    with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
+        materialized = dg.materialize([feed], instance=instance).run_id
+        checked = defs.resolve_job_def("check_feed").execute_in_process(instance=instance).run_id
+        daily = defs.resolve_job_def("housekeeping")
+        kept = [daily.execute_in_process(instance=instance).run_id for _ in range(12)]
+        remaining = {r.dagster_run.run_id for r in instance.get_run_records()}
+        latest = instance.get_latest_materialization_event(feed.key)
+
+    assert remaining == {materialized, checked, *kept[2:]}
+    assert latest is not None and latest.run_id == materialized
+    for run_id in kept[:2]:  # nothing of a collected run is left: no event database, no logs
+        assert [p for p in instance_dir.rglob(f"*{run_id}*")] == []
+    assert (instance_dir / "history" / "runs" / f"{kept[-1]}.db").is_file()
+    records = open_audit_log(GovernanceHome.resolve().audit_db).records()
+    first = [r.reasons[0] for r in records if r.action == "housekeeping.collected"]
+    assert [line.split(",")[0] for line in first] == ["Dagster runs: removed 0"] * 10 + [
+        "Dagster runs: removed 1"  # the 11th and 12th runs: the oldest unpinned run each
+    ] * 2
+
+
+def test_image_builds_beyond_retention_leave_the_builders_storage(tmp_path: Path) -> None:
+    """Real images in a real storage: each app keeps its newest builds, whatever a release color
+    runs and whatever a container uses; an image a newer build shares (a rebuild from cache) is
+    never removed under it."""
+    storage = ContainerStorage(tmp_path / "images", "127.0.0.1:5000", {})
+    workspace = ImageWorkspace(ImagesSection(), storage)
+    ids = {n: _image(storage, n, tmp_path) for n in (0, 1, 3, 4, 5)}
+    storage.run(["buildah", "tag", ids[3], "localhost/app:three"], what="tag")  # two names
+    storage.run(["podman", "create", "--name", "uses-0", ids[0], "/payload"], what="create")
+    # builds 0 to 5, oldest first; build 2 was a rebuild from cache of build 4's image
+    builds = [(0, ids[0]), (1, ids[1]), (2, ids[4]), (3, ids[3]), (4, ids[4]), (5, ids[5])]
+    for n, image in builds:
+        BuildRecords(workspace.root).save(_build(n, image))
+    directory = tmp_path / "releases" / RELEASE
+    StateStore(directory).save(ReleaseState(colors={"blue": candidate(_reference(1), "1").to_dict()}))
+    held = held_images(tmp_path / "releases")
+    assert held == {_digest(1)}
+
+    planned = collect_images(workspace, 2, held, dry_run=True)
+    assert set(ids.values()) <= set(storage.images())  # a dry run removes nothing
+    done = collect_images(workspace, 2, held)
+    assert (done.removed, done.kept) == (planned.removed, planned.kept) == (1, 4)
+    assert planned.freed_bytes > 0 and done.freed_bytes > 0  # an estimate, then measured
+    left = set(storage.images())  # the newest two, the one a color runs, and the one in use
+    assert ids[3] not in left and {ids[0], ids[1], ids[4], ids[5]} <= left
+    assert collect_images(workspace, 2, held).removed == 0  # what is gone is not counted again
+
+
+def _image(storage: ContainerStorage, n: int, tmp_path: Path) -> str:
+    """A small image of its own layer, committed with buildah."""
+    payload = tmp_path / f"payload-{n}"
+    payload.write_bytes(os.urandom(256 * 1024))
+    container = storage.run(["buildah", "from", "scratch"], what="from").splitlines()[-1]
+    storage.run(["buildah", "copy", container, str(payload), "/payload"], what="copy")
+    committed = storage.run(
+        ["buildah", "commit", "--rm", container, f"localhost/app:{n}"], what="commit"
+    )
+    return committed.strip().splitlines()[-1]
+
+
+def _digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def _reference(n: int) -> str:
+    return f"127.0.0.1:5000/app@{_digest(n)}"
+
+
+def _build(n: int, image_id: str) -> ImageBuild:
+    return ImageBuild(
+        name="app",
+        repository="app",
+        reference=_reference(n),
+        digest=_digest(n),
+        image_id=image_id,
+        size_bytes=0,
+        compressed_bytes=0,
+        lockfile="uv.lock",
+        lockfile_digest="",
+        dependencies_fetched=False,
+        dependency_packages=0,
+        bases={},
+        steps=[],
+        phases={},
+        preflight=[],
+        findings=[],
+        builder="buildah",
+        no_cache=False,
+        finished_at=float(n),
+    )

@@ -18,6 +18,7 @@ import pytest
 from governance.config import Estate
 from governance.errors import TransientError
 from governance.home import GovernanceHome
+from governance.housekeeping import collect_lineage_events
 from governance.lineage.emitter import LineageEmitter
 from governance.lineage.events import JobRef, new_run_id, run_event
 from governance.lineage.outbox import Outbox
@@ -365,3 +366,33 @@ def test_graph_of_the_estate_has_versions_on_the_nodes(
     assert md5 in svg and "penguins.matches_expectation_suite" in svg
     assert "models/penguin-classifier" in svg and "@ 1<" in svg  # one node per model, its version
     assert (tmp_path / "graph.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gc_keeps_the_newest_delivered_events_and_every_undelivered_one(
+    backend: LineageBackend,
+) -> None:
+    """Delivered events beyond retention leave the outbox, whose file shrinks (the backend has
+    them all); a dead letter and what still waits for the backend stay, and go out in order."""
+    backend.mode, backend.reject_job = "reject", "job-1"
+    box = outbox()
+    for n in range(40):
+        box.append(event(n))
+    assert box.flush(HttpTransport(backend.url)).dead_lettered == 1
+    backend.mode = "fail"
+    for n in range(40, 43):
+        box.append(event(n))
+    assert box.flush(HttpTransport(backend.url)).pending == 3
+    listed = [e["job"]["name"] for e in box.events()]
+
+    planned = collect_lineage_events(box, keep=5, dry_run=True)
+    assert [e["job"]["name"] for e in box.events()] == listed  # a dry run removes nothing
+    done = collect_lineage_events(box, keep=5)
+    assert (done.removed, done.kept) == (planned.removed, planned.kept) == (34, 5)
+    assert done.freed_bytes > 0
+    assert [e["job"]["name"] for e in box.events()] == [f"job-{n}" for n in (1, *range(35, 43))]
+    assert len(box.dead_letters()) == 1
+
+    backend.mode, received = "ok", len(backend.received)
+    assert box.flush(HttpTransport(backend.url)).delivered == 3
+    assert [e["job"]["name"] for e in backend.received[received:]] == ["job-40", "job-41", "job-42"]
+    assert collect_lineage_events(box, keep=5).removed == 3

@@ -82,8 +82,9 @@ def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
     every day's invariants; its report is read here, and the fixture's own history still holds."""
     code, output = simulate(estate, 2, *FIRST_TWO_DAYS)
     assert code == 0, output
-    # a second invocation, two days longer: days 3 and 4, on the state the first left
-    code, output = simulate(estate, 4, *FIRST_TWO_DAYS, *LAST_TWO_DAYS)
+    # a second invocation, two days longer: days 3 and 4, on the state the first left, each with
+    # the daily housekeeping job run after it as the schedule runs it (`dagster job execute`)
+    code, output = simulate(estate, 4, *FIRST_TWO_DAYS, *LAST_TWO_DAYS, "--gc")
     assert code == 0, output
     assert "day 1:" not in output and "4 of 4 days done, every invariant holds" in output
 
@@ -99,9 +100,25 @@ def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
     assert day2 == ["release.restarted", "dataset.rejected"]  # back up, then the feed refused
     refusal = reports[1]["refusals"][0]  # the fault, named with its rule
     assert "'body_mass_g' has" in refusal and "not whole (rule: integer)" in refusal, refusal
-    assert day3 == ["dataset.published", "dataset.checked", "model.registered", "model.gated"]
+    assert day3 == [
+        "dataset.published",
+        "dataset.checked",
+        "model.registered",
+        "model.gated",
+        "housekeeping.collected",
+    ]
     assert any("accuracy" in reason for reason in reports[2]["refusals"]), reports[2]["refusals"]
-    assert day4[-2:] == ["release.rolled_back", "alias.champion.promoted"]
+    assert day4[-3:] == ["release.rolled_back", "alias.champion.promoted", "housekeeping.collected"]
+    shown = run_governance("audit", "show", "--json", "--subject", f"home:{HOME}")
+    housekeeping = json.loads(shown.stdout)  # each run's record: every kind retention covers
+    assert [r["actor"].split(":")[0] for r in housekeeping] == ["dagster", "dagster"], housekeeping
+    assert [line.split(":")[0] for line in housekeeping[-1]["reasons"]] == [
+        "Dagster runs",
+        "validations",
+        "release model copies",
+        "image builds",
+        "delivered lineage events",
+    ]
     expected = reports[-1]["expected"]
     assert (expected["serving"], expected["previous"]) == ("2", "4")
     assert {day: v["model"] for day, v in expected["days"].items()} == {"1": "2", "3": "3", "4": "4"}
@@ -129,7 +146,7 @@ def test_a_season_on_the_previous_releases_home_keeps_every_invariant(
     assert serving[2] == "2"
 
     def check() -> list[str]:
-        actions = day4[:-2]
+        actions = day4[:-3]
         return check_day(season, 4, [], "released", state, serving, serving, actions, random.Random(4))
 
     assert check() == []

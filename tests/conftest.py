@@ -173,6 +173,15 @@ def copy_of(tmp_path: Path) -> Callable[[Path, str], Path]:
     return make
 
 
+@pytest.fixture
+def own_image_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A builder storage of the test's own, for a test that runs `gc`: it collects the storage
+    the home points at, and the session's lab is every test's."""
+    storage = tmp_path / "own-images"
+    monkeypatch.setenv("GOVERNANCE_IMAGE_STORAGE", str(storage))
+    return storage
+
+
 @pytest.fixture(scope="session")
 def image_lab() -> Iterator[tuple[str, Path]]:
     """(registry address, builder storage) shared by every image test of the run; every home

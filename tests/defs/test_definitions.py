@@ -113,7 +113,7 @@ def test_daily_quality_schedule_runs_the_checks_only() -> None:
     }
 
 
-@pytest.mark.usefixtures("home")
+@pytest.mark.usefixtures("home", "own_image_storage")
 def test_daily_housekeeping_collects_and_leaves_its_record() -> None:
     """The scheduled job runs `gc` with the estate's retention, its actor the run."""
     from governance.audit.store import open_audit_log

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from governance.audit.store import AuditTrail, open_audit_log
@@ -37,6 +38,7 @@ def runs(gx: Path) -> list[set[str]]:
     return [{p.name for p in (gx / "gx" / store).glob("penguins/*/*")} for store in STORES]
 
 
+@pytest.mark.usefixtures("own_image_storage")
 def test_validations_beyond_retention_go_results_and_pages_together_unless_named(
     penguins_csv: Path, penguins_spec: DatasetSpec, home: Path, tmp_path: Path
 ) -> None:
@@ -98,6 +100,7 @@ def test_model_copies_neither_color_holds_go_and_a_colors_own_stays(tmp_path: Pa
     assert sorted(p.name for p in (directory / "models").iterdir()) == ["2", "3"]
 
 
+@pytest.mark.usefixtures("own_image_storage")
 def test_runs_beyond_retention_go_with_their_logs_but_never_those_the_catalog_shows(
     home: Path, tmp_path: Path
 ) -> None:

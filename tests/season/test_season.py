@@ -59,6 +59,7 @@ def estate(tmp_path: Path) -> Iterator[Estate]:
     release = data["releases"]["penguin_service"]
     release["local"] = {name: free_port() for name in ("service_port", "blue_port", "green_port")}
     release["heal"] = {"failures_before_action": 2}
+    data["retention"]["images"] = 1000  # the session's builder storage is every test's: keep all
     made = write_estate(data, tmp_path / "estate")
     yield made
     run_governance("--estate", str(made.path), "release", "down", "--all")

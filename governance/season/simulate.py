@@ -345,10 +345,10 @@ def _season_estate(estate: Estate, dataset: str, feed: Path, directory: Path) ->
 
 def _stores(home: Path) -> dict[str, int]:
     """The home's bytes by store: each top-level directory, and each database with its journal
-    files (`audit.db`, `audit.db-wal`: `audit`)."""
+    files (`audit.db`, `audit.db-wal`: `audit`), a lock file with what it locks."""
     stores: dict[str, int] = {}
     for entry in home.iterdir():
-        name = entry.name.split(".")[0]
+        name = entry.name.lstrip(".").split(".")[0]
         size = disk_usage(entry) if entry.is_dir() else entry.stat().st_size
         stores[name] = stores.get(name, 0) + size
     return dict(sorted(stores.items()))

@@ -84,7 +84,7 @@ def drift(target: KubernetesTarget) -> list[str] | None:
         if live is None:
             differences.append(f"{_label(expected)}: missing from the cluster")
             continue
-        live_dict = target.api.sanitize_for_serialization(live)  # type: ignore[no-untyped-call]
+        live_dict = target.api.sanitize_for_serialization(live)
         for where in ("metadata.labels", "spec"):
             head, _, tail = where.partition(".")
             want = expected.get(head, {}).get(tail) if tail else expected.get(head)

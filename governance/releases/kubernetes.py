@@ -50,10 +50,10 @@ class KubernetesTarget:
         # $KUBECONFIG at call time: the client reads that variable once, at import.
         configuration = client.Configuration()
         try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             try:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
+                config.load_kube_config(
                     config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
                 )
             except (config.ConfigException, FileNotFoundError) as exc:
@@ -260,16 +260,17 @@ class KubernetesTarget:
         started = time.monotonic()
         path_ = f"/api/v1/namespaces/{self.settings.namespace}/{resource}/proxy{path}"
         method = "POST" if body is not None else "GET"
-        request = self.api.param_serialize(
-            method,
-            path_,
-            header_params={"Content-Type": "application/json", "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
         try:
-            response = self.api.call_api(*request, _request_timeout=timeout_s)
-            response.read()  # type: ignore[no-untyped-call]
+            response = self.api.call_api(
+                path_,
+                method,
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,  # the raw answer: a proxied app's JSON is no API model
+                _return_http_data_only=True,
+                _request_timeout=timeout_s,
+            )
         except ApiException as exc:
             return Probe(
                 False, exc.status, f"{path_} answered {exc.status}", None, time.monotonic() - started

@@ -110,6 +110,8 @@ def collect_images(
     the storage; a dry run's figure is an estimate, the images' sizes as podman reports them."""
     from governance.images.lifecycle import BuildRecords
 
+    if workspace.section.builder == "docker":  # its images are the engine's: `docker image prune`
+        return Collected("image builds (in the Docker engine: not collected here)", 0, 0, 0)
     present = workspace.storage.images()
     removed = kept = freed = 0
     graph = workspace.root / "graph"

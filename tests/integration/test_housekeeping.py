@@ -216,3 +216,13 @@ def _build(n: int, image_id: str) -> ImageBuild:
         no_cache=False,
         finished_at=float(n),
     )
+
+
+def test_builds_in_a_docker_engine_are_named_as_not_collected(tmp_path: Path) -> None:
+    """The engine's images are not in a storage the platform owns: gc says so, and touches none."""
+    storage = ContainerStorage(tmp_path / "images", "127.0.0.1:5000", {})
+    workspace = ImageWorkspace(ImagesSection(builder="docker"), storage)
+    BuildRecords(workspace.root).save(_build(1, "ab" * 32))
+    done = collect_images(workspace, 1, set())
+    assert done.describe().startswith("image builds (in the Docker engine: not collected here)")
+    assert not (storage.root / "graph").exists()  # podman never ran on it

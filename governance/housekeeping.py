@@ -82,13 +82,13 @@ def collect_release_models(releases: Path, dry_run: bool = False) -> Collected:
     """The model copies local releases downloaded for versions neither color holds any longer. A
     color's own stays (a rollback switches back to it); another is downloaded again if deployed."""
     from governance.releases.local import target_lock
-    from governance.releases.state import COLORS, StateStore
+    from governance.releases.state import StateStore
 
     removed = kept = freed = 0
     for directory in sorted(d for d in releases.iterdir() if (d / "models").is_dir()):
         with target_lock(directory):  # no deploy downloads into it meanwhile
             state = StateStore(directory).load()
-            held = {c.model.version for color in COLORS if (c := state.on(color)) and c.model}
+            held = {c.model.version for c in state.held() if c.model}
             for copy in sorted((directory / "models").iterdir()):
                 if copy.name in held:
                     kept += 1
@@ -113,9 +113,8 @@ def collect_images(
     if workspace.section.builder == "docker":  # its images are the engine's: `docker image prune`
         return Collected("image builds (in the Docker engine: not collected here)", 0, 0, 0)
     present = workspace.storage.images()
-    removed = kept = freed = 0
-    graph = workspace.root / "graph"
-    before = disk_usage(graph)
+    doomed: dict[str, int] = {}  # image id -> size
+    kept = 0
     for builds in BuildRecords(workspace.root).every().values():
         stays = {b.image_id for n, b in enumerate(builds) if n < keep or b.digest in held}
         for image in dict.fromkeys(b.image_id for b in builds):  # oldest duplicates drop out
@@ -123,26 +122,25 @@ def collect_images(
             if image in stays or (local and local.containers):  # in use: a color not recorded
                 kept += 1
             elif local:
-                removed += 1
-                if dry_run:
-                    freed += local.size
-                else:
-                    workspace.storage.remove_image(image)
-    if not dry_run:
-        freed = max(before - disk_usage(graph), 0)
-    return Collected("image builds", removed, kept, freed)
+                doomed[image] = local.size
+    if dry_run or not doomed:
+        return Collected("image builds", len(doomed), kept, sum(doomed.values()))
+    graph = workspace.root / "graph"  # walked only when something goes: it holds every layer
+    before = disk_usage(graph)
+    for image in doomed:
+        workspace.storage.remove_image(image)
+    return Collected("image builds", len(doomed), kept, max(before - disk_usage(graph), 0))
 
 
 def held_images(releases: Path) -> set[str]:
     """The image digests release colors run."""
-    from governance.releases.state import COLORS, StateStore
+    from governance.releases.state import StateStore
 
     return {
         candidate.image_digest
         for directory in releases.iterdir()
         if directory.is_dir()
-        for color in COLORS
-        if (candidate := StateStore(directory).load().on(color))
+        for candidate in StateStore(directory).load().held()
     }
 
 

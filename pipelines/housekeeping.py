@@ -60,6 +60,8 @@ def collect_runs(
     latest_checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
     pinned |= {execution.run_id for execution in latest_checks.values()}
     doomed = runs_beyond([r.dagster_run.run_id for r in records], keep, pinned)
+    if not doomed:  # the instance's directory is walked only when something goes
+        return Collected("Dagster runs", 0, len(records), 0)
     root = Path(instance.root_directory)
     before = disk_usage(root)
     for run_id in doomed:

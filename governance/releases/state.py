@@ -45,6 +45,10 @@ class ReleaseState:
         data = self.colors.get(color)
         return Candidate.from_dict(data) if data else None
 
+    def held(self) -> list[Candidate]:
+        """What the colors hold: each can serve again by a switch, so none of it is collected."""
+        return [candidate for color in COLORS if (candidate := self.on(color))]
+
     def decide(self, decision: Decision) -> None:
         self.last_decision = asdict(decision)
 

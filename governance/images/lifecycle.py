@@ -31,6 +31,7 @@ from governance.images.dockerfile import Finding, lint
 from governance.images.lockfiles import check_lockfile
 from governance.images.preflight import Check, run_preflight
 from governance.images.registry import manifest_digest, manifest_size
+from governance.locks import file_lock
 from governance.notify.alerts import Alert, Alerts
 from governance.provenance import fingerprint
 from governance.retry import Backoff, with_retries
@@ -280,18 +281,22 @@ def _build_image(
             what=f"dependency fetch for {app.name}",
             backoff=RETRY,
         )
-    with phases.phase("context"):
-        context = stage_context(app, deps, workspace.root / "contexts" / app.name)
     builder = workspace.builder()
     tag = f"{workspace.registry}/{app.repository}:build"
-    with phases.phase("build"):
-        outcome = with_retries(
-            lambda: builder.build(
-                BuildRequest(context, context / app.dockerfile, tag, build_args, no_cache), progress
-            ),
-            what=f"build of {app.name}",
-            backoff=RETRY,
-        )
+    # One build of an app at a time in a storage: a second would restage the context directory,
+    # and move the `:build` tag, under the first (two runs, or homes sharing a storage).
+    with file_lock(workspace.root / "locks" / f"build-{app.name}.lock"):
+        with phases.phase("context"):
+            context = stage_context(app, deps, workspace.root / "contexts" / app.name)
+        with phases.phase("build"):
+            outcome = with_retries(
+                lambda: builder.build(
+                    BuildRequest(context, context / app.dockerfile, tag, build_args, no_cache),
+                    progress,
+                ),
+                what=f"build of {app.name}",
+                backoff=RETRY,
+            )
     destination = f"{workspace.registry}/{app.repository}:{outcome.image_id[:12]}"
     with phases.phase("push"):
         digest = with_retries(

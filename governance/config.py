@@ -299,6 +299,12 @@ class KubernetesTargetSpec(_Strict):
     overlay: Path = Field(description="the Kustomize overlay to render, e.g. deploy/k8s/overlays/local")
     container: str = "model-server"
     rollout_timeout_s: float = Field(default=300, gt=0)
+    service_account: str = Field(
+        default="penguins-deployer",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="the ServiceAccount the overlay binds to the deployer Role: release runs on "
+        "Kubernetes (K8sRunLauncher) run as it, and no other run has its rights",
+    )
 
     @field_validator("overlay", mode="before")
     @classmethod

@@ -76,7 +76,9 @@ def build_definitions(estate: Estate) -> dg.Definitions:
         for d in image_definitions(spec, estate.images, estate.alerts, TRANSIENT_RETRY)
     ]
     blocking = blocking_checks([*datasets, *models, *images])
-    releases = [release_definitions(spec, estate, blocking) for spec in estate.releases.values()]
+    releases = [
+        release_definitions(spec, estate, blocking, TRANSIENT_RETRY) for spec in estate.releases.values()
+    ]
     quality_job, quality_schedule = dataset_quality([dg.AssetKey(name) for name in estate.datasets])
     assets = [*datasets, *models, *images, *[a for r in releases for a in r.assets]]
     checks = [check.key for a in assets for check in a.check_specs]

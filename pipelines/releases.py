@@ -1,9 +1,9 @@
 """Release assets: a candidate of exact versions, and the blue/green deploy gated on the Dagster
-instance's own record of every blocking check on those versions; rollback, approve and reject jobs,
-a heal sensor."""
+instance's own record of every blocking check on those versions; rollback, approve, reject and heal
+jobs, and the heal sensor that probes and asks for a heal run (the tick never acts itself)."""
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -11,13 +11,13 @@ from pydantic import Field
 
 from governance.actors import dagster_run, ui_user
 from governance.config import Estate, ReleaseSpec
-from governance.errors import PermanentError
+from governance.errors import PermanentError, TransientError
 from governance.explain import explain_release, provenance_page
 from governance.lineage import refs
 from governance.lineage.events import DatasetRef
 from governance.releases.approvals import LAUNCHED_BY_TAG, approval, decide, record_candidate
 from governance.releases.candidate import Candidate
-from governance.releases.controller import Controller, Outcome
+from governance.releases.controller import NEEDS_ACTION, Controller, Outcome
 from governance.releases.gates import (
     CheckEvidence,
     Evidence,
@@ -49,25 +49,52 @@ from pipelines.resources import (
     compose,
 )
 
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
 GROUP = "releases"
+# On a heal run: what the sensor's tick observed that asked for it.
+OBSERVED_TAG = "governance/observed"
+_TAG_LIMIT = 255
 
 
 class ReleaseDefinitions(NamedTuple):
     assets: list[dg.AssetsDefinition]
-    jobs: list[dg.JobDefinition]
+    jobs: list["dg.JobDefinition | UnresolvedAssetJobDefinition"]
     sensor: dg.SensorDefinition
 
 
 def release_definitions(
-    spec: ReleaseSpec, estate: Estate, blocking: Mapping[str, list[str]]
+    spec: ReleaseSpec, estate: Estate, blocking: Mapping[str, list[str]], retry: dg.RetryPolicy
 ) -> ReleaseDefinitions:
-    """`blocking`: every blocking check of the code location, by asset (see `blocking_checks`)."""
+    """`blocking`: every blocking check of the code location, by asset (see `blocking_checks`);
+    `retry`: the heal run's policy for transient failures."""
     decisions = [_decision_job(spec, approve) for approve in (True, False)]
-    return ReleaseDefinitions(
-        [_candidate_asset(spec, estate), _deploy_asset(spec, estate, blocking)],
-        [_rollback_job(spec, estate), *(decisions if spec.requires_approval else [])],
-        _heal_sensor(spec, estate),
+    heal = _heal_job(spec, estate, retry)
+    assets = [_candidate_asset(spec, estate), _deploy_asset(spec, estate, blocking)]
+    release = dg.define_asset_job(
+        f"release_{spec.name}",
+        selection=dg.AssetSelection.assets(*assets),
+        description=f"Pin {spec.name}'s candidate and release it blue/green, as one run.",
+        tags=run_tags(spec),
     )
+    return ReleaseDefinitions(
+        assets,
+        [release, _rollback_job(spec, estate), heal, *(decisions if spec.requires_approval else [])],
+        _heal_sensor(spec, estate, heal),
+    )
+
+
+def run_tags(spec: ReleaseSpec) -> dict[str, Any]:
+    """Tags of the runs that act on a release's target. On Kubernetes, K8sRunLauncher starts such a
+    run's pod as the deployer ServiceAccount (`dagster-k8s/config`); every other run keeps the
+    launcher's own account, which has no rights on the release."""
+    if spec.kubernetes is None or spec.target != "kubernetes":
+        return {}
+    account = {"service_account_name": spec.kubernetes.service_account}
+    return {"dagster-k8s/config": {"pod_spec_config": account}}
 
 
 def _target(
@@ -321,7 +348,9 @@ def _rollback_job(spec: ReleaseSpec, estate: Estate) -> dg.JobDefinition:
             raise dg.Failure(f"rollback of {spec.name}: {outcome.decision.action}", allow_retries=False)
 
     @dg.job(
-        name=f"rollback_{spec.name}", description=f"Roll release {spec.name} back to its previous color."
+        name=f"rollback_{spec.name}",
+        description=f"Roll release {spec.name} back to its previous color.",
+        tags=run_tags(spec),
     )
     def rollback_job() -> None:
         rollback()
@@ -357,24 +386,81 @@ def _decision_job(spec: ReleaseSpec, approve: bool) -> dg.JobDefinition:
     return decision_job
 
 
-def _heal_sensor(spec: ReleaseSpec, estate: Estate) -> dg.SensorDefinition:
+def _heal_job(spec: ReleaseSpec, estate: Estate, retry: dg.RetryPolicy) -> dg.JobDefinition:
+    @dg.op(
+        name=f"heal_{spec.name}_op",
+        description="Scale down the previous color once due; restart the serving color once it "
+        f"failed {spec.heal.failures_before_action} probes in a row, or roll back.",
+        pool=f"release_{spec.name}",
+        retry_policy=retry,
+    )
+    def tend(
+        context: dg.OpExecutionContext,
+        images: ImagesResource,
+        mlflow: MlflowResource,
+        audit: AuditResource,
+    ) -> None:
+        controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
+        with permanent_failures():
+            outcome = controller.tend()
+        summary = f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}"
+        context.log.info(summary)
+        if outcome.decision.action == "failed":
+            raise dg.Failure(f"self-heal of {spec.name}: {summary}", allow_retries=False)
+
+    @dg.job(
+        name=f"heal_{spec.name}",
+        description=f"Self-heal release {spec.name}: what its heal sensor requests once a probe "
+        "count is reached or a color is due to scale down; safe to launch by hand (it probes first).",
+        tags=run_tags(spec),
+    )
+    def heal_job() -> None:
+        tend()
+
+    return heal_job
+
+
+# A heal run already asked for and not finished: the next tick waits for it instead of asking again.
+_UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+# A tick does not wait behind a promotion or a heal run holding the release: it looks again next tick.
+_TICK_LOCK_WAIT_S = 2.0
+
+
+def _heal_sensor(spec: ReleaseSpec, estate: Estate, job: dg.JobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"heal_{spec.name}",
+        job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Probe the serving color of {spec.name}; after {spec.heal.failures_before_action} "
-        "consecutive failures restart it, or roll back.",
+        description=f"Probe the serving color of {spec.name}; after "
+        f"{spec.heal.failures_before_action} consecutive failures (or once the previous color is due "
+        f"to scale down) request a run of {job.name}, which acts. The tick itself only probes.",
     )
     def heal(
         context: dg.SensorEvaluationContext,
         images: ImagesResource,
         mlflow: MlflowResource,
         audit: AuditResource,
-    ) -> dg.SkipReason:
+    ) -> dg.RunRequest | dg.SkipReason:
+        unfinished = context.instance.get_run_ids(
+            dg.RunsFilter(job_name=job.name, statuses=_UNFINISHED), limit=1
+        )
+        if unfinished:
+            return dg.SkipReason(f"waiting for heal run {unfinished[0]}")
         controller = _controller(spec, estate, images, mlflow, audit, f"sensor:heal_{spec.name}")
-        outcome = controller.heal()
+        try:
+            outcome = controller.observe(lock_timeout_s=_TICK_LOCK_WAIT_S)
+        except TransientError as busy:
+            return dg.SkipReason(f"not probed: {busy}")
         summary = f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}"
         context.log.info(summary)
-        return dg.SkipReason(summary)
+        if outcome.decision.action != NEEDS_ACTION:
+            return dg.SkipReason(summary)
+        return dg.RunRequest(tags={OBSERVED_TAG: summary[:_TAG_LIMIT]})
 
     return heal

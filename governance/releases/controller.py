@@ -27,6 +27,8 @@ from governance.releases.target import Target
 
 GatherEvidence = Callable[[Candidate], Evidence]
 VERIFY_TIMEOUT_S = 10.0
+# What `observe` says when `tend` has work: a color to scale down, or one to restart or roll back.
+NEEDS_ACTION = "needs action"
 
 
 @dataclass
@@ -135,6 +137,36 @@ class Controller:
 
     def heal(self) -> Outcome:
         """Probe the serving color; after N consecutive failures restart it, or roll back."""
+        observed = self.observe()
+        return self.tend() if observed.decision.action == NEEDS_ACTION else observed
+
+    def observe(self, lock_timeout_s: float | None = None) -> Outcome:
+        """One probe of the serving color, counted towards `heal.failures_before_action`. Changes
+        nothing on the target, so a sensor tick can afford it: `NEEDS_ACTION` says that `tend` has
+        work (the count is reached, or a previous color is due to scale down). `lock_timeout_s`: how
+        long to wait for a promotion or recovery that holds the release (then a TransientError)."""
+        with self.target.lock(lock_timeout_s):
+            state = self.states.load()
+            active = self.target.active_color()
+            due = [f"{color} is due to scale down" for color in self._expired(state, active)]
+            serving = state.on(active) if active else None
+            if active is None or serving is None:
+                action = NEEDS_ACTION if due else "unchanged"
+                return Outcome(Decision(action, "", ["nothing is serving", *due], active_color=active))
+            probe = self._probe_serving(active)
+            state.failures = 0 if probe.ok else state.failures + 1
+            self.states.save(state)
+            limit = self.spec.heal.failures_before_action
+            detail = probe.detail if probe.ok else f"{probe.detail} ({state.failures}/{limit})"
+            action = "healthy" if probe.ok else "degraded"
+            if state.failures >= limit or due:
+                action = NEEDS_ACTION
+            return Outcome(Decision(action, serving.version, [detail, *due], active_color=active))
+
+    def tend(self) -> Outcome:
+        """Scale down the previous color once due; restart the serving color (redeploy it if it is
+        gone) once it failed `heal.failures_before_action` probes in a row, or roll back if it stays
+        unhealthy. Probes again first: the color may have come back since it was observed."""
         with self.target.lock():
             state = self.states.load()
             active = self.target.active_color()
@@ -143,26 +175,16 @@ class Controller:
             if active is None or serving is None:
                 self.states.save(state)
                 return Outcome(Decision("unchanged", "", ["nothing is serving"], active_color=active))
-            timeout_s = self.spec.heal.probe_timeout_s
-            color = self.target.probe(active, "/healthz", timeout_s=timeout_s)
-            # the service in front of the color fails alone after a restart of the machine
-            probe = self.target.probe(None, "/healthz", timeout_s=timeout_s) if color.ok else color
+            color = self.target.probe(active, "/healthz", timeout_s=self.spec.heal.probe_timeout_s)
+            probe = self._probe_serving(active, color)
+            failed, limit = state.failures, self.spec.heal.failures_before_action
             if probe.ok:
                 state.failures = 0
+            if probe.ok or failed < limit:  # came back by itself, or not yet failing long enough
                 self.states.save(state)
-                return Outcome(Decision("healthy", serving.version, [probe.detail], active_color=active))
-            state.failures += 1
-            limit = self.spec.heal.failures_before_action
-            if state.failures < limit:
-                self.states.save(state)
-                return Outcome(
-                    Decision(
-                        "degraded",
-                        serving.version,
-                        [f"{probe.detail} ({state.failures}/{limit})"],
-                        active_color=active,
-                    )
-                )
+                detail = probe.detail if probe.ok else f"{probe.detail} ({failed}/{limit})"
+                action = "healthy" if probe.ok else "degraded"
+                return Outcome(Decision(action, serving.version, [detail], active_color=active))
             started = time.monotonic()
             if not color.ok and self.target.running(active):
                 self.target.restart(active)
@@ -176,7 +198,7 @@ class Controller:
                     "restarted",
                     serving.version,
                     [
-                        f"{active} failed {limit} probes ({probe.detail}); "
+                        f"{active} failed {failed} probes ({probe.detail}); "
                         f"restarted in {time.monotonic() - started:.1f} s"
                     ],
                     active_color=active,
@@ -188,6 +210,13 @@ class Controller:
             return self._rollback(
                 state, f"{active} stayed unhealthy after a restart: {ready.detail}", by_self_heal=True
             )
+
+    def _probe_serving(self, active: str, color: Probe | None = None) -> Probe:
+        """The serving color's health, then the service's in front of it (which fails alone after a
+        restart of the machine)."""
+        timeout_s = self.spec.heal.probe_timeout_s
+        color = color or self.target.probe(active, "/healthz", timeout_s=timeout_s)
+        return self.target.probe(None, "/healthz", timeout_s=timeout_s) if color.ok else color
 
     def _rollback(self, state: ReleaseState, reason: str, *, by_self_heal: bool = False) -> Outcome:
         """Back to the previous color. Its versions may be unrecorded (it served before the platform
@@ -286,12 +315,19 @@ class Controller:
     def _healthy(self, color: str | None) -> bool:
         return color is not None and self.target.probe(color, "/readyz", timeout_s=2).ok
 
+    def _expired(self, state: ReleaseState, active: str | None) -> list[str]:
+        """The previous colors whose `scale_down_delay_s` has passed."""
+        now = time.time()
+        return [
+            color
+            for color in COLORS
+            if color != active and (due := state.scale_down_at.get(color)) is not None and due <= now
+        ]
+
     def _scale_down_expired(self, state: ReleaseState, active: str | None) -> None:
-        for color in COLORS:
-            due = state.scale_down_at.get(color)
-            if due is not None and due <= time.time() and color != active:
-                self.target.scale_down(color)
-                state.scale_down_at.pop(color)
+        for color in self._expired(state, active):
+            self.target.scale_down(color)
+            state.scale_down_at.pop(color)
 
     def _record(
         self,

@@ -73,8 +73,8 @@ class KubernetesTarget:
         )
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        with file_lock(self.lock_dir / "target.lock"):
+    def lock(self, timeout_s: float | None = None) -> Iterator[None]:
+        with file_lock(self.lock_dir / "target.lock", timeout_s):
             yield
 
     def active_color(self) -> str | None:

@@ -71,8 +71,8 @@ class LocalTarget:
         self.service_url = f"http://127.0.0.1:{spec.local.service_port}"
         self._ports = {"blue": spec.local.blue_port, "green": spec.local.green_port}
 
-    def lock(self) -> contextlib.AbstractContextManager[None]:
-        return target_lock(self.directory)
+    def lock(self, timeout_s: float | None = None) -> contextlib.AbstractContextManager[None]:
+        return target_lock(self.directory, timeout_s)
 
     def active_color(self) -> str | None:
         """The color nginx's configuration routes to, whether or not nginx runs now: after a restart
@@ -245,10 +245,12 @@ class LocalTarget:
             raise PermanentError(f"nginx {' '.join(args) or 'start'} failed: {result.stderr.strip()}")
 
 
-def target_lock(directory: Path) -> contextlib.AbstractContextManager[None]:
+def target_lock(
+    directory: Path, timeout_s: float | None = None
+) -> contextlib.AbstractContextManager[None]:
     """One promotion, rollback, heal or housekeeping of a local release's files at a time, across
     processes; released by the kernel if its holder is killed."""
-    return file_lock(directory / "target.lock")
+    return file_lock(directory / "target.lock", timeout_s)
 
 
 def container_name(directory: Path, release: str, color: str) -> str:

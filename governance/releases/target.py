@@ -12,8 +12,9 @@ from governance.releases.candidate import Candidate
 class Target(Protocol):
     service_url: str
 
-    def lock(self) -> AbstractContextManager[None]:
-        """One promotion, rollback or heal at a time per release, across processes."""
+    def lock(self, timeout_s: float | None = None) -> AbstractContextManager[None]:
+        """One promotion, rollback or heal at a time per release, across processes; with
+        `timeout_s`, a TransientError once it is held that long by another."""
         ...
 
     def active_color(self) -> str | None:

@@ -172,6 +172,10 @@ def test_release_depends_on_its_exact_inputs_and_promotes_one_at_a_time() -> Non
     sensor = defs.resolve_sensor_def("heal_penguin_service")
     assert sensor.minimum_interval_seconds == 30
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    # the tick only probes; the action is a run of the heal job, in the release's pool, retried
+    assert [job.name for job in sensor.jobs] == ["heal_penguin_service"]
+    (tend,) = defs.resolve_job_def("heal_penguin_service").graph.node_defs
+    assert tend.pool == "release_penguin_service" and tend.retry_policy is not None
 
 
 def test_asset_pages_link_the_users_code_and_say_when_data_is_stale() -> None:

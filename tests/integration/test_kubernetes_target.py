@@ -5,6 +5,7 @@ server test double (tests/k8s_apiserver.py), whose pods proxy to real model-serv
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -171,6 +172,30 @@ def k8s_estate(tmp_path: Path, app: str = "penguins") -> Estate:
     data["releases"][RELEASE]["target"] = "kubernetes"
     data["releases"][RELEASE]["kubernetes"]["app"] = app
     return write_estate(data, tmp_path / "estate")
+
+
+@pytest.mark.parametrize("overlay", ["local", "staging", "prod"])
+def test_only_release_runs_ask_for_the_account_the_overlay_binds_to_the_deployer_role(
+    overlay: str, tmp_path: Path
+) -> None:
+    """K8sRunLauncher starts a run's pod as the account its `dagster-k8s/config` tag names: the
+    release's jobs name the deployer; every other run keeps the launcher's account, with no rights
+    on the release."""
+    from pipelines.definitions import build_definitions
+
+    estate = k8s_estate(tmp_path)
+    account = estate.release(RELEASE).kubernetes.service_account  # type: ignore[union-attr]
+    (binding,) = [o for o in render(overlay) if o["kind"] == "RoleBinding"]
+    assert {"kind": "ServiceAccount", "name": account} in [
+        {"kind": s["kind"], "name": s["name"]} for s in binding["subjects"]
+    ]
+    defs = build_definitions(estate)
+    tagged = {"pod_spec_config": {"service_account_name": account}}
+    for job in (f"release_{RELEASE}", f"rollback_{RELEASE}", f"heal_{RELEASE}"):
+        assert json.loads(defs.resolve_job_def(job).tags["dagster-k8s/config"]) == tagged, job
+    assert "dagster-k8s/config" not in defs.resolve_job_def("retrain_penguin_classifier").tags
+    web = defs.resolve_job_def("release_penguin_web")  # a release on the local target
+    assert "dagster-k8s/config" not in web.tags
 
 
 def controller(estate: Estate, served: list[Candidate]) -> tuple[Controller, KubernetesTarget]:

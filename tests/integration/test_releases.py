@@ -27,6 +27,7 @@ from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from governance.releases.approvals import LAUNCHED_BY_TAG
 from pipelines.definitions import build_definitions
+from pipelines.releases import OBSERVED_TAG
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 from tests.services import LineageBackend, free_port, podman, release_container
 
@@ -402,9 +403,34 @@ def test_approvals_four_eyes_from_the_ui_and_the_cli_then_rollback_job_and_heal_
         assert materialize(gated, instance, RELEASE).success  # green now serves version 2
 
         heal = defs.resolve_sensor_def(f"heal_{RELEASE}")
-        with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
-            result = heal(context)
-        assert isinstance(result, dg.SkipReason) and str(result.skip_message).startswith("healthy")
+
+        def tick() -> dg.RunRequest | dg.SkipReason:
+            with dg.build_sensor_context(instance=instance, resources=defs.resources) as context:
+                return heal(context)  # type: ignore[no-any-return]
+
+        healthy = tick()
+        assert isinstance(healthy, dg.SkipReason) and str(healthy.skip_message).startswith("healthy")
+        # The serving color dies: the first tick counts, the second asks for a heal run and
+        # leaves the container as it is; only that run (a Dagster run, audited as one) acts.
+        podman("kill", release_container(RELEASE, "green"))
+        first = tick()
+        assert isinstance(first, dg.SkipReason) and str(first.skip_message).startswith("degraded")
+        request = tick()
+        assert isinstance(request, dg.RunRequest), request
+        assert request.tags[OBSERVED_TAG].startswith("needs action: "), request.tags
+        running = podman("inspect", "-f", "{{.State.Running}}", release_container(RELEASE, "green"))
+        assert running.strip() == "false"  # the tick did not act
+        heal_job = defs.resolve_job_def(f"heal_{RELEASE}")
+        queued = instance.create_run_for_job(heal_job, tags=request.tags)
+        waiting = tick()  # a requested run not yet finished is not asked for again
+        assert isinstance(waiting, dg.SkipReason), waiting
+        assert str(waiting.skip_message) == f"waiting for heal run {queued.run_id}"
+        instance.delete_run(queued.run_id)
+        healed = heal_job.execute_in_process(instance=instance, tags=request.tags)
+        assert healed.success
+        assert service(gated, "/version")["color"] == "green"
+        again = tick()
+        assert isinstance(again, dg.SkipReason) and str(again.skip_message).startswith("healthy")
 
         rollback = defs.resolve_job_def(f"rollback_{RELEASE}").execute_in_process(instance=instance)
         assert rollback.success
@@ -415,7 +441,7 @@ def test_approvals_four_eyes_from_the_ui_and_the_cli_then_rollback_job_and_heal_
         ("release.rejected", "ui"), ("release.refused", "dagster"),
         ("release.approved", "ui"), ("release.promoted", "dagster"),
         ("release.candidate", "dagster"), ("release.approved", "cli"), ("release.promoted", "dagster"),
-        ("release.rolled_back", "dagster"),
+        ("release.restarted", "dagster"), ("release.rolled_back", "dagster"),
     ]  # fmt: skip
     launchers = [r.versions.get("launched_by") for r in records if r.action == "release.candidate"]
     assert launchers == ["carol", "alice"]

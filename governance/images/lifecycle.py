@@ -179,7 +179,17 @@ def preflight(app: AppImageSpec, workspace: ImageWorkspace) -> list[Check]:
         timeout_s=section.preflight.timeout_s,
         optional=optional,
     )
-    return [*checks, _lockfile_check(app), _policy_check(app, None)]
+    return [*checks, _builder_check(workspace), _lockfile_check(app), _policy_check(app, None)]
+
+
+def _builder_check(workspace: ImageWorkspace) -> Check:
+    """The builder's tools on this machine (podman runs the smoke test whatever builds)."""
+    from governance.machine import WHERE, missing
+
+    tools = ["buildah", "podman"] if workspace.section.builder == "buildah" else ["podman"]
+    absent = missing(tools)
+    detail = f"{', '.join(absent)} not on this machine: {WHERE}" if absent else ", ".join(tools)
+    return Check("builder", not absent, detail)
 
 
 def ensure_preflight(checks: list[Check]) -> None:

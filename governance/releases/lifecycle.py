@@ -45,7 +45,10 @@ def make_target(
             directory,
             lambda candidate: registry.digest(*_model(candidate)),
         )
+    from governance.machine import require
     from governance.releases.local import LocalTarget
+
+    require(f"release {spec.name} (target local)", ("podman", "nginx"))
 
     def model_dir(candidate: Candidate) -> Path | None:
         if candidate.model is None:

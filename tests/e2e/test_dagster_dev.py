@@ -19,9 +19,10 @@ import yaml
 
 from governance.config import ReleaseSpec, load_estate
 from pipelines.definitions import defs
+from pipelines.releases import OBSERVED_TAG
 from tests.browser import Tour, chromium
 from tests.conftest import REPO, repository_estate_data, run_governance
-from tests.services import free_port, process_group
+from tests.services import free_port, podman, process_group, release_container
 
 # The whole tour: two cold image builds, three releases, a retrain and a rollback, taking about
 # 8 minutes alone and more beside the other pytest worker; the suite's 600 s is per ordinary test.
@@ -33,6 +34,10 @@ RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key v
 RUNS = "{ runsOrError(limit: 20) { ... on Runs { results { runId } } } }"
 JOBS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+JOB_RUNS = """
+query($job: String!) {
+  runsOrError(filter: {pipelineName: $job}) { ... on Runs { results { runId tags { key value } } } }
+}"""
 CHECK_EXECUTIONS = """
 query($key: AssetKeyInput!, $name: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $name, limit: 1) {
@@ -122,6 +127,7 @@ def estate_file(tmp_path: Path) -> Path:
     data = repository_estate_data()
     for release in data["releases"].values():
         release["local"] = {name: free_port() for name in ("service_port", "blue_port", "green_port")}
+        release["heal"] = {"failures_before_action": 2}  # two sensor ticks, not three
     path = tmp_path / "governance.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -181,6 +187,7 @@ def test_estate_materializes_green(
         _materialize_all_from_the_ui(webserver, home, tour, estate_file)
         _approve_from_the_ui(webserver, home, tour, estate_file)
         _launch_from_ci(webserver, home, estate_file)
+    _heal_through_a_run_the_sensor_asks_for(webserver, home, estate_file)
 
 
 def _materialize_all_from_the_ui(
@@ -407,3 +414,36 @@ def _launch_from_ci(webserver: Webserver, home: Path, estate_file: Path) -> None
     assert run_url.startswith(f"{webserver.base_url}/runs/") and "SUCCESS" in deployed.stdout
     tags = webserver.query(RUN_TAGS, id=run_url.rsplit("/", 1)[1])["runOrError"]["tags"]
     assert {"key": "ci/run", "value": "42"} in tags
+
+
+def _heal_through_a_run_the_sensor_asks_for(webserver: Webserver, home: Path, estate_file: Path) -> None:
+    """The daemon's heal sensor: the serving container dies; two ticks later the sensor has asked
+    for a run of the heal job (its tick only probes), and that run, launched by the daemon like
+    any other, restarts the container; the audit record names the run. (The sensor also asked for
+    runs that scaled down each previous color, 30 s after each promotion.)"""
+    service = load_estate(estate_file).release("penguin_service")
+    color, model = served(service)
+    podman("kill", release_container(service.name, color))
+    job = f"heal_{service.name}"
+
+    def observed() -> list[tuple[str, dict[str, str]]]:
+        runs = webserver.query(JOB_RUNS, job=job)["runsOrError"]["results"]
+        tagged = [(r["runId"], {t["key"]: t["value"] for t in r["tags"]}) for r in runs]
+        return [(run_id, tags) for run_id, tags in tagged if "(2/2)" in tags[OBSERVED_TAG]]
+
+    deadline = time.monotonic() + 180  # two 30 s ticks, and the daemon's own pace
+    failing = observed()
+    while not failing and time.monotonic() < deadline:
+        time.sleep(2)
+        failing = observed()
+    assert len(failing) == 1, f"the sensor asked for {len(failing)} runs of {job} after 2 failures"
+    ((run_id, tags),) = failing
+    assert tags["dagster/sensor_name"] == job and tags[OBSERVED_TAG].startswith("needs action: ")
+    assert webserver.wait_for_run(run_id, 180) == "SUCCESS"
+    assert served(service) == (color, model)
+    governance = {"GOVERNANCE_HOME": str(home), "GOVERNANCE_ESTATE": str(estate_file)}
+    shown = run_governance(
+        "audit", "show", "--subject", f"release:{service.name}", "--json", env=governance
+    )
+    restarted = [r for r in json.loads(shown.stdout) if r["action"] == "release.restarted"]
+    assert [r["actor"] for r in restarted] == [f"dagster:{run_id}"]

@@ -63,3 +63,31 @@ def test_full_preflight_lists_every_check(server: LineageBackend, tmp_path: Path
     )
     assert [c.name.split()[0] for c in checks] == ["registry", "disk", "memory", "load"]
     assert all(c.ok for c in checks)
+
+
+def test_a_machine_without_the_builder_or_the_release_tools_says_where_the_work_runs(
+    tmp_path: Path,
+) -> None:
+    """A run container of the Docker or Kubernetes launcher has the platform's Python and nothing
+    of the builder's: the build's preflight and a local release say so, naming the tools, before
+    any work starts."""
+    import sys
+
+    from tests.conftest import run_governance
+
+    bare = {
+        "PATH": str(Path(sys.executable).parent),  # the platform's venv, no buildah/podman/nginx
+        "GOVERNANCE_HOME": str(tmp_path / "home"),
+        "GOVERNANCE_CLI_WORKER": "off",
+    }
+    preflight = run_governance("images", "preflight", "model_server", env=bare)
+    assert preflight.returncode != 0, preflight.stdout
+    (builder,) = [line for line in preflight.stdout.splitlines() if "builder" in line]
+    assert builder.startswith("FAIL") and "buildah, podman not on this machine" in builder, builder
+    assert "a Docker or Kubernetes run container has none" in builder
+
+    status = run_governance("release", "status", env=bare)
+    assert status.returncode == 2, status.stdout + status.stderr
+    assert "release penguin_service (target local) needs podman, nginx, not on this machine" in (
+        status.stderr
+    ), status.stderr

@@ -1,0 +1,29 @@
+"""The machine tools a kind of work needs, checked before the work starts.
+
+Builds need a builder (buildah, and podman for the smoke test) and local releases need podman and
+nginx. The Docker and Kubernetes run launchers start each run in a container of the platform's
+image, which has none of them: such a run must say where its work runs instead, not fail later
+inside a subprocess.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+
+from governance.errors import PermanentError
+
+WHERE = (
+    "run it where they are: `dagster dev` on a machine set up by `make setup`, or a run worker "
+    "with them; a Docker or Kubernetes run container has none (README: *Which launcher runs what*)"
+)
+
+
+def missing(tools: Sequence[str]) -> list[str]:
+    return [tool for tool in tools if shutil.which(tool) is None]
+
+
+def require(what: str, tools: Sequence[str]) -> None:
+    absent = missing(tools)
+    if absent:
+        raise PermanentError(f"{what} needs {', '.join(absent)}, not on this machine: {WHERE}")

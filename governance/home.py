@@ -2,7 +2,8 @@
 
 Everything a run writes (Dagster instance, MLflow store, DVC repository and remote, GX context,
 lineage, audit log) lives under one directory, so two homes never interfere and each test can run in
-a temporary one.
+a temporary one. With GOVERNANCE_DATABASE_URL, the state that processes in different containers
+share (audit log, lineage outbox, release state, locks) is in that Postgres database instead.
 """
 
 from __future__ import annotations
@@ -12,21 +13,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from governance.locks import Locks
+
 HOME_ENV = "GOVERNANCE_HOME"
+DATABASE_URL_ENV = "GOVERNANCE_DATABASE_URL"
 DEFAULT_HOME = ".governance"
 
 
 @dataclass(frozen=True)
 class GovernanceHome:
     root: Path
+    database_url: str | None = None  # postgresql://…: the shared stores; None: files under `root`
 
     @classmethod
     def resolve(
         cls, explicit: str | None = None, environ: Mapping[str, str] = os.environ
     ) -> GovernanceHome:
-        """An explicit path wins, then `$GOVERNANCE_HOME`, then `.governance/` in the working dir."""
+        """An explicit path wins, then `$GOVERNANCE_HOME`, then `.governance/` in the working dir;
+        the shared database is `$GOVERNANCE_DATABASE_URL`, refused unless it is Postgres."""
         raw = explicit or environ.get(HOME_ENV) or DEFAULT_HOME
-        return cls(Path(raw).expanduser().resolve())
+        url = environ.get(DATABASE_URL_ENV, "").strip() or None
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            from governance.errors import ConfigError
+
+            raise ConfigError(f"{DATABASE_URL_ENV} must be a postgresql://… URL")
+        return cls(Path(raw).expanduser().resolve(), url)
+
+    @property
+    def locks(self) -> Locks:
+        return Locks(self.database_url)
 
     def dir(self, name: str) -> Path:
         path = self.root / name

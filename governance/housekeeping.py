@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from governance.audit.chain import AuditRecord
 from governance.audit.store import AuditTrail
 from governance.config import Estate
-from governance.home import disk_usage
+from governance.home import GovernanceHome, disk_usage
 
 if TYPE_CHECKING:
     from governance.images.lifecycle import ImageWorkspace
@@ -78,16 +78,17 @@ def collect_validations(
     return Collected("validations", removed, kept, freed)
 
 
-def collect_release_models(releases: Path, dry_run: bool = False) -> Collected:
+def collect_release_models(home: GovernanceHome, dry_run: bool = False) -> Collected:
     """The model copies local releases downloaded for versions neither color holds any longer. A
     color's own stays (a rollback switches back to it); another is downloaded again if deployed."""
     from governance.releases.local import target_lock
-    from governance.releases.state import StateStore
+    from governance.releases.state import release_state
 
     removed = kept = freed = 0
+    releases = home.dir("releases")
     for directory in sorted(d for d in releases.iterdir() if (d / "models").is_dir()):
         with target_lock(directory):  # no deploy downloads into it meanwhile
-            state = StateStore(directory).load()
+            state = release_state(home, directory.name).load()
             held = {c.model.version for c in state.held() if c.model}
             for copy in sorted((directory / "models").iterdir()):
                 if copy.name in held:
@@ -132,15 +133,15 @@ def collect_images(
     return Collected("image builds", len(doomed), kept, max(before - disk_usage(graph), 0))
 
 
-def held_images(releases: Path) -> set[str]:
-    """The image digests release colors run."""
-    from governance.releases.state import StateStore
+def held_images(home: GovernanceHome, releases: Collection[str]) -> set[str]:
+    """The image digests the colors of `releases`, and of every release with files here, run."""
+    from governance.releases.state import release_state
 
+    known = {d.name for d in home.dir("releases").iterdir() if d.is_dir()} | set(releases)
     return {
         candidate.image_digest
-        for directory in releases.iterdir()
-        if directory.is_dir()
-        for candidate in StateStore(directory).load().held()
+        for name in sorted(known)
+        for candidate in release_state(home, name).load().held()
     }
 
 
@@ -170,13 +171,13 @@ def collect_garbage(
     """Every kind the estate's retention settings cover, and what the caller collected `also`
     (the housekeeping job: Dagster's runs); what was removed is on one audit record."""
     home, retention = services.home, estate.retention
-    releases = home.dir("releases")
     workspace = services.image_workspace(estate.images)
+    held = held_images(home, estate.releases)
     collected = [
         *also,
         collect_validations(home.gx, retention.validations, trail.log.records(), dry_run),
-        collect_release_models(releases, dry_run),
-        collect_images(workspace, retention.images, held_images(releases), dry_run),
+        collect_release_models(home, dry_run),
+        collect_images(workspace, retention.images, held, dry_run),
         collect_lineage_events(services.outbox(), retention.lineage_events, dry_run),
     ]
     if not dry_run:

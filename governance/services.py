@@ -92,9 +92,8 @@ class Services:
     def audit_log(self) -> AuditLog:
         from governance.audit.store import open_audit_log
 
-        return open_audit_log(
-            self.home.audit_db, self.settings.pick(self.settings.audit_url, AUDIT_URL_ENV)
-        )
+        url = self.settings.pick(self.settings.audit_url, AUDIT_URL_ENV) or self.home.database_url
+        return open_audit_log(self.home.audit_db, url)
 
     def trail(self, actor: str) -> AuditTrail:
         from governance.audit.store import AuditTrail
@@ -120,12 +119,16 @@ class Services:
         from governance.datasets.versioning import DatasetStore
 
         remote = self.settings.pick(self.settings.dvc_remote, DVC_REMOTE_ENV)
-        return DatasetStore(self.home.datasets_repo, remote or str(self.home.dvc_remote))
+        return DatasetStore(
+            self.home.datasets_repo, remote or str(self.home.dvc_remote), self.home.locks
+        )
 
     def outbox(self) -> Outbox:
-        from governance.lineage.outbox import Outbox
+        from governance.lineage.outbox import PostgresOutbox, SqliteOutbox
 
-        return Outbox(self.home.lineage / "outbox.db")
+        if self.home.database_url:
+            return PostgresOutbox(self.home.database_url)
+        return SqliteOutbox(self.home.lineage / "outbox.db")
 
     def lineage_transport(self) -> Transport:
         from governance.lineage.transport import HttpTransport, transport_from_environment

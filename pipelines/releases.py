@@ -26,7 +26,7 @@ from governance.releases.gates import (
     required_checks,
 )
 from governance.releases.lifecycle import make_candidate, release_dir, serving
-from governance.releases.state import StateStore
+from governance.releases.state import release_state
 from governance.releases.target import Target
 from pipelines.failures import permanent_failures
 from pipelines.lineage import lineage_run
@@ -161,7 +161,7 @@ def _candidate_asset(spec: ReleaseSpec, estate: Estate) -> dg.AssetsDefinition:
             run.outputs = [refs.release(spec, made.version)]
             launcher = context.run.tags.get(LAUNCHED_BY_TAG)
             record_candidate(audit.trail(context.run.run_id), spec, made, launcher)
-        StateStore(release_dir(images.services().home, spec.name)).save_candidate(made)
+        release_state(images.services().home, spec.name).save_candidate(made)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(made.version),
             metadata={

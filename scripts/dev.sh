@@ -10,8 +10,11 @@ export DAGSTER_HOME="$GOVERNANCE_HOME/dagster"
 export GOVERNANCE_SITE_URL="${GOVERNANCE_SITE_URL:-http://127.0.0.1:3070}"
 MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 export MLFLOW_PORT GOVERNANCE_MLFLOW_UI_URL="http://127.0.0.1:$MLFLOW_PORT"
-mkdir -p "$DAGSTER_HOME"
-[[ -f "$DAGSTER_HOME/dagster.yaml" ]] || cp deploy/local/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+scripts/dagster-home.sh "$DAGSTER_HOME"
+# With a shared database every run reaches MLflow by URL: the server below, on that database.
+if [[ -n "${GOVERNANCE_DATABASE_URL:-}" ]]; then
+  export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-$GOVERNANCE_MLFLOW_UI_URL}"
+fi
 
 # A home written by an earlier version: its MLflow database and Dagster instance migrated to the
 # pinned tools' schemas (a no-op when current), never by hand.

@@ -62,10 +62,8 @@ def dagster_materialize(
 ) -> subprocess.CompletedProcess[str]:
     """`dagster asset materialize` as an operator or a cron job runs it: each step in its own
     process (the multiprocess executor), on the persistent instance in `dagster_home`."""
-    if not (dagster_home / "dagster.yaml").is_file():
-        dagster_home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", dagster_home)
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    subprocess.run([str(REPO / "scripts" / "dagster-home.sh"), str(dagster_home)], check=True, env=env)
     if estate is not None:
         env["GOVERNANCE_ESTATE"] = str(estate)
     dagster = str(Path(sys.executable).parent / "dagster")

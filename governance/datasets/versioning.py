@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from governance.errors import AuditUnavailable, PermanentError, TransientError
-from governance.locks import file_lock
+from governance.locks import LOCAL, Locks
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -42,9 +42,10 @@ class DatasetVersion:
 class DatasetStore:
     """Commit, list and read back dataset versions; one writer at a time per repository."""
 
-    def __init__(self, root: Path, remote_url: str) -> None:
+    def __init__(self, root: Path, remote_url: str, locks: Locks = LOCAL) -> None:
         self.root = root
         self.remote_url = remote_url
+        self.locks = locks  # an advisory lock when runs in several containers share the repository
 
     def workspace_file(self, name: str) -> Path:
         return self.root / "data" / f"{name}.csv"
@@ -54,7 +55,7 @@ class DatasetStore:
     ) -> DatasetVersion:
         """Make `staged` the current version and `record` it (the audit record), together: when
         either fails, the previous version stays current."""
-        with file_lock(self.root.parent / f".{self.root.name}.lock"):
+        with self.locks.hold("datasets-repository", self.root.parent / f".{self.root.name}.lock"):
             repo = self._repo()
             head = self._git("rev-parse", "HEAD").strip()
             target = self.workspace_file(name)

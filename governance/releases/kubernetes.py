@@ -19,14 +19,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from governance.config import KubernetesTargetSpec, ReleaseSpec
 from governance.errors import PermanentError, TransientError
-from governance.locks import file_lock
+from governance.locks import LOCAL, Locks
 from governance.probes import Probe
 from governance.releases.candidate import Candidate
 from governance.releases.state import COLORS
@@ -43,6 +43,7 @@ class KubernetesTarget:
         settings: KubernetesTargetSpec,
         lock_dir: Path,
         model_digest: Callable[[Candidate], str],
+        locks: Locks = LOCAL,
     ):
         from kubernetes import client, config
 
@@ -60,7 +61,7 @@ class KubernetesTarget:
                 raise PermanentError(
                     f"no Kubernetes configuration (in-cluster or KUBECONFIG): {exc}"
                 ) from None
-        self.spec, self.settings, self.lock_dir = spec, settings, lock_dir
+        self.spec, self.settings, self.lock_dir, self.locks = spec, settings, lock_dir, locks
         self.model_digest = model_digest  # the registered version's content digest
         self.api = client.ApiClient(configuration)
         self.apps = client.AppsV1Api(self.api)
@@ -72,10 +73,10 @@ class KubernetesTarget:
             f"/services/{settings.app}:http/proxy"
         )
 
-    @contextlib.contextmanager
-    def lock(self, timeout_s: float | None = None) -> Iterator[None]:
-        with file_lock(self.lock_dir / "target.lock", timeout_s):
-            yield
+    def lock(self, timeout_s: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """Across run pods with a shared database (an advisory lock), else a file here."""
+        name = f"release-{self.spec.name}-target"
+        return self.locks.hold(name, self.lock_dir / "target.lock", timeout_s)
 
     def active_color(self) -> str | None:
         return self._selected(self.settings.app)

@@ -19,7 +19,7 @@ from governance.models.registry import ModelRegistry
 from governance.notify.alerts import Alerts
 from governance.releases.candidate import Candidate, ServedModel, served_versions
 from governance.releases.controller import Controller
-from governance.releases.state import COLORS, StateStore
+from governance.releases.state import COLORS, release_state
 from governance.releases.target import Target
 
 
@@ -44,6 +44,7 @@ def make_target(
             spec.kubernetes,
             directory,
             lambda candidate: registry.digest(*_model(candidate)),
+            home.locks,
         )
     from governance.machine import require
     from governance.releases.local import LocalTarget
@@ -99,7 +100,7 @@ def make_controller(
     return Controller(
         spec,
         target,
-        StateStore(release_dir(home, spec.name)),
+        release_state(home, spec.name),
         trail,
         alerts,
         champion,
@@ -137,7 +138,7 @@ def make_candidate(
 def status(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> dict[str, Any]:
     """Where the release is served, which color serves, what each color runs, health, drift from
     what was applied (Kubernetes), last decision."""
-    state = StateStore(release_dir(home, spec.name)).load()
+    state = release_state(home, spec.name).load()
     active = target.active_color()
     colors = {}
     for color in COLORS:
@@ -175,5 +176,5 @@ def _versions(candidate: Candidate) -> dict[str, str]:
 
 def serving(spec: ReleaseSpec, home: GovernanceHome, target: Target) -> ServingView:
     color = target.active_color()
-    candidate = StateStore(release_dir(home, spec.name)).load().on(color) if color else None
+    candidate = release_state(home, spec.name).load().on(color) if color else None
     return ServingView(target.service_url, color, candidate)

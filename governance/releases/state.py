@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from governance.errors import PermanentError
+from governance.home import GovernanceHome
 from governance.releases.candidate import Candidate
 
 COLORS = ("blue", "green")
@@ -54,29 +55,36 @@ class ReleaseState:
 
 
 class StateStore:
+    """Where a release's state is kept (see `release_state`)."""
+
+    def load(self) -> ReleaseState:
+        raise NotImplementedError
+
+    def save(self, state: ReleaseState) -> None:
+        raise NotImplementedError
+
+    def save_candidate(self, candidate: Candidate) -> None:
+        state = self.load()
+        state.candidate = candidate.to_dict()
+        self.save(state)
+
+
+class FileStateStore(StateStore):
+    """The state in `directory/state.json`, on one machine."""
+
     def __init__(self, directory: Path):
         self.directory = directory
         self.path = directory / "state.json"
 
     def load(self) -> ReleaseState:
         """The saved state; a corrupt or hand-edited file is refused with what to do about it."""
-        from pydantic import TypeAdapter, ValidationError
-
         if not self.path.is_file():
             return ReleaseState()
         try:
-            state = TypeAdapter(ReleaseState).validate_json(self.path.read_bytes(), strict=True)
-            for color in state.colors:
-                if color not in COLORS:
-                    raise ValueError(f"unknown color {color!r}")
-                state.on(color)
-        except (OSError, ValueError, TypeError, ValidationError) as exc:
-            reason = " ".join(str(exc).split())[:300]
-            raise PermanentError(
-                f"{self.path}: not a release state file ({reason}); restore it from a backup, or "
-                "remove it to start afresh (every decision is in the audit log)"
-            ) from None
-        return state
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise _unreadable(str(self.path), exc) from None
+        return _parsed(raw, str(self.path), "restore it from a backup, or remove it")
 
     def save(self, state: ReleaseState) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -84,7 +92,78 @@ class StateStore:
         partial.write_text(json.dumps(asdict(state), indent=2))
         partial.replace(self.path)  # atomic: a killed writer leaves the old state, never half a file
 
-    def save_candidate(self, candidate: Candidate) -> None:
-        state = self.load()
-        state.candidate = candidate.to_dict()
-        self.save(state)
+
+class PostgresStateStore(StateStore):
+    """The state as one row per release in the shared database, for runs on different machines."""
+
+    _SCHEMA = """CREATE TABLE IF NOT EXISTS governance_release_state (
+        release TEXT PRIMARY KEY, state TEXT NOT NULL, saved_at DOUBLE PRECISION NOT NULL)"""
+
+    def __init__(self, url: str, release: str) -> None:
+        self.url = url
+        self.release = release
+
+    def load(self) -> ReleaseState:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT state FROM governance_release_state WHERE release = %s", (self.release,)
+            ).fetchone()
+        where = f"the release state of {self.release} in the database"
+        fix = f"restore it, or delete its row (release = '{self.release}')"
+        return ReleaseState() if row is None else _parsed(row[0].encode(), where, fix)
+
+    def save(self, state: ReleaseState) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO governance_release_state (release, state, saved_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT (release) "
+                "DO UPDATE SET state = EXCLUDED.state, saved_at = EXCLUDED.saved_at",
+                (self.release, json.dumps(asdict(state)), time.time()),
+            )
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        from governance.errors import TransientError
+        from governance.redaction import redact
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            conn.execute(self._SCHEMA)
+        except psycopg.errors.UniqueViolation:  # another process created the table just now
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            detail = redact(" ".join(str(exc).split())[:300])
+            raise TransientError(f"release state of {self.release}: {detail}") from None
+        return conn
+
+
+def _parsed(raw: bytes, where: str, fix: str) -> ReleaseState:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        state = TypeAdapter(ReleaseState).validate_json(raw, strict=True)
+        for color in state.colors:
+            if color not in COLORS:
+                raise ValueError(f"unknown color {color!r}")
+            state.on(color)
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise _unreadable(where, exc, fix) from None
+    return state
+
+
+def _unreadable(
+    where: str, exc: Exception, fix: str = "restore it from a backup, or remove it"
+) -> PermanentError:
+    reason = " ".join(str(exc).split())[:300]
+    return PermanentError(
+        f"{where}: not a release state file ({reason}); {fix} to start afresh (every decision is "
+        "in the audit log)"
+    )
+
+
+def release_state(home: GovernanceHome, release: str) -> StateStore:
+    """Where `release`'s state is kept: the shared database when the home has one."""
+    if home.database_url:
+        return PostgresStateStore(home.database_url, release)
+    return FileStateStore(home.dir("releases") / release)

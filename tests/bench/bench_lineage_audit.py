@@ -16,7 +16,7 @@ from governance.audit.chain import Entry, verify
 from governance.audit.store import SqliteAuditLog
 from governance.lineage.emitter import LineageEmitter
 from governance.lineage.events import JobRef, new_run_id, run_event
-from governance.lineage.outbox import Outbox
+from governance.lineage.outbox import SqliteOutbox
 from governance.lineage.transport import HttpTransport
 from tests.services import LineageBackend, free_port
 
@@ -26,7 +26,9 @@ VERIFY_RECORDS = 100_000
 
 
 def emission_ms(url: str, root: Path) -> list[float]:
-    emitter = LineageEmitter(Outbox(root / "outbox.db"), HttpTransport(url, timeout_s=2), backoff_s=30)
+    emitter = LineageEmitter(
+        SqliteOutbox(root / "outbox.db"), HttpTransport(url, timeout_s=2), backoff_s=30
+    )
     events = [run_event("START", JobRef(f"job-{n}"), new_run_id()) for n in range(EVENTS)]
     timings = []
     for event in events:

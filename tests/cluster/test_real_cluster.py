@@ -46,7 +46,7 @@ from governance.notify.alerts import Alerts  # noqa: E402
 from governance.notify.slack import SlackNotifier  # noqa: E402
 from governance.releases.controller import Controller  # noqa: E402
 from governance.releases.kubernetes import KubernetesTarget  # noqa: E402
-from governance.releases.state import StateStore  # noqa: E402
+from governance.releases.state import FileStateStore  # noqa: E402
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate  # noqa: E402
 from tests.release_evidence import RELEASE, candidate, passing, required  # noqa: E402
 
@@ -201,7 +201,7 @@ def test_promote_switch_and_rollback_on_a_real_cluster(
     controller = Controller(
         spec,
         target,
-        StateStore(home.dir("releases") / RELEASE),
+        FileStateStore(home.dir("releases") / RELEASE),
         AuditTrail(open_audit_log(home.audit_db), "test:cluster"),
         Alerts(SlackNotifier(None), home.root / "alerts.db", 3600),
         lambda served: None,

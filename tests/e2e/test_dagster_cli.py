@@ -1,24 +1,51 @@
 """`dagster asset materialize`, as an operator or a cron job runs it: every step in its own process
-(the multiprocess executor), on one persistent instance, across days."""
+(the multiprocess executor), on one persistent instance, across days; on the embedded stores, and
+with every shared store in Postgres (GOVERNANCE_DATABASE_URL) and MLflow as a server on it."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from governance.home import GovernanceHome
-from governance.lineage.outbox import Outbox
+import pytest
+
+from governance.home import DATABASE_URL_ENV, GovernanceHome
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
-from tests.conftest import dagster_materialize, run_governance
+from governance.services import Services
+from tests.conftest import REPO, dagster_materialize, run_governance
+from tests.services import free_port, postgres_server, process_group, wait_http
 
 
-def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Path) -> None:
+@pytest.fixture(params=["embedded", "shared database"])
+def stores(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The embedded default, or Postgres for every shared store with `scripts/mlflow.sh` serving
+    MLflow on it (what `make dev` starts when GOVERNANCE_DATABASE_URL is set)."""
+    if request.param == "embedded":
+        yield request.param
+        return
+    with postgres_server() as url:
+        monkeypatch.setenv(DATABASE_URL_ENV, url)
+        port = free_port()
+        log = home.parent / "mlflow-server.log"
+        env = {**os.environ, "MLFLOW_PORT": str(port)}
+        with process_group([str(REPO / "scripts" / "mlflow.sh")], log, env=env) as server:
+            tracking = f"http://127.0.0.1:{port}"
+            wait_http(f"{tracking}/health", server, log, timeout=120)
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
+            yield request.param
+
+
+def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Path, stores: str) -> None:
     """Day one trains v1 and an operator makes it champion. Day two retrains: the gate, in a step
     process that never trained, scores the champion through the registry, passes v2 as challenger,
     and the operator promotes it. Every action is in one intact audit chain."""
     dagster_home = home / "dagster"
-    registry = ModelRegistry(mlflow_settings(GovernanceHome.resolve()))
+    registry = ModelRegistry(
+        mlflow_settings(GovernanceHome.resolve(), os.environ.get("MLFLOW_TRACKING_URI"))
+    )
 
     day_one = dagster_materialize(dagster_home, "+key:penguin_classifier")
     assert day_one.returncode == 0, day_one.stderr[-3000:]
@@ -54,7 +81,7 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
     ]
 
     # Lineage keeps one model under one name, with each day's version in its version facet.
-    events = Outbox(GovernanceHome.resolve().lineage / "outbox.db").events()
+    events = Services().outbox().events()
     trained = [
         dataset
         for event in events
@@ -65,3 +92,8 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
         ("models/penguin-classifier", "1"),
         ("models/penguin-classifier", "2"),
     ]
+
+    if stores == "shared database":  # nothing shared is a file here: it would not reach a container
+        sqlite = sorted(str(p.relative_to(home)) for p in home.rglob("*.db"))
+        assert sqlite == [], sqlite
+        assert "storage:\n  postgres:" in (dagster_home / "dagster.yaml").read_text()

@@ -19,7 +19,7 @@ from governance.errors import GovernanceError
 from governance.home import GovernanceHome
 from governance.images.lifecycle import BuildAlerts, BuildRecords, ImageWorkspace, build_image
 from governance.lineage.events import JobRef, new_run_id, run_event
-from governance.lineage.outbox import Outbox
+from governance.lineage.outbox import SqliteOutbox
 from governance.notify.alerts import Alert, Alerts
 from governance.notify.slack import SlackNotifier
 from pipelines.definitions import build_definitions
@@ -163,7 +163,7 @@ def test_a_lineage_backlog_older_than_its_threshold_alerts(
 ) -> None:
     monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{free_port()}")  # refused
     estate = estate_with(tmp_path, lineage_backlog_s=0.5)
-    Outbox(GovernanceHome.resolve().lineage / "outbox.db").append(
+    SqliteOutbox(GovernanceHome.resolve().lineage / "outbox.db").append(
         run_event("START", JobRef("waiting"), new_run_id())
     )
     time.sleep(0.6)

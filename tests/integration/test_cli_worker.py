@@ -19,7 +19,7 @@ import pytest
 
 from governance.cli.resident import Place, control, fingerprint
 from governance.lineage.events import JobRef, new_run_id, run_event
-from governance.lineage.outbox import Outbox
+from governance.lineage.outbox import SqliteOutbox
 from governance.services import Settings
 from tests.conftest import REPO, run_governance
 from tests.services import LineageBackend
@@ -139,7 +139,9 @@ def test_a_signal_reaches_the_command_and_ends_it(tmp_path: Path) -> None:
     backend.mode = "hold"
     try:
         home = tmp_path / "home"
-        Outbox(home / "lineage" / "outbox.db").append(run_event("START", JobRef("held"), new_run_id()))
+        SqliteOutbox(home / "lineage" / "outbox.db").append(
+            run_event("START", JobRef("held"), new_run_id())
+        )
         config = tmp_path / "openlineage.yml"
         config.write_text(f"transport:\n  type: http\n  url: {backend.url}\n  timeout: 60\n")
         client = subprocess.Popen(

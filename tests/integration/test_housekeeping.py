@@ -23,7 +23,7 @@ from governance.housekeeping import (
 )
 from governance.images.containers import ContainerStorage
 from governance.images.lifecycle import BuildRecords, ImageBuild, ImageWorkspace
-from governance.releases.state import ReleaseState, StateStore
+from governance.releases.state import FileStateStore, ReleaseState
 from pipelines.definitions import build_definitions
 from pipelines.housekeeping import housekeeping
 from tests.conftest import repository_estate_data, run_governance, write_estate
@@ -88,14 +88,14 @@ def test_model_copies_neither_color_holds_go_and_a_colors_own_stays(tmp_path: Pa
     state = ReleaseState(
         colors={"blue": candidate(image, "3").to_dict(), "green": candidate(image, "2").to_dict()}
     )
-    StateStore(directory).save(state)
+    FileStateStore(directory).save(state)
     for version in ("1", "2", "3"):
         (directory / "models" / version).mkdir(parents=True)
         (directory / "models" / version / "model.skops").write_bytes(b"m" * 1000)
 
-    assert collect_release_models(tmp_path / "releases", dry_run=True).removed == 1
+    assert collect_release_models(GovernanceHome(tmp_path), dry_run=True).removed == 1
     assert sorted(p.name for p in (directory / "models").iterdir()) == ["1", "2", "3"]
-    done = collect_release_models(tmp_path / "releases")
+    done = collect_release_models(GovernanceHome(tmp_path))
     assert (done.removed, done.kept, done.freed_bytes) == (1, 2, 1000)
     assert sorted(p.name for p in (directory / "models").iterdir()) == ["2", "3"]
 
@@ -160,8 +160,10 @@ def test_image_builds_beyond_retention_leave_the_builders_storage(tmp_path: Path
     for n, image in builds:
         BuildRecords(workspace.root).save(_build(n, image))
     directory = tmp_path / "releases" / RELEASE
-    StateStore(directory).save(ReleaseState(colors={"blue": candidate(_reference(1), "1").to_dict()}))
-    held = held_images(tmp_path / "releases")
+    FileStateStore(directory).save(
+        ReleaseState(colors={"blue": candidate(_reference(1), "1").to_dict()})
+    )
+    held = held_images(GovernanceHome(tmp_path), [])
     assert held == {_digest(1)}
 
     planned = collect_images(workspace, 2, held, dry_run=True)

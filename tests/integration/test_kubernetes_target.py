@@ -25,7 +25,7 @@ from governance.notify.slack import SlackNotifier
 from governance.releases.candidate import Candidate
 from governance.releases.controller import Controller
 from governance.releases.kubernetes import KubernetesTarget
-from governance.releases.state import StateStore
+from governance.releases.state import FileStateStore
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 from tests.k8s_apiserver import ADMIN_TOKEN, ApiServer
 from tests.release_evidence import RELEASE, passing, required
@@ -209,7 +209,7 @@ def controller(estate: Estate, served: list[Candidate]) -> tuple[Controller, Kub
     return Controller(
         spec,
         target,
-        StateStore(home.dir("releases") / RELEASE),
+        FileStateStore(home.dir("releases") / RELEASE),
         trail,
         Alerts(SlackNotifier(None), home.root / "alerts.db", 3600),
         served.append,

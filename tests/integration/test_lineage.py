@@ -21,7 +21,7 @@ from governance.home import GovernanceHome
 from governance.housekeeping import collect_lineage_events
 from governance.lineage.emitter import LineageEmitter
 from governance.lineage.events import JobRef, new_run_id, run_event
-from governance.lineage.outbox import Outbox
+from governance.lineage.outbox import Outbox, SqliteOutbox
 from governance.lineage.transport import FileTransport, HttpTransport, transport_from_environment
 from pipelines.definitions import build_definitions
 from tests.badfiles import BAD_FILES
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.usefixtures("image_lab")
 
 
 def outbox() -> Outbox:
-    return Outbox(GovernanceHome.resolve().lineage / "outbox.db")
+    return SqliteOutbox(GovernanceHome.resolve().lineage / "outbox.db")
 
 
 def materialize(estate: Estate, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -307,7 +307,7 @@ def test_concurrent_flushers_send_each_event_once(backend: LineageBackend) -> No
     for n in range(50):
         box.append(event(n))
     threads = [
-        threading.Thread(target=lambda: Outbox(box.path).flush(HttpTransport(backend.url)))
+        threading.Thread(target=lambda: SqliteOutbox(box.path).flush(HttpTransport(backend.url)))
         for _ in range(3)
     ]
     for thread in threads:

@@ -14,7 +14,7 @@ from governance.actors import dagster_run
 from governance.audit.store import AuditTrail, open_audit_log
 from governance.home import GovernanceHome
 from governance.lineage.events import Assertion, DatasetRef, JobRef, ParentRef, new_run_id, run_event
-from governance.lineage.outbox import Outbox
+from governance.lineage.outbox import SqliteOutbox
 from governance.services import Services, Settings
 from governance.site import Site, start, stop
 from tests.browser import Tour, chromium
@@ -41,7 +41,7 @@ def model(version: str, accuracy_passed: bool = True) -> DatasetRef:
 @pytest.fixture
 def site(home: Path) -> Iterator[Site]:
     governed = GovernanceHome(home)
-    box = Outbox(governed.lineage / "outbox.db")
+    box = SqliteOutbox(governed.lineage / "outbox.db")
     for dagster_run_id, version in ((DAY_ONE, "1"), (DAY_TWO, "2")):
         parent = ParentRef("__ASSET_JOB", dagster_run_id)
         run = new_run_id()

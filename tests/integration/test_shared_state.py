@@ -1,0 +1,147 @@
+"""The stores that processes share, on a real PostgreSQL (GOVERNANCE_DATABASE_URL): locks, release
+state and the lineage outbox, each used from several processes at once, as run containers would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from governance.errors import ConfigError, PermanentError, TransientError
+from governance.home import DATABASE_URL_ENV, GovernanceHome
+from governance.lineage.outbox import PostgresOutbox
+from governance.lineage.transport import FileTransport
+from governance.locks import Locks
+from governance.releases.state import PostgresStateStore, ReleaseState, release_state
+from tests.conftest import REPO
+from tests.services import postgres_server
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def _holder(url: str, name: str) -> subprocess.Popen[str]:
+    """Another process holding the lock `name` until it is killed."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from governance.locks import Locks\n"
+        f"with Locks({url!r}).hold({name!r}, Path('/nonexistent')):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_an_advisory_lock_excludes_other_processes_and_dies_with_its_holder(
+    database: str, tmp_path: Path
+) -> None:
+    locks = Locks(database)
+    holder = _holder(database, "release-penguin_service-target")
+    try:
+        started = time.monotonic()
+        held = locks.hold("release-penguin_service-target", tmp_path / "unused", timeout_s=0.5)
+        with pytest.raises(TransientError, match="is held by another process"), held:
+            pass
+        assert 0.4 < time.monotonic() - started < 5
+        with locks.hold("another-lock", tmp_path / "unused", timeout_s=0):  # keyed by name
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no unlock: the server ends its session
+        holder.wait()
+    with locks.hold("release-penguin_service-target", tmp_path / "unused", timeout_s=10):
+        assert not (tmp_path / "unused").exists()  # no file: the lock is the database's
+
+
+def test_an_unreachable_database_is_a_transient_error_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql://governance:s3cret-pass@127.0.0.1:1/governance"
+    with pytest.raises(TransientError) as caught, Locks(url).hold("x", tmp_path / "x", timeout_s=0):
+        pass
+    assert "s3cret-pass" not in str(caught.value) and "cannot be reached" in str(caught.value)
+
+
+def test_the_setting_must_be_postgres_and_says_so_without_echoing_it(tmp_path: Path) -> None:
+    environ = {DATABASE_URL_ENV: "mysql://root:hunter2@db/governance"}
+    with pytest.raises(ConfigError) as caught:
+        GovernanceHome.resolve(str(tmp_path), environ)
+    assert "postgresql://" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_release_state_is_one_row_per_release_shared_by_every_process(
+    database: str, tmp_path: Path
+) -> None:
+    home = GovernanceHome.resolve(str(tmp_path / "home"), {DATABASE_URL_ENV: database})
+    store = release_state(home, "penguin_service")
+    assert isinstance(store, PostgresStateStore) and store.load() == ReleaseState()
+    store.save(ReleaseState(previous="blue", failures=2))
+    other = release_state(home, "penguin_web")
+    other.save(ReleaseState(previous="green"))
+    again = release_state(home, "penguin_service").load()  # a fresh connection, as another run
+    assert (again.previous, again.failures) == ("blue", 2)
+    assert release_state(home, "penguin_web").load().previous == "green"
+    assert not (tmp_path / "home" / "releases" / "penguin_service" / "state.json").exists()
+
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE governance_release_state SET state = %s WHERE release = %s",
+            ('{"colors": {"purple": {}}}', "penguin_service"),
+        )
+    with pytest.raises(PermanentError, match="not a release state file") as refused:
+        store.load()
+    assert "delete its row (release = 'penguin_service')" in str(refused.value)
+
+
+def test_two_flushers_of_the_shared_outbox_deliver_each_event_once_in_order(
+    database: str, tmp_path: Path
+) -> None:
+    box = PostgresOutbox(database)
+    sent = [box.append({"eventType": "START", "n": n}) for n in range(200)]
+    assert box.pending_count() == 200 and len(sent) == len(set(sent))
+    delivered = tmp_path / "events.jsonl"
+
+    def flush() -> None:
+        PostgresOutbox(database).flush(FileTransport(delivered), lock_timeout_s=60)
+
+    flushers = [threading.Thread(target=flush) for _ in range(2)]
+    for thread in flushers:
+        thread.start()
+    for thread in flushers:
+        thread.join()
+    import json
+
+    numbers = [json.loads(line)["n"] for line in delivered.read_text().splitlines()]
+    assert numbers == list(range(200))  # once each, in order
+    assert box.pending_count() == 0
+    removed, kept, _ = box.collect_delivered(keep=50)
+    assert (removed, kept) == (150, 50)
+    assert [e["n"] for e in box.events()] == list(range(150, 200))
+
+
+def test_the_home_moves_every_shared_store_to_the_database(database: str, tmp_path: Path) -> None:
+    """Audit log, outbox, release state and locks: nothing of them is a file under the home."""
+    from governance.services import Services, Settings
+
+    environ = {**os.environ, DATABASE_URL_ENV: database, "GOVERNANCE_HOME": str(tmp_path / "home")}
+    services = Services(Settings(environ=environ))
+    trail = services.trail("cli:alice")
+    trail.record("dataset.published", "dataset:penguins", {"md5": "abc"}, "published", ["test"])
+    assert [r.action for r in services.audit_log().records("dataset:penguins")] == ["dataset.published"]
+    assert isinstance(services.outbox(), PostgresOutbox)
+    assert services.home.locks == Locks(database)
+    assert services.dataset_store().locks == Locks(database)
+    written = sorted(p.name for p in (tmp_path / "home").rglob("*") if p.is_file())
+    assert not [name for name in written if name.endswith((".db", ".json", ".lock"))], written

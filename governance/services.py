@@ -187,7 +187,8 @@ class Services:
     def alerts(self, section: AlertsSection) -> Alerts:
         from governance.notify.alerts import Alerts
 
-        return Alerts(self.notifier(), self.home.root / "alerts.db", section.dedup_window_s)
+        ledger = self.home.root / "alerts.db"
+        return Alerts(self.notifier(), ledger, section.dedup_window_s, self.home.database_url)
 
     def build_alerts(self, section: AlertsSection, run_id: str | None = None) -> BuildAlerts:
         from governance.images.lifecycle import BuildAlerts

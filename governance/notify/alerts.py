@@ -4,9 +4,10 @@ backlog).
 
 Alerting never gets in the way of the work. A message is sent on its own thread, in one attempt,
 within a deadline, and the caller never waits for it. A failure to send or to consult the ledger is
-logged (without the webhook) and forgotten. The ledger (`alerts.db` under the home, shared by every
-process) holds back the same cause repeated within the window: it is sent once, and the next
-message after the window carries the count of those held back.
+logged (without the webhook) and forgotten. The ledger (`alerts.db` under the home, or a table of
+the shared database with GOVERNANCE_DATABASE_URL; shared by every process) holds back the same
+cause repeated within the window: it is sent once, and the next message after the window carries
+the count of those held back.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from governance.display import one_line
 from governance.redaction import redact
@@ -68,10 +70,13 @@ def first_line(text: str) -> str:
 
 
 class Alerts:
-    def __init__(self, notifier: Notifier, ledger: Path, window_s: float) -> None:
+    def __init__(
+        self, notifier: Notifier, ledger: Path, window_s: float, database_url: str | None = None
+    ) -> None:
         self.notifier = notifier
         self.ledger = ledger
         self.window_s = window_s
+        self.database_url = database_url  # the ledger is a table there rather than `ledger`
 
     def alert(self, alert: Alert) -> threading.Thread | None:
         """Send `alert` unless its cause was sent within the window; returns the sending thread
@@ -79,8 +84,10 @@ class Alerts:
         attempt has a deadline)."""
         try:
             held_back = self._admit(alert.cause)
-        except (sqlite3.Error, OSError) as exc:
-            log.warning("alert ledger %s unusable (%s): sending without deduplication", self.ledger, exc)
+        except Exception as exc:  # the ledger's own failure (sqlite, Postgres, the disk)
+            where = "in the database" if self.database_url else str(self.ledger)
+            detail = first_line(str(exc))
+            log.warning("alert ledger %s unusable (%s): sending without deduplication", where, detail)
             held_back = (0, None)
         if held_back is None:
             return None
@@ -110,44 +117,64 @@ class Alerts:
         """None when the cause was sent within the window (it is counted); otherwise how many were
         held back since when, and the cause is marked sent now."""
         now = time.time()
-        self.ledger.parent.mkdir(parents=True, exist_ok=True)
-        with _ledger(self.ledger) as db:
-            db.execute("BEGIN IMMEDIATE")
-            row = db.execute(
-                "SELECT sent_at, held_back, held_since FROM alerts WHERE cause = ?", (cause,)
-            ).fetchone()
+        ledger = (
+            _postgres_ledger(self.database_url) if self.database_url else _sqlite_ledger(self.ledger)
+        )
+        with ledger as run:  # one transaction, exclusive among the ledger's writers
+            row = run("SELECT sent_at, held_back, held_since FROM {table} WHERE cause = ?", (cause,))
             if row is not None and now - row[0] < self.window_s:
-                db.execute(
-                    "UPDATE alerts SET held_back = held_back + 1, held_since = COALESCE(held_since, ?)"
-                    " WHERE cause = ?",
+                run(
+                    "UPDATE {table} SET held_back = held_back + 1, "
+                    "held_since = COALESCE(held_since, ?) WHERE cause = ?",
                     (now, cause),
                 )
-                db.execute("COMMIT")
                 return None
-            db.execute(
-                "INSERT INTO alerts (cause, sent_at, held_back, held_since) VALUES (?, ?, 0, NULL)"
+            run(
+                "INSERT INTO {table} (cause, sent_at, held_back, held_since) VALUES (?, ?, 0, NULL)"
                 " ON CONFLICT (cause) DO UPDATE SET sent_at = ?, held_back = 0, held_since = NULL",
                 (cause, now, now),
             )
-            db.execute("COMMIT")
             return (int(row[1]), row[2]) if row is not None else (0, None)
 
 
-class _ledger:
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, timeout=2.0, isolation_level=None)
+# One statement in the ledger's transaction: its first row, if any.
+Run = Callable[[str, tuple[object, ...]], tuple[Any, ...] | None]
+_LEDGER_COLUMNS = (
+    "(cause TEXT PRIMARY KEY, sent_at {real} NOT NULL, held_back INTEGER NOT NULL, held_since {real})"
+)
 
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS alerts (cause TEXT PRIMARY KEY, sent_at REAL NOT NULL,"
-            " held_back INTEGER NOT NULL, held_since REAL)"
+
+@contextmanager
+def _sqlite_ledger(path: Path) -> Iterator[Run]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=2.0, isolation_level=None)
+    try:
+        db.execute(f"CREATE TABLE IF NOT EXISTS alerts {_LEDGER_COLUMNS.format(real='REAL')}")
+        db.execute("BEGIN IMMEDIATE")
+        yield lambda query, params: db.execute(query.format(table="alerts"), params).fetchone()
+        db.execute("COMMIT")
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        db.close()
+
+
+@contextmanager
+def _postgres_ledger(url: str) -> Iterator[Run]:
+    import psycopg
+
+    table = "governance_alerts"
+    with psycopg.connect(url, connect_timeout=2) as db, db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('governance-alerts'))")
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} {_LEDGER_COLUMNS.format(real='DOUBLE PRECISION')}"
         )
-        return self.db
 
-    def __exit__(self, *exc: object) -> None:
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
-        self.db.close()
+        def run(query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+            cursor = db.execute(query.format(table=table).replace("?", "%s"), params)
+            return cursor.fetchone() if cursor.description else None
+
+        yield run
 
 
 def _in_background(work: Callable[[], None]) -> threading.Thread:

@@ -145,3 +145,27 @@ def test_the_home_moves_every_shared_store_to_the_database(database: str, tmp_pa
     assert services.dataset_store().locks == Locks(database)
     written = sorted(p.name for p in (tmp_path / "home").rglob("*") if p.is_file())
     assert not [name for name in written if name.endswith((".db", ".json", ".lock"))], written
+
+
+class _Recorded:
+    """A notifier that keeps what it was asked to send (Slack itself is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.titles: list[str] = []
+
+    def send(self, title: str, lines: list[str], *, ok: bool) -> bool:
+        self.titles.append(title)
+        return True
+
+
+def test_the_alert_ledger_holds_back_a_repeat_from_any_process(database: str, tmp_path: Path) -> None:
+    from governance.notify.alerts import Alert, Alerts
+
+    failing = Alert("run_failed", "job penguins", "boom")
+    first, second = _Recorded(), _Recorded()
+    for notifier in (first, second):  # two run containers, one ledger
+        sent = Alerts(notifier, tmp_path / "alerts.db", 3600, database).alert(failing)
+        if sent is not None:
+            sent.join()
+    assert (first.titles, second.titles) == (["Dagster run failed: job penguins"], [])
+    assert not (tmp_path / "alerts.db").exists()

@@ -11,9 +11,12 @@ export GOVERNANCE_SITE_URL="${GOVERNANCE_SITE_URL:-http://127.0.0.1:3070}"
 MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 export MLFLOW_PORT GOVERNANCE_MLFLOW_UI_URL="http://127.0.0.1:$MLFLOW_PORT"
 scripts/dagster-home.sh "$DAGSTER_HOME"
-# With a shared database every run reaches MLflow by URL: the server below, on that database.
+# With a shared database every run reaches MLflow by URL (the server below, on that database),
+# and Dagster's storage reaches the database through psycopg2 (governance/shared_database.py).
 if [[ -n "${GOVERNANCE_DATABASE_URL:-}" ]]; then
   export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-$GOVERNANCE_MLFLOW_UI_URL}"
+  GOVERNANCE_DAGSTER_STORAGE_URL="$(uv run --frozen python -m governance.shared_database dagster)"
+  export GOVERNANCE_DAGSTER_STORAGE_URL
 fi
 
 # A home written by an earlier version: its MLflow database and Dagster instance migrated to the

@@ -14,7 +14,7 @@ mkdir -p "$artifacts"
 # the platform does not use): a quarter of a core for as long as the UI is up.
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 if [[ -n "${GOVERNANCE_DATABASE_URL:-}" ]]; then
-  MLFLOW_BACKEND_STORE_URI="$(uv run --frozen python -m governance.models.backend_store)"
+  MLFLOW_BACKEND_STORE_URI="$(uv run --frozen python -m governance.shared_database mlflow)"
   export MLFLOW_BACKEND_STORE_URI
   exec uv run --frozen mlflow server --serve-artifacts --artifacts-destination "$artifacts" \
     --host "${MLFLOW_HOST:-127.0.0.1}" --port "${MLFLOW_PORT:-5000}" --workers 1

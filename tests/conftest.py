@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from governance.config import DatasetSpec, Estate, load_estate
+from governance.home import DATABASE_URL_ENV
+from governance.shared_database import DAGSTER_STORAGE_URL_ENV, dagster_storage
 
 REPO = Path(__file__).resolve().parent.parent
 ESTATE_FILE = REPO / "governance.yaml"
@@ -63,6 +65,8 @@ def dagster_materialize(
     """`dagster asset materialize` as an operator or a cron job runs it: each step in its own
     process (the multiprocess executor), on the persistent instance in `dagster_home`."""
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    if DATABASE_URL_ENV in env:  # as scripts/dev.sh hands the shared database to Dagster
+        env[DAGSTER_STORAGE_URL_ENV] = dagster_storage(env[DATABASE_URL_ENV])
     subprocess.run([str(REPO / "scripts" / "dagster-home.sh"), str(dagster_home)], check=True, env=env)
     if estate is not None:
         env["GOVERNANCE_ESTATE"] = str(estate)

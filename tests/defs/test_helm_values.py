@@ -234,6 +234,7 @@ def test_the_charts_dagster_yaml_for_these_values_is_a_valid_instance(
         "dagster_postgres.run_storage", "dagster_postgres.event_log", "dagster_postgres.schedule_storage"
     }  # fmt: skip
     assert instance["concurrency"]["pools"] == {"default_limit": 1}
+    assert instance["run_storage"]["config"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
 
 
 def test_the_code_location_runs_the_platform_image_by_digest_with_its_secrets() -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 AUDIT_URL_ENV = "GOVERNANCE_AUDIT_URL"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 DVC_REMOTE_ENV = "GOVERNANCE_DVC_REMOTE"
+DATASETS_GIT_REMOTE_ENV = "GOVERNANCE_DATASETS_GIT_REMOTE"
 CLI_WORKER_ENV = "GOVERNANCE_CLI_WORKER"
 DAGSTER_URL_ENV = "GOVERNANCE_DAGSTER_URL"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
@@ -52,6 +53,7 @@ class Settings:
     mlflow_request_timeout_s: int = 10
     mlflow_attempts: int = 4
     dvc_remote: str | None = None
+    datasets_git_remote: str | None = None
     lineage_url: str | None = None
     lineage_api_key: str | None = None
     image_registry: str | None = None
@@ -118,9 +120,11 @@ class Services:
     def dataset_store(self) -> DatasetStore:
         from governance.datasets.versioning import DatasetStore
 
-        remote = self.settings.pick(self.settings.dvc_remote, DVC_REMOTE_ENV)
+        s = self.settings
+        remote = s.pick(s.dvc_remote, DVC_REMOTE_ENV)
+        git_remote = s.pick(s.datasets_git_remote, DATASETS_GIT_REMOTE_ENV)
         return DatasetStore(
-            self.home.datasets_repo, remote or str(self.home.dvc_remote), self.home.locks
+            self.home.datasets_repo, remote or str(self.home.dvc_remote), self.home.locks, git_remote
         )
 
     def outbox(self) -> Outbox:

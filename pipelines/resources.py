@@ -54,9 +54,10 @@ class DatasetStoreResource(_ServicesResource):
 
     home: str | None = None
     remote_url: str | None = None  # e.g. s3://bucket/datasets at scale
+    git_remote: str | None = None  # the history's shared remote, when runs are containers
 
     def explicit(self) -> dict[str, Any]:
-        return {"home": self.home, "dvc_remote": self.remote_url}
+        return {"home": self.home, "dvc_remote": self.remote_url, "datasets_git_remote": self.git_remote}
 
     def store(self) -> DatasetStore:
         return self.services().dataset_store()

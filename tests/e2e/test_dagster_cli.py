@@ -22,10 +22,15 @@ from tests.services import free_port, postgres_server, process_group, wait_http
 @pytest.fixture(params=["embedded", "shared database"])
 def stores(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The embedded default, or Postgres for every shared store with `scripts/mlflow.sh` serving
-    MLflow on it (what `make dev` starts when GOVERNANCE_DATABASE_URL is set)."""
+    MLflow on it (what `make dev` starts when GOVERNANCE_DATABASE_URL is set), and the datasets'
+    git and DVC remotes and MLflow's artifacts on a directory standing in for the shared volume."""
     if request.param == "embedded":
         yield request.param
         return
+    volume = home.parent / "shared-volume"
+    monkeypatch.setenv("GOVERNANCE_DATASETS_GIT_REMOTE", str(volume / "datasets.git"))
+    monkeypatch.setenv("GOVERNANCE_DVC_REMOTE", str(volume / "dvc-remote"))
+    monkeypatch.setenv("GOVERNANCE_MLFLOW_ARTIFACTS", str(volume / "mlflow-artifacts"))
     with postgres_server() as url:
         monkeypatch.setenv(DATABASE_URL_ENV, url)
         port = free_port()
@@ -93,7 +98,21 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
         ("models/penguin-classifier", "2"),
     ]
 
-    if stores == "shared database":  # nothing shared is a file here: it would not reach a container
-        sqlite = sorted(str(p.relative_to(home)) for p in home.rglob("*.db"))
-        assert sqlite == [], sqlite
+    if stores == "shared database":
+        # Every store that runs share is in Postgres, the MLflow server or the shared volume; the
+        # volume holds no sqlite file. What stays in the home is a run's own (DVC's caches of its
+        # working copy, GX's files), none of it a shared store.
+        volume = home.parent / "shared-volume"
+        assert _sqlite_files(volume) == [] and (volume / "datasets.git" / "HEAD").is_file()
+        shared = {"audit.db", "outbox.db", "alerts.db", "state.json", "mlflow.db"}
+        assert not [p for p in home.rglob("*") if p.name in shared]
+        assert [p for p in _sqlite_files(home) if ".dvc/tmp" not in p] == []
         assert "storage:\n  postgres:" in (dagster_home / "dagster.yaml").read_text()
+
+
+def _sqlite_files(root: Path) -> list[str]:
+    def is_sqlite(path: Path) -> bool:
+        with path.open("rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and is_sqlite(p))

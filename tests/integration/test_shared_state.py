@@ -169,3 +169,67 @@ def test_the_alert_ledger_holds_back_a_repeat_from_any_process(database: str, tm
             sent.join()
     assert (first.titles, second.titles) == (["Dagster run failed: job penguins"], [])
     assert not (tmp_path / "alerts.db").exists()
+
+
+def test_two_working_copies_publish_through_the_shared_git_and_dvc_remotes(
+    database: str, penguins_csv: Path, tmp_path: Path
+) -> None:
+    """Two run containers, each with a working copy of its own, publish at the same time: both
+    versions land in the one history, each copy reads the other's, and the data comes back from
+    the DVC remote; a publication whose audit record fails is taken back out of the remote."""
+    from governance.datasets.versioning import DatasetStore
+
+    volume = tmp_path / "volume"
+
+    def container(name: str) -> DatasetStore:
+        return DatasetStore(
+            tmp_path / name / "datasets",
+            str(volume / "dvc-remote"),
+            Locks(database),
+            str(volume / "datasets.git"),
+        )
+
+    first, second = container("a"), container("b")
+    assert first.history("penguins") == []
+    rows = penguins_csv.read_text().splitlines(keepends=True)
+    files = []
+    for n, count in enumerate((100, 200)):
+        path = tmp_path / f"part{n}.csv"
+        path.write_text("".join(rows[:count]))
+        files.append(path)
+    published: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda s=store, f=file: published.append(s.commit("penguins", f, lambda v: None).md5)
+        )
+        for store, file in ((first, files[0]), (second, files[1]))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(published) == 2
+    for store in (first, second):
+        assert sorted(v.md5 for v in store.history("penguins")) == sorted(published)
+    assert first.current("penguins") == second.current("penguins")
+
+    third = container("c")  # a new container: cloned from the remote, data from the DVC remote
+    for version, source in zip(sorted(published), sorted(files, key=_md5), strict=True):
+        out = tmp_path / f"{version}.csv"
+        third.export("penguins", version, out)
+        assert _md5(out) == _md5(source)
+
+    def refuse(version: object) -> None:
+        raise OSError("audit log unavailable")
+
+    before = third.current("penguins")
+    with pytest.raises(Exception, match="publication undone"):
+        third.commit("penguins", penguins_csv, refuse)
+    assert first.current("penguins") == before  # the remote, too, is back where it was
+    assert sorted(v.md5 for v in first.history("penguins")) == sorted(published)
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()

@@ -247,6 +247,15 @@ def test_the_code_location_runs_the_platform_image_by_digest_with_its_secrets() 
     assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
     launcher = data["runLauncher"]["config"]["k8sRunLauncher"]
     assert deployment["envSecrets"] == launcher["envSecrets"]  # runs see what the code server sees
+    # every run pod mounts the shared volume (the datasets' remotes), a valid ReadWriteMany claim
+    import kubernetes_validate
+
+    claim = yaml.safe_load((VALUES.parent / "shared-volume.yaml").read_text())
+    kubernetes_validate.validate(claim, "1.37.0", strict=True)
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    (volume,) = launcher["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert launcher["volumeMounts"] == [{"name": volume["name"], "mountPath": "/shared"}]
     # the password comes from an existing Secret, never from the values
     assert data["global"]["postgresqlSecretName"] and data["generatePostgresqlPasswordSecret"] is False
     assert "postgresqlPassword" not in data["postgresql"]

@@ -2,7 +2,7 @@
 instance's own record of every blocking check on those versions; rollback, approve, reject and heal
 jobs, and the heal sensor that probes and asks for a heal run (the tick never acts itself)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dagster as dg
@@ -329,33 +329,72 @@ def _outcome_metadata(outcome: Outcome, controller: Controller) -> dict[str, Any
 
 
 def _rollback_job(spec: ReleaseSpec, estate: Estate) -> dg.JobDefinition:
-    @dg.op(
-        name=f"rollback_{spec.name}_op",
-        description="Switch the service back to the previous color.",
-        pool=f"release_{spec.name}",
+    return _controller_job(
+        spec,
+        estate,
+        "rollback",
+        op_description="Switch the service back to the previous color.",
+        description=f"Roll release {spec.name} back to its previous color.",
+        act=lambda controller, run_id: controller.rollback(f"requested in Dagster run {run_id}"),
+        done=lambda action: action == "rolled back",
     )
-    def rollback(
+
+
+def _heal_job(spec: ReleaseSpec, estate: Estate, retry: dg.RetryPolicy) -> dg.JobDefinition:
+    return _controller_job(
+        spec,
+        estate,
+        "heal",
+        op_description="Scale down the previous color once due; restart the serving color once "
+        f"it failed {spec.heal.failures_before_action} probes in a row, or roll back.",
+        description=f"Self-heal release {spec.name}: what its heal sensor requests once a probe "
+        "count is reached or a color is due to scale down; safe to launch by hand (it probes first).",
+        act=lambda controller, _: controller.tend(),
+        done=lambda action: action != "failed",
+        retry=retry,
+    )
+
+
+def _controller_job(
+    spec: ReleaseSpec,
+    estate: Estate,
+    verb: str,
+    *,
+    op_description: str,
+    description: str,
+    act: Callable[[Controller, str], Outcome],
+    done: Callable[[str], bool],
+    retry: dg.RetryPolicy | None = None,
+) -> dg.JobDefinition:
+    """A job of one op that acts on the release's target through its controller: audited as its
+    run, one at a time per release (the release's pool), on the release's run account."""
+
+    @dg.op(
+        name=f"{verb}_{spec.name}_op",
+        description=op_description,
+        pool=f"release_{spec.name}",
+        retry_policy=retry,
+    )
+    def acts(
         context: dg.OpExecutionContext,
         images: ImagesResource,
         mlflow: MlflowResource,
         audit: AuditResource,
     ) -> None:
-        controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
+        run_id = context.run.run_id
+        controller = _controller(spec, estate, images, mlflow, audit, dagster_run(run_id))
         with permanent_failures():
-            outcome = controller.rollback(f"requested in Dagster run {context.run.run_id}")
-        context.log.info(f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}")
-        if outcome.decision.action != "rolled back":
-            raise dg.Failure(f"rollback of {spec.name}: {outcome.decision.action}", allow_retries=False)
+            outcome = act(controller, run_id)
+        summary = f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}"
+        context.log.info(summary)
+        if not done(outcome.decision.action):
+            raise dg.Failure(f"{verb} of {spec.name}: {summary}", allow_retries=False)
 
-    @dg.job(
-        name=f"rollback_{spec.name}",
-        description=f"Roll release {spec.name} back to its previous color.",
-        tags=run_tags(spec),
-    )
-    def rollback_job() -> None:
-        rollback()
+    @dg.job(name=f"{verb}_{spec.name}", description=description, tags=run_tags(spec))
+    def job() -> None:
+        acts()
 
-    return rollback_job
+    return job
 
 
 class DecisionConfig(dg.Config):
@@ -384,40 +423,6 @@ def _decision_job(spec: ReleaseSpec, approve: bool) -> dg.JobDefinition:
         decision()
 
     return decision_job
-
-
-def _heal_job(spec: ReleaseSpec, estate: Estate, retry: dg.RetryPolicy) -> dg.JobDefinition:
-    @dg.op(
-        name=f"heal_{spec.name}_op",
-        description="Scale down the previous color once due; restart the serving color once it "
-        f"failed {spec.heal.failures_before_action} probes in a row, or roll back.",
-        pool=f"release_{spec.name}",
-        retry_policy=retry,
-    )
-    def tend(
-        context: dg.OpExecutionContext,
-        images: ImagesResource,
-        mlflow: MlflowResource,
-        audit: AuditResource,
-    ) -> None:
-        controller = _controller(spec, estate, images, mlflow, audit, dagster_run(context.run.run_id))
-        with permanent_failures():
-            outcome = controller.tend()
-        summary = f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}"
-        context.log.info(summary)
-        if outcome.decision.action == "failed":
-            raise dg.Failure(f"self-heal of {spec.name}: {summary}", allow_retries=False)
-
-    @dg.job(
-        name=f"heal_{spec.name}",
-        description=f"Self-heal release {spec.name}: what its heal sensor requests once a probe "
-        "count is reached or a color is due to scale down; safe to launch by hand (it probes first).",
-        tags=run_tags(spec),
-    )
-    def heal_job() -> None:
-        tend()
-
-    return heal_job
 
 
 # A heal run already asked for and not finished: the next tick waits for it instead of asking again.

@@ -431,6 +431,7 @@ _UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
 ]
 # A tick does not wait behind a promotion or a heal run holding the release: it looks again next tick.
 _TICK_LOCK_WAIT_S = 2.0

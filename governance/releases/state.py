@@ -7,6 +7,7 @@ configuration), so a promotion killed half-way is reconciled from what is observ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -80,11 +81,12 @@ class FileStateStore(StateStore):
         """The saved state; a corrupt or hand-edited file is refused with what to do about it."""
         if not self.path.is_file():
             return ReleaseState()
+        fix = "restore it from a backup, or remove it"
         try:
             raw = self.path.read_bytes()
         except OSError as exc:
-            raise _unreadable(str(self.path), exc) from None
-        return _parsed(raw, str(self.path), "restore it from a backup, or remove it")
+            raise _unreadable(str(self.path), exc, fix) from None
+        return _parsed(raw, str(self.path), fix)
 
     def save(self, state: ReleaseState) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -129,9 +131,8 @@ class PostgresStateStore(StateStore):
 
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            conn.execute(self._SCHEMA)
-        except psycopg.errors.UniqueViolation:  # another process created the table just now
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            with contextlib.suppress(psycopg.errors.UniqueViolation):  # created by another just now
+                conn.execute(self._SCHEMA)
         except psycopg.Error as exc:
             detail = redact(" ".join(str(exc).split())[:300])
             raise TransientError(f"release state of {self.release}: {detail}") from None
@@ -152,9 +153,7 @@ def _parsed(raw: bytes, where: str, fix: str) -> ReleaseState:
     return state
 
 
-def _unreadable(
-    where: str, exc: Exception, fix: str = "restore it from a backup, or remove it"
-) -> PermanentError:
+def _unreadable(where: str, exc: Exception, fix: str) -> PermanentError:
     reason = " ".join(str(exc).split())[:300]
     return PermanentError(
         f"{where}: not a release state file ({reason}); {fix} to start afresh (every decision is "

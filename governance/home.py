@@ -2,8 +2,10 @@
 
 Everything a run writes (Dagster instance, MLflow store, DVC repository and remote, GX context,
 lineage, audit log) lives under one directory, so two homes never interfere and each test can run in
-a temporary one. With GOVERNANCE_DATABASE_URL, the state that processes in different containers
-share (audit log, lineage outbox, release state, locks) is in that Postgres database instead.
+a temporary one. For runs in separate containers, what they share moves out of it: the stores
+(audit log, lineage outbox, release state, alert ledger, locks) to the Postgres database of
+GOVERNANCE_DATABASE_URL, and the files (the datasets' git and DVC remotes, MLflow's artifacts, the
+GX context with its validation results and Data Docs) to the volume of GOVERNANCE_SHARED_DIR.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from governance.locks import Locks
 
 HOME_ENV = "GOVERNANCE_HOME"
 DATABASE_URL_ENV = "GOVERNANCE_DATABASE_URL"
+SHARED_DIR_ENV = "GOVERNANCE_SHARED_DIR"
 DEFAULT_HOME = ".governance"
 
 
@@ -24,6 +27,7 @@ DEFAULT_HOME = ".governance"
 class GovernanceHome:
     root: Path
     database_url: str | None = None  # postgresql://…: the shared stores; None: files under `root`
+    shared_dir: Path | None = None  # the volume every run mounts; None: its files under `root`
 
     @classmethod
     def resolve(
@@ -37,7 +41,8 @@ class GovernanceHome:
             from governance.errors import ConfigError
 
             raise ConfigError(f"{DATABASE_URL_ENV} must be a postgresql://… URL")
-        return cls(Path(raw).expanduser().resolve(), url)
+        shared = environ.get(SHARED_DIR_ENV, "").strip()
+        return cls(Path(raw).expanduser().resolve(), url, Path(shared).resolve() if shared else None)
 
     @property
     def locks(self) -> Locks:
@@ -55,7 +60,12 @@ class GovernanceHome:
 
     @property
     def dvc_remote(self) -> Path:
-        return self.dir("dvc-remote")
+        return self._shared("dvc-remote")
+
+    @property
+    def datasets_git_remote(self) -> Path | None:
+        """The bare repository every run's working copy of the datasets pushes to, when shared."""
+        return self.shared_dir / "datasets.git" if self.shared_dir else None
 
     @property
     def landing(self) -> Path:
@@ -64,7 +74,13 @@ class GovernanceHome:
 
     @property
     def gx(self) -> Path:
-        return self.dir("gx")
+        """The GX context: validation results and Data Docs, which checks link to."""
+        return self._shared("gx")
+
+    def _shared(self, name: str) -> Path:
+        path = (self.shared_dir or self.root) / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def mlflow(self) -> Path:

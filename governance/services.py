@@ -122,7 +122,10 @@ class Services:
 
         s = self.settings
         remote = s.pick(s.dvc_remote, DVC_REMOTE_ENV)
-        git_remote = s.pick(s.datasets_git_remote, DATASETS_GIT_REMOTE_ENV)
+        shared = self.home.datasets_git_remote
+        git_remote = s.pick(s.datasets_git_remote, DATASETS_GIT_REMOTE_ENV) or (
+            str(shared) if shared else None
+        )
         return DatasetStore(
             self.home.datasets_repo, remote or str(self.home.dvc_remote), self.home.locks, git_remote
         )

@@ -27,7 +27,7 @@ def datasets_validate(ctx: CliContext, name: str, path: Path) -> None:
     from governance.datasets.report import render
 
     spec = ctx.estate.dataset(name)
-    report = validate_file(spec, path, ctx.home.gx)
+    report = validate_file(spec, path, ctx.home.gx, ctx.home.locks)
     echo(render(report, path))
     sys.exit(0 if report.success else 1)
 

@@ -21,6 +21,7 @@ from governance.datasets.reading import read_table
 from governance.datasets.validation import ValidationReport, validate_frame
 from governance.datasets.versioning import DatasetStore, DatasetVersion
 from governance.errors import DatasetReadError, PermanentError, ValidationFailed
+from governance.locks import Locks
 from governance.plugins import load_callable
 from governance.provenance import fingerprint
 
@@ -91,7 +92,9 @@ def publish(
     """Clean the landed file, validate the result, and only then commit it as the new version."""
     landed_sha256 = _sha256(landed)  # the ingest's digest of it: landing replaces, never edits
     cleaned = load_callable(spec.cleaner)(read_table(landed, spec.columns))
-    report = validate_frame(cleaned, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
+    report = validate_frame(
+        cleaned, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir, locks=store.locks
+    )
     previous = store.current(spec.name)
     if not report.success:
         reasons = [outcome.describe_failure() for outcome in report.failures]
@@ -119,16 +122,18 @@ def validate_current(
     version = store.current(spec.name)
     if version is None:
         raise PermanentError(f"{spec.name}: no version has been published yet; materialize it first")
-    frame = read_table(store.workspace_file(spec.name), spec.columns)
-    report = validate_frame(frame, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir)
+    # that version's bytes from DVC: another run's working copy may have published it
+    frame = read_version(spec, store, version.md5)
+    report = validate_frame(
+        frame, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir, locks=store.locks
+    )
     decision = "passed" if report.success else "failed"
     reasons = [outcome.describe_failure() for outcome in report.failures]
     trail.record("dataset.checked", f"dataset:{spec.name}", {"md5": version.md5}, decision, reasons)
     return version, report
 
 
-def validate_file(spec: DatasetSpec, path: Path, gx_dir: Path) -> ValidationReport:
+def validate_file(spec: DatasetSpec, path: Path, gx_dir: Path, locks: Locks) -> ValidationReport:
     """Run the dataset's suite on any file, as it is (no cleaning)."""
-    return validate_frame(
-        read_table(path, spec.columns), dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir
-    )
+    frame = read_table(path, spec.columns)
+    return validate_frame(frame, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir, locks=locks)

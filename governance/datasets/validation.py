@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from governance.errors import ConfigError, PermanentError
-from governance.locks import file_lock
+from governance.locks import LOCAL, Locks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,12 +116,13 @@ def _expectation(path: Path, index: int, item: Any) -> Any:
 
 
 def validate_frame(
-    frame: pd.DataFrame, *, dataset: str, suite_path: Path, gx_dir: Path
+    frame: pd.DataFrame, *, dataset: str, suite_path: Path, gx_dir: Path, locks: Locks = LOCAL
 ) -> ValidationReport:
     """Run the suite on the frame in the file-backed GX context under `gx_dir`, building Data Docs."""
     expectations = load_suite(suite_path)
-    # GX's file stores are not safe for concurrent writers: one validation per context at a time.
-    with file_lock(gx_dir / ".lock"):
+    # GX's file stores are not safe for concurrent writers: one validation per context at a time
+    # (across containers, when the context is on the shared volume: the database's lock).
+    with locks.hold("gx-context", gx_dir / ".lock"):
         context = _context(gx_dir)
         checkpoint = _checkpoint(context, dataset, expectations, suite_path)
         result = checkpoint.run(batch_parameters={"dataframe": frame})

@@ -6,7 +6,7 @@ version can be read back from the DVC cache or remote. The version id is the md5
 read from DVC, never recomputed (DVC normalises text line endings before hashing, dvc#4658).
 
 Runs in separate containers each keep a working copy of their own and share a git remote
-(`GOVERNANCE_DATASETS_GIT_REMOTE`, a bare repository on a volume they all mount) and the DVC remote:
+(a bare repository on the volume they all mount, GOVERNANCE_SHARED_DIR) and the DVC remote:
 a publication fetches, commits, pushes the data and then the commit, all under the repository's
 lock, so every run starts from the newest version and no publication is lost.
 """

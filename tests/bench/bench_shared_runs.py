@@ -42,12 +42,9 @@ def platform(root: Path, shared: bool) -> Iterator[tuple[DagsterApi, dict[str, s
     }
     with contextlib.ExitStack() as stack:
         if shared:
-            volume = root / "volume"
             env |= {
                 "GOVERNANCE_DATABASE_URL": stack.enter_context(postgres_server()),
-                "GOVERNANCE_DATASETS_GIT_REMOTE": str(volume / "datasets.git"),
-                "GOVERNANCE_DVC_REMOTE": str(volume / "dvc-remote"),
-                "GOVERNANCE_MLFLOW_ARTIFACTS": str(volume / "mlflow-artifacts"),
+                "GOVERNANCE_SHARED_DIR": str(root / "volume"),
                 # what dev.sh points its runs at; the CLI below reads the same server
                 "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{env['MLFLOW_PORT']}",
             }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.home import DATABASE_URL_ENV, GovernanceHome
+from governance.home import DATABASE_URL_ENV, SHARED_DIR_ENV, GovernanceHome
 from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from governance.services import Services
@@ -22,15 +22,12 @@ from tests.services import free_port, postgres_server, process_group, wait_http
 @pytest.fixture(params=["embedded", "shared database"])
 def stores(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The embedded default, or Postgres for every shared store with `scripts/mlflow.sh` serving
-    MLflow on it (what `make dev` starts when GOVERNANCE_DATABASE_URL is set), and the datasets'
-    git and DVC remotes and MLflow's artifacts on a directory standing in for the shared volume."""
+    MLflow on it (what `make dev` starts when GOVERNANCE_DATABASE_URL is set), and the files runs
+    share (GOVERNANCE_SHARED_DIR) on a directory standing in for the volume they all mount."""
     if request.param == "embedded":
         yield request.param
         return
-    volume = home.parent / "shared-volume"
-    monkeypatch.setenv("GOVERNANCE_DATASETS_GIT_REMOTE", str(volume / "datasets.git"))
-    monkeypatch.setenv("GOVERNANCE_DVC_REMOTE", str(volume / "dvc-remote"))
-    monkeypatch.setenv("GOVERNANCE_MLFLOW_ARTIFACTS", str(volume / "mlflow-artifacts"))
+    monkeypatch.setenv(SHARED_DIR_ENV, str(home.parent / "shared-volume"))
     with postgres_server() as url:
         monkeypatch.setenv(DATABASE_URL_ENV, url)
         port = free_port()
@@ -104,6 +101,8 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
         # working copy, GX's files), none of it a shared store.
         volume = home.parent / "shared-volume"
         assert _sqlite_files(volume) == [] and (volume / "datasets.git" / "HEAD").is_file()
+        assert list((volume / "dvc-remote").rglob("*")) and list((volume / "mlflow").rglob("MLmodel"))
+        assert list((volume / "gx").rglob("index.html")) and not (home / "gx").exists()
         shared = {"audit.db", "outbox.db", "alerts.db", "state.json", "mlflow.db"}
         assert not [p for p in home.rglob("*") if p.name in shared]
         assert [p for p in _sqlite_files(home) if ".dvc/tmp" not in p] == []

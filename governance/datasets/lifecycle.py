@@ -122,8 +122,7 @@ def validate_current(
     version = store.current(spec.name)
     if version is None:
         raise PermanentError(f"{spec.name}: no version has been published yet; materialize it first")
-    # that version's bytes from DVC: another run's working copy may have published it
-    frame = read_version(spec, store, version.md5)
+    frame = read_table(store.checked_out(spec.name), spec.columns)
     report = validate_frame(
         frame, dataset=spec.name, suite_path=spec.suite, gx_dir=gx_dir, locks=store.locks
     )

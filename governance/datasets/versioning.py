@@ -103,6 +103,17 @@ class DatasetStore:
                 ) from None
         return current
 
+    def checked_out(self, name: str) -> Path:
+        """The working copy's file of the dataset: what the daily check validates, so an edit
+        behind DVC's back is caught. With a git remote, first brought to the remote's current
+        version (another run's copy may have published it)."""
+        if self.git_remote:
+            with self._lock():
+                repo = self._repo()
+                self._sync()
+                repo.pull(targets=[str(self._dvc_file(name))], force=True)
+        return self.workspace_file(name)
+
     def current(self, name: str) -> DatasetVersion | None:
         history = self.history(name, limit=1)
         return history[0] if history else None

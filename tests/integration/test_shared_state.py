@@ -228,6 +228,14 @@ def test_two_working_copies_publish_through_the_shared_git_and_dvc_remotes(
     assert first.current("penguins") == before  # the remote, too, is back where it was
     assert sorted(v.md5 for v in first.history("penguins")) == sorted(published)
 
+    # The daily check reads a working copy's file: a fresh container's, and one that published
+    # an older version, are brought to the current version first.
+    assert before is not None
+    current = tmp_path / "current.csv"
+    third.export("penguins", before.md5, current)
+    for store in (container("d"), first, second):
+        assert _md5(store.checked_out("penguins")) == _md5(current)
+
 
 def _md5(path: Path) -> str:
     import hashlib

@@ -49,15 +49,10 @@ def advisory_lock(url: str, name: str, timeout_s: float | None = None) -> Iterat
     """A session advisory lock keyed by `name`, held on a connection of its own."""
     import psycopg
 
-    from governance.redaction import redact
+    from governance.shared_database import connect
 
     key = int.from_bytes(hashlib.sha256(f"governance:{name}".encode()).digest()[:8], signed=True)
-    try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
-    except psycopg.Error as exc:
-        detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise TransientError(f"lock {name}: the database cannot be reached ({detail})") from None
-    with conn:
+    with connect(url, f"lock {name}") as conn:
         if timeout_s is None:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         else:

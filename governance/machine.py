@@ -13,17 +13,19 @@ from collections.abc import Sequence
 
 from governance.errors import PermanentError
 
-WHERE = (
+_WHERE = (
     "run it where they are: `dagster dev` on a machine set up by `make setup`, or a run worker "
     "with them; a Docker or Kubernetes run container has none (README: *Which launcher runs what*)"
 )
 
 
-def missing(tools: Sequence[str]) -> list[str]:
-    return [tool for tool in tools if shutil.which(tool) is None]
+def shortfall(tools: Sequence[str]) -> str | None:
+    """What of `tools` this machine lacks, and where to run the work instead; None: nothing."""
+    absent = [tool for tool in tools if shutil.which(tool) is None]
+    return f"{', '.join(absent)} not on this machine: {_WHERE}" if absent else None
 
 
 def require(what: str, tools: Sequence[str]) -> None:
-    absent = missing(tools)
-    if absent:
-        raise PermanentError(f"{what} needs {', '.join(absent)}, not on this machine: {WHERE}")
+    lacking = shortfall(tools)
+    if lacking:
+        raise PermanentError(f"{what}: {lacking}")

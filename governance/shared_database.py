@@ -8,6 +8,8 @@
 
 `python -m governance.shared_database mlflow|dagster` prints the URL for the scripts, which hand it
 on through the environment, so the password is never on a command line.
+
+`connect` is how the platform's own stores reach it.
 """
 
 from __future__ import annotations
@@ -15,17 +17,50 @@ from __future__ import annotations
 import os
 import sys
 import urllib.parse
+from typing import TYPE_CHECKING
+
+from governance.errors import TransientError
+
+if TYPE_CHECKING:
+    import psycopg
 
 MLFLOW_SCHEMA = "mlflow"
 DAGSTER_STORAGE_URL_ENV = "GOVERNANCE_DAGSTER_STORAGE_URL"  # what storage-postgres.yaml reads
+_CREATED: set[tuple[str, str]] = set()  # (url, DDL) this process has run already
+
+
+def connect(url: str, what: str, ddl: str | None = None, timeout_s: int = 10) -> psycopg.Connection:
+    """An autocommit connection. `ddl` (`CREATE … IF NOT EXISTS`) runs once per process, under a
+    transaction-scoped advisory lock: two processes creating one table at once would otherwise
+    collide on its type. Any database error is a TransientError saying `what` it was for."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout_s)
+    except psycopg.Error as exc:
+        raise TransientError(f"{what}: the database cannot be reached ({_first_line(exc)})") from None
+    if ddl is None or (url, ddl) in _CREATED:
+        return conn
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('governance-schema'))")
+            conn.execute(ddl)
+    except psycopg.Error as exc:
+        conn.close()
+        raise TransientError(f"{what}: {_first_line(exc)}") from None
+    _CREATED.add((url, ddl))
+    return conn
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def mlflow_backend_store(database_url: str) -> str:
     """Creates MLflow's schema if needed."""
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {MLFLOW_SCHEMA}")
+    ddl = f"CREATE SCHEMA IF NOT EXISTS {MLFLOW_SCHEMA}"
+    connect(database_url, "MLflow's schema", ddl).close()
     parts = urllib.parse.urlsplit(database_url)
     query = [*urllib.parse.parse_qsl(parts.query), ("options", f"-csearch_path={MLFLOW_SCHEMA}")]
     scheme = "postgresql"  # SQLAlchemy knows no `postgres://`

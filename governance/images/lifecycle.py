@@ -184,12 +184,11 @@ def preflight(app: AppImageSpec, workspace: ImageWorkspace) -> list[Check]:
 
 def _builder_check(workspace: ImageWorkspace) -> Check:
     """The builder's tools on this machine (podman runs the smoke test whatever builds)."""
-    from governance.machine import WHERE, missing
+    from governance.machine import shortfall
 
     tools = ["buildah", "podman"] if workspace.section.builder == "buildah" else ["podman"]
-    absent = missing(tools)
-    detail = f"{', '.join(absent)} not on this machine: {WHERE}" if absent else ", ".join(tools)
-    return Check("builder", not absent, detail)
+    lacking = shortfall(tools)
+    return Check("builder", lacking is None, lacking or ", ".join(tools))
 
 
 def ensure_preflight(checks: list[Check]) -> None:

@@ -211,18 +211,10 @@ class PostgresOutbox(Outbox):
     placeholder = "%s"
 
     def __init__(self, url: str) -> None:
-        import psycopg
-
-        from governance.redaction import redact
+        from governance.shared_database import connect
 
         self.url = url
-        try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
-            with advisory_lock(url, "lineage-outbox-schema"):  # two first users at once
-                self._conn.execute(_POSTGRES_SCHEMA)
-        except psycopg.Error as exc:
-            detail = redact(" ".join(str(exc).split())[:300])
-            raise TransientError(f"lineage outbox in the database cannot be used: {detail}") from None
+        self._conn = connect(url, "the lineage outbox", _POSTGRES_SCHEMA)
 
     def _flush_lock(self, timeout_s: float) -> AbstractContextManager[None]:
         return advisory_lock(self.url, "lineage-outbox-flush", timeout_s)

@@ -161,14 +161,12 @@ def _sqlite_ledger(path: Path) -> Iterator[Run]:
 
 @contextmanager
 def _postgres_ledger(url: str) -> Iterator[Run]:
-    import psycopg
+    from governance.shared_database import connect
 
     table = "governance_alerts"
-    with psycopg.connect(url, connect_timeout=2) as db, db.transaction():
+    ddl = f"CREATE TABLE IF NOT EXISTS {table} {_LEDGER_COLUMNS.format(real='DOUBLE PRECISION')}"
+    with connect(url, "the alert ledger", ddl, timeout_s=2) as db, db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(hashtext('governance-alerts'))")
-        db.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} {_LEDGER_COLUMNS.format(real='DOUBLE PRECISION')}"
-        )
 
         def run(query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
             cursor = db.execute(query.format(table=table).replace("?", "%s"), params)

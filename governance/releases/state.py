@@ -7,7 +7,6 @@ configuration), so a promotion killed half-way is reconciled from what is observ
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -124,19 +123,9 @@ class PostgresStateStore(StateStore):
             )
 
     def _connect(self) -> Any:
-        import psycopg
+        from governance.shared_database import connect
 
-        from governance.errors import TransientError
-        from governance.redaction import redact
-
-        try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            with contextlib.suppress(psycopg.errors.UniqueViolation):  # created by another just now
-                conn.execute(self._SCHEMA)
-        except psycopg.Error as exc:
-            detail = redact(" ".join(str(exc).split())[:300])
-            raise TransientError(f"release state of {self.release}: {detail}") from None
-        return conn
+        return connect(self.url, f"release state of {self.release}", self._SCHEMA)
 
 
 def _parsed(raw: bytes, where: str, fix: str) -> ReleaseState:

@@ -88,6 +88,6 @@ def test_a_machine_without_the_builder_or_the_release_tools_says_where_the_work_
 
     status = run_governance("release", "status", env=bare)
     assert status.returncode == 2, status.stdout + status.stderr
-    assert "release penguin_service (target local) needs podman, nginx, not on this machine" in (
+    assert "release penguin_service (target local): podman, nginx not on this machine" in (
         status.stderr
     ), status.stderr

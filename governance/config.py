@@ -222,6 +222,12 @@ class AppImageSpec(_Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     health_path: str = "/healthz"
     size_budget_mb: float = Field(gt=0)
+    include: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="the paths of the context that are the image's sources (default: all of it); "
+        "an app whose context is a whole repository names what the build needs",
+    )
 
     @field_validator("context", mode="before")
     @classmethod
@@ -232,7 +238,23 @@ class AppImageSpec(_Strict):
     def _dockerfile_exists(self) -> AppImageSpec:
         if not _looked_up((self.context / self.dockerfile).is_file, self.dockerfile):
             raise ValueError(f"dockerfile: {self.dockerfile} not found in {self.context}")
+        for source in self.include or []:
+            inside = _looked_up((self.context / source).resolve, source)
+            if not inside.is_relative_to(self.context) or inside == self.context:
+                raise ValueError(f"include: {source} is not a path inside {self.context}")
+            if not _looked_up(inside.exists, source):
+                raise ValueError(f"include: {source} not found in {self.context}")
         return self
+
+    @property
+    def sources(self) -> list[Path]:
+        """What the build context holds: the included paths, or the whole context, and the
+        Dockerfile (an app that includes a repository's subset still builds from its Dockerfile)."""
+        if self.include is None:
+            return [self.context]
+        named = sorted({self.context / source for source in self.include})
+        covered = any(self.dockerfile_path.is_relative_to(path) for path in named)
+        return named if covered else sorted([*named, self.dockerfile_path])
 
     @property
     def dockerfile_path(self) -> Path:

@@ -25,7 +25,12 @@ def shortfall(tools: Sequence[str]) -> str | None:
     return f"{', '.join(absent)} not on this machine: {_WHERE}" if absent else None
 
 
+class MachineShortfall(PermanentError):
+    """Work this machine cannot do at all (a sensor here says so and skips, rather than failing
+    every tick)."""
+
+
 def require(what: str, tools: Sequence[str]) -> None:
     lacking = shortfall(tools)
     if lacking:
-        raise PermanentError(f"{what}: {lacking}")
+        raise MachineShortfall(f"{what}: {lacking}")

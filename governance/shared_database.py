@@ -7,7 +7,8 @@
   is a syntax error (dagster-io/dagster#33958).
 
 `python -m governance.shared_database mlflow|dagster` prints the URL for the scripts, which hand it
-on through the environment, so the password is never on a command line.
+on through the environment, so the password is never on a command line; `… ready SECONDS` waits
+until the database accepts connections.
 
 `connect` is how the platform's own stores reach it.
 """
@@ -71,11 +72,30 @@ def dagster_storage(database_url: str) -> str:
     return "postgresql+psycopg2://" + database_url.split("://", 1)[1]
 
 
+def wait_ready(database_url: str, timeout_s: float) -> None:
+    """Until the database accepts a connection (a server just started refuses them for a while)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            connect(database_url, "the shared database", timeout_s=2).close()
+            return
+        except TransientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 if __name__ == "__main__":
     from governance.home import DATABASE_URL_ENV
 
-    tool = sys.argv[1] if len(sys.argv) == 2 else ""
+    url = os.environ[DATABASE_URL_ENV]
+    tool = sys.argv[1] if len(sys.argv) >= 2 else ""
+    if tool == "ready" and len(sys.argv) == 3:
+        wait_ready(url, float(sys.argv[2]))
+        sys.exit(0)
     convert = {"mlflow": mlflow_backend_store, "dagster": dagster_storage}.get(tool)
-    if convert is None:
-        sys.exit("usage: python -m governance.shared_database mlflow|dagster")
-    print(convert(os.environ[DATABASE_URL_ENV]))
+    if convert is None or len(sys.argv) != 2:
+        sys.exit("usage: python -m governance.shared_database mlflow|dagster|ready SECONDS")
+    print(convert(url))

@@ -9,20 +9,18 @@ files (never the stores beside them: the outbox, the audit log, release state). 
 
 from __future__ import annotations
 
-import contextlib
 import html
 import http.server
 import os
 import signal
-import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from governance import background
 from governance.errors import GovernanceError, PermanentError
 from governance.home import GovernanceHome
 from governance.redaction import redact
@@ -177,36 +175,19 @@ def start(site: Site, timeout_s: float = 120.0) -> int | None:
     if site.answering():
         return None
     site.address()  # a bad URL is refused here, not in the background
-    site.home.root.mkdir(parents=True, exist_ok=True)
-    log = open(site.home.root / "site.log", "ab")  # noqa: SIM115 (the child keeps it)
-    process = subprocess.Popen(
+    return background.start(
         [sys.executable, "-m", "governance", "site", "serve", "--url", site.base_url],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        directory=site.home.root,
+        name="site",
+        answering=lambda: site.answering(timeout_s=1),
+        what=f"the site at {site.base_url}",
+        timeout_s=timeout_s,
         env={**os.environ, "GOVERNANCE_HOME": str(site.home.root), "GOVERNANCE_CLI_WORKER": "off"},
     )
-    (site.home.root / "site.pid").write_text(str(process.pid))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise PermanentError(f"the site did not start: see {site.home.root / 'site.log'}")
-        if site.answering(timeout_s=1):
-            return process.pid
-        time.sleep(0.2)
-    process.terminate()
-    raise PermanentError(f"the site did not answer at {site.base_url} within {timeout_s:.0f} s")
 
 
 def stop(home: GovernanceHome) -> bool:
-    pid_file = home.root / "site.pid"
-    if not pid_file.is_file():
-        return False
-    with contextlib.suppress(ProcessLookupError, ValueError):
-        os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    pid_file.unlink()
-    return True
+    return background.stop(home.root, "site")
 
 
 _TYPES = {

@@ -15,6 +15,7 @@ from governance.errors import PermanentError, TransientError
 from governance.explain import explain_release, provenance_page
 from governance.lineage import refs
 from governance.lineage.events import DatasetRef
+from governance.machine import MachineShortfall
 from governance.releases.approvals import LAUNCHED_BY_TAG, approval, decide, record_candidate
 from governance.releases.candidate import Candidate
 from governance.releases.controller import NEEDS_ACTION, Controller, Outcome
@@ -458,11 +459,11 @@ def _heal_sensor(spec: ReleaseSpec, estate: Estate, job: dg.JobDefinition) -> dg
         )
         if unfinished:
             return dg.SkipReason(f"waiting for heal run {unfinished[0]}")
-        controller = _controller(spec, estate, images, mlflow, audit, f"sensor:heal_{spec.name}")
         try:
+            controller = _controller(spec, estate, images, mlflow, audit, f"sensor:heal_{spec.name}")
             outcome = controller.observe(lock_timeout_s=_TICK_LOCK_WAIT_S)
-        except TransientError as busy:
-            return dg.SkipReason(f"not probed: {busy}")
+        except (TransientError, MachineShortfall) as unable:
+            return dg.SkipReason(f"not probed: {unable}")
         summary = f"{outcome.decision.action}: {'; '.join(outcome.decision.reasons)}"
         context.log.info(summary)
         if outcome.decision.action != NEEDS_ACTION:

@@ -271,3 +271,13 @@ def close_image_lab(root: Path) -> None:
         for command in (["podman", "rm", "--all", "--force"], ["buildah", "rm", "--all"]):
             subprocess.run(command, env=env, capture_output=True, timeout=120)
         stop_registry(root / "registry")
+
+
+def sqlite_files(root: Path) -> list[str]:
+    """Every sqlite database under `root` (by its header, whatever its name)."""
+
+    def is_sqlite(path: Path) -> bool:
+        with path.open("rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and is_sqlite(p))

@@ -163,3 +163,69 @@ def images_registry_stop(ctx: CliContext) -> None:
 
     stopped = stop_registry(ctx.home.root / "registry")
     echo("registry stopped" if stopped else "no registry was started from this home")
+
+
+@images.command("base")
+@click.argument("name")
+@pass_ctx
+def images_base(ctx: CliContext, name: str) -> None:
+    """The base image NAME by digest: from the registry when it holds its recipe, else built from
+    Debian packages and pushed. Prints the reference; progress goes to stderr."""
+    from governance.errors import ConfigError
+    from governance.images.bases import ensure_base
+
+    section = ctx.estate.images
+    if name not in section.bases:
+        known = ", ".join(sorted(section.bases)) or "none"
+        raise ConfigError(f"no base image {name!r} in images.bases (known: {known})")
+    workspace = _workspace(ctx)
+    base = ensure_base(
+        name,
+        section.bases[name],
+        workspace.storage,
+        mirror=section.debian_mirror,
+        progress=lambda line: echo(line, err=True),
+    )
+    echo(base.reference)
+
+
+@images.group("engine")
+def images_engine() -> None:
+    """The Docker-compatible engine (podman's API service) on the builder's storage, for Compose
+    and Dagster's DockerRunLauncher (deploy/docker)."""
+
+
+@images_engine.command("start")
+@click.option(
+    "--group-id", type=int, default=10001, show_default=True,
+    help="The group given the socket: the platform image's user, whose Dagster daemon launches runs.",
+)  # fmt: skip
+@pass_ctx
+def images_engine_start(ctx: CliContext, group_id: int) -> None:
+    """Start the engine unless it answers."""
+    from governance.images.engine import docker_host, start_engine
+
+    storage = _workspace(ctx).storage
+    pid = start_engine(storage, group_id)
+    echo(f"engine {docker_host(storage)}: " + (f"started (pid {pid})" if pid else "already answering"))
+
+
+@images_engine.command("stop")
+@pass_ctx
+def images_engine_stop(ctx: CliContext) -> None:
+    """Stop the engine that `engine start` started."""
+    from governance.images.engine import stop_engine
+
+    echo("engine stopped" if stop_engine(_workspace(ctx).storage) else "no engine was started here")
+
+
+@images_engine.command("env")
+@pass_ctx
+def images_engine_env(ctx: CliContext) -> None:
+    """The engine's client settings as shell exports (DOCKER_HOST, the storage's configuration)."""
+    import shlex
+
+    from governance.images.engine import environment
+
+    for name, value in sorted(environment(_workspace(ctx).storage).items()):
+        echo(f"export {name}={shlex.quote(value)}")

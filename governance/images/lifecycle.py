@@ -411,9 +411,12 @@ def code_version(app: AppImageSpec) -> str:
     """Every file of the context (source, lockfile, Dockerfile): change one and the image is stale.
     Runs at every code-location load, so generated trees (node_modules, .venv) are never entered."""
     files = []
-    for directory, subdirectories, names in os.walk(app.context):
-        subdirectories[:] = sorted(d for d in subdirectories if d not in _GENERATED)
-        files += [Path(directory) / name for name in sorted(names) if not name.endswith(".pyc")]
+    for source in app.sources:
+        if source.is_file():
+            files.append(source)
+        for directory, subdirectories, names in os.walk(source):
+            subdirectories[:] = sorted(d for d in subdirectories if d not in _GENERATED)
+            files += [Path(directory) / name for name in sorted(names) if not name.endswith(".pyc")]
     return fingerprint(*[part for p in files for part in (str(p.relative_to(app.context)), p)])
 
 
@@ -467,7 +470,13 @@ def stage_context(app: AppImageSpec, deps: dependencies.Dependencies, context: P
     """The app's source plus its fetched dependencies. Files keep their times and the dependencies
     are hard links to the cache, so unchanged inputs keep their layer cache keys."""
     shutil.rmtree(context, ignore_errors=True)
-    context.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(app.context, context, ignore=_NOT_CONTEXT, symlinks=True)
+    context.mkdir(parents=True)
+    for source in app.sources:
+        staged = context / source.relative_to(app.context)
+        if source.is_dir():
+            shutil.copytree(source, staged, ignore=_NOT_CONTEXT, symlinks=True, dirs_exist_ok=True)
+        else:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, staged)
     dependencies.place(deps, context)
     return context

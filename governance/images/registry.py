@@ -3,16 +3,12 @@ loopback by default, started here with its storage under the home; any registry 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from governance import background
 from governance.errors import PermanentError, TransientError
 from governance.images.preflight import registry_reachable
 
@@ -72,35 +68,15 @@ def start_registry(address: str, storage: Path, timeout_s: float = 15.0) -> int 
         f"storage: {{filesystem: {{rootdirectory: {storage / 'data'}}}, delete: {{enabled: true}}}}\n"
         f"http: {{addr: '{address}'}}\n"
     )
-    try:
-        with open(storage / "registry.log", "ab") as log:  # the child keeps its own descriptor
-            process = subprocess.Popen(
-                ["docker-registry", "serve", str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-    except FileNotFoundError:
-        raise PermanentError("docker-registry is not installed (run `make setup`)") from None
-    (storage / "registry.pid").write_text(str(process.pid))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise PermanentError(
-                f"docker-registry exited ({process.returncode}); see {storage / 'registry.log'}"
-            )
-        if answering(address, 0.5):
-            return process.pid
-        time.sleep(0.1)
-    process.kill()
-    raise TransientError(f"docker-registry did not answer on {address} within {timeout_s:.0f} s")
+    return background.start(
+        ["docker-registry", "serve", str(config)],
+        directory=storage,
+        name="registry",
+        answering=lambda: answering(address, 0.5),
+        what=f"docker-registry on {address}",
+        timeout_s=timeout_s,
+    )
 
 
 def stop_registry(storage: Path) -> bool:
-    pid_file = storage / "registry.pid"
-    if not pid_file.is_file():
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    pid_file.unlink()
-    return True
+    return background.stop(storage, "registry")

@@ -16,7 +16,7 @@ from governance.models.registry import ModelRegistry
 from governance.models.settings import mlflow_settings
 from governance.services import Services
 from tests.conftest import REPO, dagster_materialize, run_governance
-from tests.services import free_port, postgres_server, process_group, wait_http
+from tests.services import free_port, postgres_server, process_group, sqlite_files, wait_http
 
 
 @pytest.fixture(params=["embedded", "shared database"])
@@ -100,18 +100,11 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
         # volume holds no sqlite file. What stays in the home is a run's own (DVC's caches of its
         # working copy, GX's files), none of it a shared store.
         volume = home.parent / "shared-volume"
-        assert _sqlite_files(volume) == [] and (volume / "datasets.git" / "HEAD").is_file()
+        assert sqlite_files(volume) == [] and (volume / "datasets.git" / "HEAD").is_file()
         assert list((volume / "dvc-remote").rglob("*")) and list((volume / "mlflow").rglob("MLmodel"))
         assert list((volume / "gx").rglob("index.html")) and not (home / "gx").exists()
         shared = {"audit.db", "outbox.db", "alerts.db", "state.json", "mlflow.db"}
         assert not [p for p in home.rglob("*") if p.name in shared]
-        assert [p for p in _sqlite_files(home) if ".dvc/tmp" not in p] == []
+        assert [p for p in sqlite_files(home) if ".dvc/tmp" not in p] == []
         assert "storage:\n  postgres:" in (dagster_home / "dagster.yaml").read_text()
 
-
-def _sqlite_files(root: Path) -> list[str]:
-    def is_sqlite(path: Path) -> bool:
-        with path.open("rb") as handle:
-            return handle.read(16) == b"SQLite format 3\x00"
-
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and is_sqlite(p))

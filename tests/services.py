@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -11,7 +13,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -281,3 +285,52 @@ def sqlite_files(root: Path) -> list[str]:
             return handle.read(16) == b"SQLite format 3\x00"
 
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and is_sqlite(p))
+
+
+@dataclass(frozen=True)
+class ComposeStack:
+    """deploy/docker's stack as `scripts/stack.sh up` left it."""
+
+    api: Any  # governance.launch.DagsterApi on the stack's webserver
+    host: dict[str, str]  # the host's `governance` CLI on the stack's stores (`scripts/stack.sh env`)
+    image: str  # the platform image by digest that every service and run runs
+    storage: Path  # the engine's container storage
+
+    def podman(self, *args: str) -> str:
+        from governance.images.containers import ContainerStorage
+
+        return ContainerStorage(self.storage, "", {}).run(["podman", *args], what=f"podman {args[0]}")
+
+
+@contextmanager
+def compose_stack(root: Path, registry: str, storage: Path) -> Iterator[ComposeStack]:
+    """`scripts/stack.sh up` on loopback ports of its own, with the images built and the engine run
+    on `storage`; `down --volumes` afterwards, whatever happened."""
+    from governance.launch import DagsterApi
+
+    stack = str(Path(__file__).resolve().parent.parent / "scripts" / "stack.sh")
+    env = {
+        **os.environ,
+        "GOVERNANCE_HOME": str(root / "home"),
+        "GOVERNANCE_IMAGE_REGISTRY": registry,
+        "GOVERNANCE_IMAGE_STORAGE": str(storage),
+        "GOVERNANCE_STACK_DB_PASSWORD": secrets.token_hex(12),
+        **{f"GOVERNANCE_STACK_{port}_PORT": str(free_port()) for port in ("PG", "MLFLOW", "GRPC", "WEB")},
+    }  # fmt: skip
+    log = root / "stack.log"
+    try:
+        with log.open("w") as output:
+            up = subprocess.run(
+                [stack, "up"], env=env, stdout=subprocess.PIPE, stderr=output, text=True, timeout=1500
+            )
+        if up.returncode != 0:
+            raise RuntimeError(f"scripts/stack.sh up failed:\n{log.read_text()[-5000:]}")
+        exports = subprocess.run([stack, "env"], env=env, capture_output=True, text=True, check=True)
+        host = {"GOVERNANCE_HOME": str(root / "host-home"), "GOVERNANCE_CLI_WORKER": "off"}
+        for line in exports.stdout.splitlines():
+            name, value = line.removeprefix("export ").split("=", 1)
+            host[name] = shlex.split(value)[0]
+        image = (root / "home" / "stack" / "platform-image").read_text().strip()
+        yield ComposeStack(DagsterApi(up.stdout.strip()), host, image, storage)
+    finally:
+        subprocess.run([stack, "down", "--volumes"], env=env, capture_output=True, timeout=300)

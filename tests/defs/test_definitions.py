@@ -41,6 +41,7 @@ def test_datasets_group() -> None:
         "penguin_classifier": "models",
         "model_server": "images",
         "frontend": "images",
+        "platform": "images",
         "penguin_service_candidate": "releases",
         "penguin_service": "releases",
         "penguin_web_candidate": "releases",
@@ -65,7 +66,7 @@ def test_gates_are_blocking_checks() -> None:
         dg.AssetCheckKey(dg.AssetKey("penguin_classifier"), "meets_promotion_policy"),
         *[
             dg.AssetCheckKey(dg.AssetKey(image), check)
-            for image in ("model_server", "frontend")
+            for image in ("model_server", "frontend", "platform")
             for check in ("passes_dockerfile_policy", "answers_health_check", "within_size_budget")
         ],
     }

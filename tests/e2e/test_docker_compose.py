@@ -7,87 +7,36 @@ API, as the UI does; what they did is read back from the host through the `gover
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shlex
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from governance.launch import DagsterApi
-from tests.conftest import REPO, run_governance
-from tests.services import free_port, sqlite_files
+from tests.conftest import run_governance
+from tests.services import ComposeStack, compose_stack, sqlite_files
 
-STACK = str(REPO / "scripts" / "stack.sh")
 EVENTS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
   __typename
   ... on MessageEvent { message }
   ... on AssetCheckEvaluationPlannedEvent { assetKey { path } checkName }
   ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
+  ... on LogsCapturedEvent { fileKey }
 } } } }"""
+CAPTURED = "query($key: [String!]!) { capturedLogs(logKey: $key) { stderr } }"
 RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"
 
 
-@dataclass(frozen=True)
-class Stack:
-    api: DagsterApi
-    env: dict[str, str]  # the stack's settings, as scripts/stack.sh reads them
-    host: dict[str, str]  # the host CLI on the stack's stores (`scripts/stack.sh env`)
-    image: str  # the platform image by digest that every service runs
-
-    def governance(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_governance(*args, env=self.host)
-
-    def engine(self, *args: str) -> str:
-        """podman on the engine's storage (the containers the run launcher made)."""
-        done = subprocess.run(
-            ["podman", *args], env={**os.environ, **self.engine_env}, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    @property
-    def engine_env(self) -> dict[str, str]:
-        exports = run_governance("images", "engine", "env", env=self.env).stdout
-        return dict(line.removeprefix("export ").split("=", 1) for line in exports.splitlines())
-
-
 @pytest.fixture(scope="module")
-def stack(image_lab: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("stack")
-    registry, storage = image_lab
-    env = {
-        **os.environ,
-        "GOVERNANCE_HOME": str(root / "home"),
-        "GOVERNANCE_IMAGE_REGISTRY": registry,
-        "GOVERNANCE_IMAGE_STORAGE": str(storage),
-        "GOVERNANCE_STACK_DB_PASSWORD": secrets.token_hex(12),
-        **{
-            f"GOVERNANCE_STACK_{name}_PORT": str(free_port()) for name in ("PG", "MLFLOW", "GRPC", "WEB")
-        },
-    }
-    log = root / "stack.log"
-    try:
-        with log.open("w") as output:
-            up = subprocess.run(
-                [STACK, "up"], env=env, stdout=subprocess.PIPE, stderr=output, text=True, timeout=1500
-            )
-        assert up.returncode == 0, log.read_text()[-5000:]
-        exports = subprocess.run([STACK, "env"], env=env, capture_output=True, text=True, check=True)
-        host = {"GOVERNANCE_HOME": str(root / "host-home"), "GOVERNANCE_CLI_WORKER": "off"}
-        for line in exports.stdout.splitlines():
-            name, value = line.removeprefix("export ").split("=", 1)
-            host[name] = shlex.split(value)[0]
-        image = (root / "home" / "stack" / "platform-image").read_text().strip()
-        yield Stack(DagsterApi(up.stdout.strip()), env, host, image)
-    finally:
-        subprocess.run([STACK, "down", "--volumes"], env=env, capture_output=True, timeout=300)
+def stack(
+    image_lab: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeStack]:
+    with compose_stack(tmp_path_factory.mktemp("stack"), *image_lab) as up:
+        yield up
 
 
-def test_runs_execute_in_containers_of_their_own_and_land_in_the_shared_stores(stack: Stack) -> None:
+def test_runs_execute_in_containers_of_their_own_and_land_in_the_shared_stores(
+    stack: ComposeStack,
+) -> None:
     """Day one: the datasets group, then the model. Day two: the model again, on the state day one
     left (a second version, gated against the first). Each run in its own container of the
     platform's image by digest, every planned check evaluated and passed, and what they did in
@@ -112,7 +61,7 @@ def test_runs_execute_in_containers_of_their_own_and_land_in_the_shared_stores(s
         container = launched[0].split("new container ")[1].split()[0]
         tags = {t["key"]: t["value"] for t in stack.api.query(RUN_TAGS, id=run_id)["runOrError"]["tags"]}
         assert tags["docker/container_id"] == container
-        inspected = json.loads(stack.engine("container", "inspect", container))[0]
+        inspected = json.loads(stack.podman("container", "inspect", container))[0]
         assert inspected["Config"]["Labels"]["dagster/run_id"] == run_id
         assert inspected["ImageName"] == stack.image and inspected["State"]["ExitCode"] == 0
         containers.add(container)
@@ -122,11 +71,16 @@ def test_runs_execute_in_containers_of_their_own_and_land_in_the_shared_stores(s
         evaluated = [e["evaluation"] for e in events if e["__typename"] == "AssetCheckEvaluationEvent"]
         assert planned and {e["checkName"] for e in evaluated} == planned
         assert all(e["success"] for e in evaluated), evaluated
+        # Each step's output, written by the run's container to the shared volume, is what the
+        # webserver shows as its logs.
+        (captured, *_) = [e["fileKey"] for e in events if e["__typename"] == "LogsCapturedEvent"]
+        logs = stack.api.query(CAPTURED, key=[run_id, "compute_logs", captured])["capturedLogs"]
+        assert "STEP_START" in (logs["stderr"] or ""), logs
     assert len(containers) == len(runs)
 
-    verified = stack.governance("audit", "verify")
+    verified = run_governance("audit", "verify", env=stack.host)
     assert verified.returncode == 0, verified.stderr
-    records = json.loads(stack.governance("audit", "show", "--json").stdout)
+    records = json.loads(run_governance("audit", "show", "--json", env=stack.host).stdout)
     actions = {(r["actor"], r["action"]) for r in records}
     (datasets_run, _), (day_one, _), (day_two, _) = runs
     assert {
@@ -139,17 +93,19 @@ def test_runs_execute_in_containers_of_their_own_and_land_in_the_shared_stores(s
     gated = [r["versions"] for r in records if r["action"] == "model.gated"]
     assert [g["model_version"] for g in gated] == ["penguin-classifier/1", "penguin-classifier/2"]
 
-    (model,) = json.loads(stack.governance("models", "list", "--json").stdout)
+    (model,) = json.loads(run_governance("models", "list", "--json", env=stack.host).stdout)
     versions = {v["version"]: v for v in model["versions"]}
     assert sorted(versions) == ["1", "2"] and versions["2"]["aliases"] == ["challenger"]
     assert versions["2"]["tags"]["dagster.run_id"] == day_two
 
-    lineage = [json.loads(line) for line in stack.governance("lineage", "events").stdout.splitlines()]
+    lineage = [
+        json.loads(line)
+        for line in run_governance("lineage", "events", env=stack.host).stdout.splitlines()
+    ]
     completed = [e["job"]["name"] for e in lineage if e["eventType"] == "COMPLETE"]
     assert completed.count("penguin_classifier") == 2 and "penguins" in completed
 
     volume = Path(stack.host["GOVERNANCE_SHARED_DIR"])
     assert (volume / "datasets.git" / "HEAD").is_file() and list((volume / "dvc-remote").rglob("*"))
     assert list((volume / "mlflow").rglob("MLmodel")) and list((volume / "gx").rglob("index.html"))
-    assert list((volume / "dagster" / "storage").iterdir())  # the runs' step outputs
     assert sqlite_files(volume) == []

@@ -91,3 +91,30 @@ def test_a_machine_without_the_builder_or_the_release_tools_says_where_the_work_
     assert "release penguin_service (target local): podman, nginx not on this machine" in (
         status.stderr
     ), status.stderr
+
+
+def test_a_heal_sensor_on_a_machine_without_the_release_tools_skips_saying_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a Docker or Kubernetes stack the daemon ticks every sensor, also those of local releases,
+    which it cannot probe: each tick skips with the reason instead of failing every 30 s."""
+    import sys
+
+    import dagster as dg
+
+    from governance.config import load_estate
+    from pipelines.definitions import build_definitions
+    from tests.conftest import ESTATE_FILE
+
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no podman, no nginx
+    defs = build_definitions(load_estate(ESTATE_FILE))
+    heal = defs.resolve_sensor_def("heal_penguin_service")
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(instance=instance, resources=defs.resources) as context,
+    ):
+        tick = heal(context)
+    assert isinstance(tick, dg.SkipReason), tick
+    assert str(tick.skip_message).startswith(
+        "not probed: release penguin_service (target local): podman, nginx not on this machine"
+    ), tick.skip_message

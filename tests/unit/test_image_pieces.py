@@ -153,6 +153,60 @@ def test_image_config_errors_name_the_key(tmp_path: Path) -> None:
         write_estate(data, tmp_path)
 
 
+def test_an_app_built_from_part_of_a_repository_stages_and_fingerprints_only_that_part(
+    tmp_path: Path,
+) -> None:
+    """The platform's image is built from the repository, of which `include` names the sources:
+    they (and the Dockerfile) are the build context and the code version; nothing else is, so a
+    change elsewhere (a test, a note) neither stales the image nor reaches its build."""
+    from governance.images.dependencies import Dependencies
+    from governance.images.lifecycle import code_version, stage_context
+
+    repository = tmp_path / "repository"
+    for name, text in {
+        "pyproject.toml": "[project]\n",
+        "deploy/docker/Dockerfile": "FROM scratch\n",
+        "src/app.py": "print(1)\n",
+        "src/__pycache__/app.cpython-311.pyc": "",
+        "tests/test_app.py": "assert True\n",
+    }.items():
+        (repository / name).parent.mkdir(parents=True, exist_ok=True)
+        (repository / name).write_text(text)
+    data = repository_estate_data()
+    data["images"]["apps"]["platform"] |= {
+        "context": str(repository),
+        "include": ["pyproject.toml", "src"],
+    }
+    app = write_estate(data, tmp_path / "estate").image("platform")
+    assert app.sources == [
+        repository / "deploy/docker/Dockerfile",
+        repository / "pyproject.toml",
+        repository / "src",
+    ]
+    empty = Dependencies("wheelhouse", repository / "uv.lock", "", "", tmp_path / "no-deps", False, 0, 0)
+    staged = stage_context(app, empty, tmp_path / "context")
+    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == [
+        "deploy/docker/Dockerfile",
+        "pyproject.toml",
+        "src/app.py",
+    ]
+    before = code_version(app)
+    (repository / "tests/test_app.py").write_text("assert False\n")
+    assert code_version(app) == before
+    (repository / "src/app.py").write_text("print(2)\n")
+    assert code_version(app) != before
+
+    for include, error in (
+        (["../outside"], "include: ../outside is not a path inside"),
+        (["."], "include: . is not a path inside"),
+        (["missing"], "include: missing not found in"),
+        ([], "include: List should have at least 1 item"),
+    ):
+        data["images"]["apps"]["platform"]["include"] = include
+        with pytest.raises(ConfigError, match=re.escape(error)):
+            write_estate(data, tmp_path / "estate")
+
+
 def test_docker_builder_without_a_daemon_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(
         PermanentError, match=r"no Docker engine reachable at unix://.*use `builder: buildah`"

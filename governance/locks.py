@@ -49,18 +49,19 @@ def advisory_lock(url: str, name: str, timeout_s: float | None = None) -> Iterat
     """A session advisory lock keyed by `name`, held on a connection of its own."""
     import psycopg
 
-    from governance.shared_database import connect
+    from governance.shared_database import classified, connect
 
     key = int.from_bytes(hashlib.sha256(f"governance:{name}".encode()).digest()[:8], signed=True)
     with connect(url, f"lock {name}") as conn:
-        if timeout_s is None:
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        else:
-            deadline = time.monotonic() + timeout_s
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-                if time.monotonic() >= deadline:
-                    raise TransientError(f"lock {name} is held by another process; try again later")
-                time.sleep(_ADVISORY_POLL_S)
+        with classified(f"lock {name}"):  # taking it; the holder's own work is not the lock's
+            if timeout_s is None:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            else:
+                deadline = time.monotonic() + timeout_s
+                while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                    if time.monotonic() >= deadline:
+                        raise TransientError(f"lock {name} is held by another process; try again later")
+                    time.sleep(_ADVISORY_POLL_S)
         try:
             yield
         finally:

@@ -10,7 +10,7 @@
 on through the environment, so the password is never on a command line; `… ready SECONDS` waits
 until the database accepts connections.
 
-`connect` is how the platform's own stores reach it.
+`connect` is how the platform's own stores reach it, and `classified` what they say when a query fails.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from governance.errors import TransientError
@@ -43,14 +45,27 @@ def connect(url: str, what: str, ddl: str | None = None, timeout_s: int = 10) ->
     if ddl is None or (url, ddl) in _CREATED:
         return conn
     try:
-        with conn.transaction():
+        with classified(what), conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('governance-schema'))")
             conn.execute(ddl)
-    except psycopg.Error as exc:
+    except TransientError:
         conn.close()
-        raise TransientError(f"{what}: {_first_line(exc)}") from None
+        raise
     _CREATED.add((url, ddl))
     return conn
+
+
+@contextmanager
+def classified(what: str) -> Iterator[None]:
+    """A database error inside (a connection dropped mid-query, a lock or statement timeout) as a
+    TransientError saying `what` it was for: the caller's retry takes it, and its text is redacted
+    like every GovernanceError's, never a raw driver error in a run or a sensor tick."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise TransientError(f"{what}: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:

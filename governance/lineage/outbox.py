@@ -25,6 +25,7 @@ from typing import Any
 from governance.errors import PermanentError, TransientError
 from governance.lineage.transport import RejectedEvent, Transport
 from governance.locks import advisory_lock, file_lock
+from governance.shared_database import classified, connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -204,6 +205,9 @@ class SqliteOutbox(Outbox):
         return sum(f.stat().st_size for f in files if f.is_file())
 
 
+_WHAT = "the lineage outbox"
+
+
 class PostgresOutbox(Outbox):
     """The outbox as a table of the shared database, which every run container reaches."""
 
@@ -211,10 +215,12 @@ class PostgresOutbox(Outbox):
     placeholder = "%s"
 
     def __init__(self, url: str) -> None:
-        from governance.shared_database import connect
-
         self.url = url
-        self._conn = connect(url, "the lineage outbox", _POSTGRES_SCHEMA)
+        self._conn = connect(url, _WHAT, _POSTGRES_SCHEMA)
+
+    def _run(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        with classified(_WHAT):
+            return super()._run(query, params)
 
     def _flush_lock(self, timeout_s: float) -> AbstractContextManager[None]:
         return advisory_lock(self.url, "lineage-outbox-flush", timeout_s)

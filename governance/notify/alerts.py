@@ -161,11 +161,12 @@ def _sqlite_ledger(path: Path) -> Iterator[Run]:
 
 @contextmanager
 def _postgres_ledger(url: str) -> Iterator[Run]:
-    from governance.shared_database import connect
+    from governance.shared_database import classified, connect
 
     table = "governance_alerts"
     ddl = f"CREATE TABLE IF NOT EXISTS {table} {_LEDGER_COLUMNS.format(real='DOUBLE PRECISION')}"
-    with connect(url, "the alert ledger", ddl, timeout_s=2) as db, db.transaction():
+    what = "the alert ledger"
+    with connect(url, what, ddl, timeout_s=2) as db, classified(what), db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(hashtext('governance-alerts'))")
 
         def run(query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:

@@ -16,6 +16,7 @@ from typing import Any
 from governance.errors import PermanentError
 from governance.home import GovernanceHome
 from governance.releases.candidate import Candidate
+from governance.shared_database import classified, connect
 
 COLORS = ("blue", "green")
 
@@ -105,7 +106,7 @@ class PostgresStateStore(StateStore):
         self.release = release
 
     def load(self) -> ReleaseState:
-        with self._connect() as conn:
+        with self._connect() as conn, classified(self._what):
             row = conn.execute(
                 "SELECT state FROM governance_release_state WHERE release = %s", (self.release,)
             ).fetchone()
@@ -114,7 +115,7 @@ class PostgresStateStore(StateStore):
         return ReleaseState() if row is None else _parsed(row[0].encode(), where, fix)
 
     def save(self, state: ReleaseState) -> None:
-        with self._connect() as conn:
+        with self._connect() as conn, classified(self._what):
             conn.execute(
                 "INSERT INTO governance_release_state (release, state, saved_at) "
                 "VALUES (%s, %s, %s) ON CONFLICT (release) "
@@ -122,10 +123,12 @@ class PostgresStateStore(StateStore):
                 (self.release, json.dumps(asdict(state)), time.time()),
             )
 
-    def _connect(self) -> Any:
-        from governance.shared_database import connect
+    @property
+    def _what(self) -> str:
+        return f"release state of {self.release}"
 
-        return connect(self.url, f"release state of {self.release}", self._SCHEMA)
+    def _connect(self) -> Any:
+        return connect(self.url, self._what, self._SCHEMA)
 
 
 def _parsed(raw: bytes, where: str, fix: str) -> ReleaseState:

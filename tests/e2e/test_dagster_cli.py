@@ -107,4 +107,3 @@ def test_train_promote_retrain_and_promote_again_from_the_command_line(home: Pat
         assert not [p for p in home.rglob("*") if p.name in shared]
         assert [p for p in sqlite_files(home) if ".dvc/tmp" not in p] == []
         assert "storage:\n  postgres:" in (dagster_home / "dagster.yaml").read_text()
-

@@ -118,6 +118,18 @@ class ContainerStorage:
         self.run(["podman", "untag", image_id], what=f"untag of image {image_id}")
         self.run(["buildah", "rmi", image_id], what=f"removal of image {image_id}")
 
+    def remove_container(self, name: str, stop_timeout_s: int) -> None:
+        """Stop `name` (SIGTERM, SIGKILL after the timeout) and remove it; nothing when it is not
+        there. podman 4.3 can lose a race with a container that exits while it stops it ("container
+        not running") and fail with nothing left to do, so it is asked once more: only a container
+        still there after that is an error."""
+        command = ["podman", "rm", "--force", "--ignore", "--time", str(stop_timeout_s), name]
+        what = f"removal of container {name}"
+        try:
+            self.run(command, what=what, timeout_s=300)
+        except (PermanentError, TransientError):
+            self.run(command, what=what, timeout_s=300)
+
     def run(
         self,
         command: Sequence[str],

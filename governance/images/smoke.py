@@ -93,17 +93,14 @@ def smoke_test(
 
 def _remove(storage: ContainerStorage, name: str, process: subprocess.Popen[bytes]) -> None:
     """The container removed and the attached client gone, whatever happened."""
-    if process.poll() is None:
+    try:
+        storage.remove_container(name, stop_timeout_s=2)
+    finally:
         try:
-            storage.run(["podman", "rm", "--force", "--time", "2", name], what="podman rm", timeout_s=60)
-        finally:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-    else:
-        storage.run(["podman", "rm", "--force", "--ignore", name], what="podman rm", timeout_s=60)
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _tail(output: IO[bytes], lines: int = 40, limit: int = 64 * 1024) -> str:

@@ -92,7 +92,7 @@ class LocalTarget:
     def deploy(self, color: str, candidate: Candidate) -> None:
         model_dir = self.model_dir(candidate)
         name = self.container_name(color)
-        self._podman("rm", "--force", "--time", "5", name)
+        self.storage.remove_container(name, stop_timeout_s=5)
         owner = f"governance.directory={self.directory}"
         run_args = self._run_args(color, candidate, model_dir)
         self._podman("run", "--detach", "--name", name, "--label", owner, *run_args)
@@ -168,7 +168,7 @@ class LocalTarget:
         self._podman("restart", "--time", "5", self.container_name(color))
 
     def scale_down(self, color: str) -> None:
-        self._podman("rm", "--force", "--time", "5", self.container_name(color))
+        self.storage.remove_container(self.container_name(color), stop_timeout_s=5)
 
     def running(self, color: str) -> bool:
         state = self._podman_output(

@@ -75,7 +75,7 @@ def test_every_materialization_and_check_emits_spec_valid_events(
             "penguin_classifier.meets_promotion_policy",
             *[
                 f"{image}{check}"
-                for image in ("model_server", "frontend")
+                for image in ("model_server", "frontend", "platform")
                 for check in (
                     "",
                     ".passes_dockerfile_policy",

@@ -131,7 +131,6 @@ def test_two_flushers_of_the_shared_outbox_deliver_each_event_once_in_order(
     assert [e["n"] for e in box.events()] == list(range(150, 200))
 
 
-
 def test_a_query_that_fails_mid_way_is_a_transient_error_naming_the_store(database: str) -> None:
     """Once connected, a store's query can still fail: its connection terminated (a database
     restart, a failover), a lock it waits for timing out. Each is a TransientError saying which
@@ -156,6 +155,7 @@ def test_a_query_that_fails_mid_way_is_a_transient_error_naming_the_store(databa
         with pytest.raises(TransientError, match=r"^release state of penguin_service: "):
             store.save(ReleaseState(previous="green"))
     assert store.load().previous == "blue"  # the lock gone, the state as it was
+
 
 def test_the_home_moves_every_shared_store_to_the_database(database: str, tmp_path: Path) -> None:
     """Audit log, outbox, release state and locks: nothing of them is a file under the home."""

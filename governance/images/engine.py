@@ -10,7 +10,6 @@ image's user), so a container of that user (the Dagster daemon) can launch runs 
 from __future__ import annotations
 
 import os
-import urllib.error
 from pathlib import Path
 
 from governance import background
@@ -42,7 +41,7 @@ def answering(socket: Path, timeout_s: float = 1.0) -> bool:
         connection = Connection("localhost", timeout=timeout_s)
         connection.request("GET", "/_ping")
         return connection.getresponse().status == 200
-    except (OSError, http.client.HTTPException, urllib.error.URLError):
+    except (OSError, http.client.HTTPException):
         return False
 
 

@@ -40,6 +40,8 @@ Progress = Callable[[str], None]
 REGISTRY_ENV = "GOVERNANCE_IMAGE_REGISTRY"
 STORAGE_ENV = "GOVERNANCE_IMAGE_STORAGE"
 RETRY = Backoff(attempts=3, base_delay=1.0, max_delay=8.0)
+BUSY = Backoff(attempts=8, base_delay=5.0, max_delay=30.0)  # waits for a busy machine: 155 s
+_MACHINE_CHECKS = ("load",)
 # Generated or host-specific files never belong in a build context.
 _GENERATED = ("node_modules", "dist", ".next", ".venv", "__pycache__", ".pytest_cache")
 _NOT_CONTEXT = shutil.ignore_patterns(*_GENERATED, "*.pyc")
@@ -191,6 +193,32 @@ def _builder_check(workspace: ImageWorkspace) -> Check:
     return Check("builder", lacking is None, lacking or ", ".join(tools))
 
 
+def admitted(
+    app: AppImageSpec,
+    workspace: ImageWorkspace,
+    progress: Progress,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Check]:
+    """The preflight's checks once nothing blocks. A machine over its load limit is waited for, with
+    backoff (about 2.5 minutes in all), rather than refused: a build started beside another (two
+    runs, *Materialize all*) would otherwise fail for what passes a minute later. Anything else
+    that blocks fails at once."""
+    for attempt in range(1, BUSY.attempts + 1):
+        checks = preflight(app, workspace)
+        for check in checks:
+            progress(str(check))
+        blocking = [c for c in checks if c.blocking]
+        busy = bool(blocking) and all(c.transient and c.name in _MACHINE_CHECKS for c in blocking)
+        if not busy or attempt == BUSY.attempts:
+            ensure_preflight(checks)
+            return checks
+        wait = BUSY.delay(attempt)
+        reasons = "; ".join(f"{c.name}: {c.detail}" for c in blocking)
+        progress(f"the machine is busy ({reasons}): preflight again in {wait:.0f} s")
+        sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def ensure_preflight(checks: list[Check]) -> None:
     blocking = [c for c in checks if c.blocking]
     if not blocking:
@@ -261,10 +289,7 @@ def _build_image(
     trail: AuditTrail | None,
 ) -> ImageBuild:
     with phases.phase("preflight"):
-        checks = preflight(app, workspace)
-        for check in checks:
-            progress(str(check))
-        ensure_preflight(checks)
+        checks = admitted(app, workspace, progress)
     with phases.phase("bases"):
         bases = {
             arg: with_retries(

@@ -118,3 +118,46 @@ def test_a_heal_sensor_on_a_machine_without_the_release_tools_skips_saying_why(
     assert str(tick.skip_message).startswith(
         "not probed: release penguin_service (target local): podman, nginx not on this machine"
     ), tick.skip_message
+
+
+def test_a_build_waits_for_a_busy_machine_and_fails_fast_on_anything_else(
+    image_lab: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Over its load limit the machine is waited for, with backoff, and the build refused only if
+    it stays busy; a check of another kind that blocks refuses it at once."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from governance.errors import PermanentError, TransientError
+    from governance.home import GovernanceHome
+    from governance.images.lifecycle import BUSY, ImageWorkspace, admitted
+    from tests.conftest import repository_estate_data, write_estate
+
+    if os.getloadavg()[0] == 0:  # an idle machine: a few seconds of work raise the average
+        subprocess.run(
+            [sys.executable, "-c", "import time\nend = time.time() + 6\nwhile time.time() < end: pass"]
+        )
+        time.sleep(0.1)
+    data = repository_estate_data()
+    data["images"]["preflight"]["max_load_per_cpu"] = 1e-9
+    estate = write_estate(data, tmp_path / "estate")
+    workspace = ImageWorkspace.resolve(estate.images, GovernanceHome(tmp_path / "home"))
+    waits: list[float] = []
+    said: list[str] = []
+    with pytest.raises(TransientError, match=r"^preflight failed: load: 1-minute load .* limit 0\.00"):
+        admitted(estate.image("model_server"), workspace, said.append, sleep=waits.append)
+    assert len(waits) == BUSY.attempts - 1 and sum(waits) > 100, waits
+    assert sum("the machine is busy (load: " in line for line in said) == BUSY.attempts - 1
+
+    waits.clear()
+    root = tmp_path / "app"
+    shutil.copytree(data["images"]["apps"]["model_server"]["context"], root)
+    (root / "Dockerfile").write_text((root / "Dockerfile").read_text().replace("USER 10001\n", ""))
+    data["images"]["apps"]["model_server"]["context"] = str(root)
+    estate = write_estate(data, tmp_path / "estate")
+    with pytest.raises(PermanentError, match="root-user"):
+        admitted(estate.image("model_server"), workspace, said.append, sleep=waits.append)
+    assert waits == []  # busy, but the policy refuses it: no waiting for what waiting cannot mend

@@ -240,12 +240,12 @@ class LineageBackend:
         self.server.server_close()
 
 
-def podman(*args: str) -> str:
-    """podman on the builder storage that every home of the session shares."""
+def podman(*args: str, storage: Path | None = None) -> str:
+    """podman on a builder storage: by default the one every home of the session shares."""
     from governance.images.containers import ContainerStorage
 
-    storage = ContainerStorage(Path(os.environ["GOVERNANCE_IMAGE_STORAGE"]), "", {})
-    return storage.run(["podman", *args], what=f"podman {args[0]}")
+    root = storage or Path(os.environ["GOVERNANCE_IMAGE_STORAGE"])
+    return ContainerStorage(root, "", {}).run(["podman", *args], what=f"podman {args[0]}")
 
 
 def release_container(release: str, color: str) -> str:
@@ -304,11 +304,6 @@ class ComposeStack:
     host: dict[str, str]  # the host's `governance` CLI on the stack's stores (`scripts/stack.sh env`)
     image: str  # the platform image by digest that every service and run runs
     storage: Path  # the engine's container storage
-
-    def podman(self, *args: str) -> str:
-        from governance.images.containers import ContainerStorage
-
-        return ContainerStorage(self.storage, "", {}).run(["podman", *args], what=f"podman {args[0]}")
 
 
 @contextmanager

@@ -193,6 +193,10 @@ def _builder_check(workspace: ImageWorkspace) -> Check:
     return Check("builder", lacking is None, lacking or ", ".join(tools))
 
 
+class _Busy(TransientError):
+    """Only the machine's load blocks the preflight: waiting may clear it."""
+
+
 def admitted(
     app: AppImageSpec,
     workspace: ImageWorkspace,
@@ -203,29 +207,36 @@ def admitted(
     backoff (about 2.5 minutes in all), rather than refused: a build started beside another (two
     runs, *Materialize all*) would otherwise fail for what passes a minute later. Anything else
     that blocks fails at once."""
-    for attempt in range(1, BUSY.attempts + 1):
+
+    def attempt() -> list[Check]:
         checks = preflight(app, workspace)
         for check in checks:
             progress(str(check))
         blocking = [c for c in checks if c.blocking]
-        busy = bool(blocking) and all(c.transient and c.name in _MACHINE_CHECKS for c in blocking)
-        if not busy or attempt == BUSY.attempts:
-            ensure_preflight(checks)
-            return checks
-        wait = BUSY.delay(attempt)
-        reasons = "; ".join(f"{c.name}: {c.detail}" for c in blocking)
-        progress(f"the machine is busy ({reasons}): preflight again in {wait:.0f} s")
-        sleep(wait)
-    raise AssertionError("unreachable")
+        if blocking and all(c.transient and c.name in _MACHINE_CHECKS for c in blocking):
+            raise _Busy(_refusal(blocking))
+        ensure_preflight(checks)
+        return checks
+
+    return with_retries(
+        attempt,
+        what=f"preflight of {app.name}",
+        backoff=BUSY,
+        is_transient=lambda exc: isinstance(exc, _Busy),
+        sleep=sleep,
+    )
 
 
 def ensure_preflight(checks: list[Check]) -> None:
     blocking = [c for c in checks if c.blocking]
     if not blocking:
         return
-    summary = "; ".join(f"{c.name}: {c.detail}" for c in blocking)
     error = TransientError if all(c.transient for c in blocking) else PermanentError
-    raise error(f"preflight failed: {summary}")
+    raise error(_refusal(blocking))
+
+
+def _refusal(blocking: list[Check]) -> str:
+    return "preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in blocking)
 
 
 def build_image(

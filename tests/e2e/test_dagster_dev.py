@@ -124,9 +124,10 @@ class Webserver:
 def estate_file(tmp_path: Path) -> Path:
     """The repository's estate as a file of the platform's own, which the test edits as a team
     would edit theirs; its releases serve on free ports (the repository's may be `make dev`'s).
-    Without the platform's own image: one machine's `dagster dev` does not need it, and its 1.6 GB
-    build, beside the apps' builds, would load two cores past the preflight's limit. It is built
-    and run by tests/e2e/test_docker_compose.py, and materialized by tests/integration/test_lineage.py."""
+    Without the platform's own image: one machine's `dagster dev` does not need it, and its cold
+    1.6 GB build would add minutes to the suite's longest test, beside the apps' builds on two
+    cores. It is built and run by tests/e2e/test_docker_compose.py, and materialized with its checks
+    by tests/integration/test_lineage.py and test_secrets.py."""
     data = repository_estate_data()
     del data["images"]["apps"]["platform"]
     for release in data["releases"].values():

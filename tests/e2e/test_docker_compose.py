@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_governance
-from tests.services import ComposeStack, compose_stack, sqlite_files
+from tests.services import ComposeStack, compose_stack, podman, sqlite_files
 
 EVENTS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
   __typename
@@ -61,7 +61,7 @@ def test_runs_execute_in_containers_of_their_own_and_land_in_the_shared_stores(
         container = launched[0].split("new container ")[1].split()[0]
         tags = {t["key"]: t["value"] for t in stack.api.query(RUN_TAGS, id=run_id)["runOrError"]["tags"]}
         assert tags["docker/container_id"] == container
-        inspected = json.loads(stack.podman("container", "inspect", container))[0]
+        inspected = json.loads(podman("container", "inspect", container, storage=stack.storage))[0]
         assert inspected["Config"]["Labels"]["dagster/run_id"] == run_id
         assert inspected["ImageName"] == stack.image and inspected["State"]["ExitCode"] == 0
         containers.add(container)

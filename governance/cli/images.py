@@ -179,13 +179,7 @@ def images_base(ctx: CliContext, name: str) -> None:
         known = ", ".join(sorted(section.bases)) or "none"
         raise ConfigError(f"no base image {name!r} in images.bases (known: {known})")
     workspace = _workspace(ctx)
-    base = ensure_base(
-        name,
-        section.bases[name],
-        workspace.storage,
-        mirror=section.debian_mirror,
-        progress=lambda line: echo(line, err=True),
-    )
+    base = ensure_base(name, section, workspace.storage, progress=lambda line: echo(line, err=True))
     echo(base.reference)
 
 

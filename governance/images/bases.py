@@ -1,20 +1,25 @@
 """Base images built from Debian packages, for machines that cannot pull upstream images.
 
-`mmdebstrap` makes a minimal root filesystem with the declared packages and a non-root user; a
-`FROM scratch` build turns it into an image, pushed to the registry. The tag is a hash of the
-recipe, so a changed package list builds a new base and an unchanged one is never rebuilt.
+`mmdebstrap` makes a minimal root filesystem with the declared packages and a non-root user, plus
+the files of an npm registry package where Debian's version is too old (Node); a `FROM scratch`
+build turns it into an image, pushed to the registry. The tag is a hash of the recipe, so a changed
+package list or pin builds a new base and an unchanged one is never rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from governance.config import BaseImageSpec
+from governance.config import BaseImageSpec, ImagesSection, NpmBinarySpec
+from governance.errors import PermanentError
 from governance.images.containers import ContainerStorage
+from governance.images.dependencies import npm_package
 from governance.images.registry import manifest_digest
 from governance.locks import file_lock
 
@@ -33,29 +38,26 @@ class BaseImage:
 
 
 def recipe_tag(spec: BaseImageSpec, mirror: str) -> str:
-    recipe = json.dumps(
-        [_RECIPE, spec.suite, sorted(spec.packages), spec.user_id, mirror], separators=(",", ":")
-    )
-    return f"{spec.suite}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+    recipe: list[object] = [_RECIPE, spec.suite, sorted(spec.packages), spec.user_id, mirror]
+    if spec.from_npm is not None:
+        recipe.append(spec.from_npm.model_dump())
+    digest = hashlib.sha256(json.dumps(recipe, separators=(",", ":")).encode()).hexdigest()
+    return f"{spec.suite}-{digest[:12]}"
 
 
 def ensure_base(
-    name: str,
-    spec: BaseImageSpec,
-    storage: ContainerStorage,
-    *,
-    mirror: str,
-    progress: Callable[[str], None],
+    name: str, section: ImagesSection, storage: ContainerStorage, progress: Callable[[str], None]
 ) -> BaseImage:
     """The base image by digest: from the registry when it has this recipe, else built and pushed."""
     started = time.monotonic()
-    tag = recipe_tag(spec, mirror)
+    spec = section.bases[name]
+    tag = recipe_tag(spec, section.debian_mirror)
     with file_lock(storage.root / "locks" / f"base-{name}.lock"):
         digest = manifest_digest(storage.registry, spec.repository, tag)
         built = digest is None
         if digest is None:
             progress(f"base {name}: not in {storage.registry}, building from Debian {spec.suite}")
-            digest = _build(spec, storage, tag, mirror, progress)
+            digest = _build(spec, storage, tag, section, progress)
     return BaseImage(
         name,
         f"{storage.registry}/{spec.repository}@{digest}",
@@ -65,17 +67,33 @@ def ensure_base(
     )
 
 
+def _npm_hooks(binary: NpmBinarySpec, tools: Path, npm_url: str) -> list[str]:
+    """mmdebstrap hooks copying the package's files in, fetched and checked against the pin."""
+    package = npm_package(binary.package, binary.version, tools, npm_url, binary.integrity)
+    hooks = []
+    for source, directory in binary.files.items():
+        if not (package / source).exists():
+            raise PermanentError(f"{binary.package}@{binary.version} has no file {source}")
+        hooks += [
+            f'--customize-hook=mkdir -p "$1"{directory}',
+            f"--customize-hook=copy-in {package / source} {directory}",
+        ]
+    return hooks
+
+
 def _build(
     spec: BaseImageSpec,
     storage: ContainerStorage,
     tag: str,
-    mirror: str,
+    section: ImagesSection,
     progress: Callable[[str], None],
 ) -> str:
     workdir = storage.root / "bases" / tag
     workdir.mkdir(parents=True, exist_ok=True)
     rootfs = workdir / "rootfs.tar"
     if not rootfs.is_file():
+        binary = spec.from_npm
+        npm = [] if binary is None else _npm_hooks(binary, workdir / "npm", section.npm_url)
         partial = workdir / "rootfs.partial.tar"
         storage.run(
             [
@@ -91,9 +109,10 @@ def _build(
                 # A RUN step without a network gets no /etc/hosts from the builder, and tools that
                 # bind to "localhost" (test runners, dev servers) must still resolve it.
                 f"--customize-hook=printf '{_HOSTS}' > \"$1\"/etc/hosts",
+                *npm,
                 spec.suite,
                 str(partial),
-                mirror,
+                section.debian_mirror,
             ],
             what=f"mmdebstrap {spec.repository}",
             timeout_s=900,
@@ -126,5 +145,6 @@ def _build(
         what=f"push base {spec.repository}",
         on_line=progress,
     )
-    rootfs.unlink()  # the registry holds it now
+    rootfs.unlink()  # the registry holds it now, with any npm package's files
+    shutil.rmtree(workdir / "npm", ignore_errors=True)
     return digest_file.read_text().strip()

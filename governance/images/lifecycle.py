@@ -305,11 +305,7 @@ def _build_image(
         bases = {
             arg: with_retries(
                 lambda name=name: ensure_base(  # type: ignore[misc]
-                    name,
-                    workspace.section.bases[name],
-                    workspace.storage,
-                    mirror=workspace.section.debian_mirror,
-                    progress=progress,
+                    name, workspace.section, workspace.storage, progress
                 ),
                 what=f"base image {name}",
                 backoff=RETRY,

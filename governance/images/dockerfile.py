@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -140,7 +141,7 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
             words = _words(ins, ins.args)
             from_stage = any(w.startswith("--from=") for w in words)
             sources = [a for a in words if not a.startswith("--")][:-1]
-            whole_source_copied |= not from_stage and any(s in _WHOLE_CONTEXT for s in sources)
+            whole_source_copied |= not from_stage and any(map(_whole_context, sources))
         elif ins.keyword == "USER":
             user = _expand(ins.args.strip(), variables)
             user = user.split(":")[0].strip() if user is not None else None
@@ -257,7 +258,10 @@ def _secret(ins: _Instruction, assignments: list[str]) -> list[Finding]:
     ]
 
 
-_WHOLE_CONTEXT = {".", "./", "*", "./*"}
+def _whole_context(source: str) -> bool:
+    """A COPY or mount source naming the whole build context: its root (`.`, `./`, `/`: sources
+    are relative to the context) or everything in it (`*`)."""
+    return os.path.normpath(source.lstrip("/") or ".") in (".", "*")
 
 
 def _mounts_whole_context(ins: _Instruction) -> bool:
@@ -272,7 +276,7 @@ def _mounts_whole_context(ins: _Instruction) -> bool:
             options[key] = value
         source = options.get("source", options.get("src", "."))
         bind = options.get("type", "bind") == "bind" and "from" not in options
-        if bind and source in {*_WHOLE_CONTEXT, ""}:
+        if bind and _whole_context(source):
             return True
     return False
 

@@ -165,6 +165,7 @@ def measure(root: Path, registry: str, app: str, quick: bool) -> tuple[Rows, str
         print(f"base image {base_name}: {state} in {base.seconds:.1f} s")
 
     cached: dict[str, str] = {}
+    slowest: dict[str, list[str]] = {}
 
     def build(name: str, no_cache: bool = False) -> float:
         started = time.perf_counter()
@@ -179,6 +180,8 @@ def measure(root: Path, registry: str, app: str, quick: bool) -> tuple[Rows, str
             quiet,
         )
         cached[name] = f"{sum(s.cached for s in outcome.steps)}/{len(outcome.steps)}"
+        slow = sorted(outcome.steps, key=lambda s: -s.seconds)[:3]
+        slowest[name] = [f"{s.seconds:.1f} s {s.instruction[:60]}" for s in slow]
         return time.perf_counter() - started
 
     rows: Rows = {}
@@ -189,6 +192,7 @@ def measure(root: Path, registry: str, app: str, quick: bool) -> tuple[Rows, str
         edited = context / recipe.source
         edited.write_text(f"{edited.read_text()}\n{recipe.comment}: a source-only change\n")
     rows["source-only change"] = {name: build(name) for name in contexts}
+    print("source-only change, the layered build's slowest steps:", *slowest["layered"], sep="\n  ")
     if not quick:
         for context in contexts.values():
             recipe.relock(context)

@@ -154,10 +154,14 @@ def test_an_escape_directive_changes_the_continuation_character() -> None:
         (["COPY ./ /app/", "RUN npm ci"], True),
         (["COPY * ./", "RUN npm ci"], True),
         (["ADD . /srv", "RUN npm ci"], True),
+        (["COPY / /srv/", "RUN npm ci"], True),  # sources are relative to the context
+        (["COPY ./. /srv/", "RUN npm ci"], True),
         (["RUN --mount=type=bind,target=/app npm ci"], True),
         (["RUN --mount=target=/app npm ci"], True),  # bind is the default type
         (["RUN --mount=type=bind,source=.,target=/app npm ci"], True),
         (["RUN --mount=type=bind,src=./,target=/app,rw npm ci"], True),
+        (["RUN --mount=type=bind,source=/,target=/app npm ci"], True),
+        (["COPY src/ ./src/", "RUN npm ci"], False),
         (["COPY package.json package-lock.json ./", "RUN npm ci", "COPY . ."], False),
         (["COPY --from=deps . .", "RUN npm ci"], False),  # another stage's files, not the context
         (["RUN --mount=type=bind,source=pnpm-store,target=/s pnpm install --offline"], False),

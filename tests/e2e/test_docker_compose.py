@@ -25,6 +25,10 @@ EVENTS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { 
 CAPTURED = "query($key: [String!]!) { capturedLogs(logKey: $key) { stderr } }"
 RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }"
 
+# pytest-timeout counts the stack's set-up too: a cold build of the platform's image (about three
+# minutes alone, over seven beside CI's other image builds) before the three days' runs.
+pytestmark = pytest.mark.timeout(1500)
+
 
 @pytest.fixture(scope="module")
 def stack(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,19 +50,18 @@ def main() -> None:
     from governance.config import load_estate
     from governance.images import dependencies
     from governance.images.dependencies import npm_package
+    from governance.images.lifecycle import stage_context
 
     versions = [a for a in sys.argv[1:] if not a.startswith("-")] or ["18.20.8", "24.22.3"]
     section = load_estate(ESTATE_FILE).images
-    source = section.apps["frontend"].context
-    config_text = (source / "apps/web/next.config.mjs").read_text()
+    app = section.apps["frontend"]
+    config_text = (app.context / "apps/web/next.config.mjs").read_text()
     excludes = re.findall(r'"(\*\*/node_modules/[^"]+)"', config_text)
     with tempfile.TemporaryDirectory(prefix="bench-node-trace-") as tmp:
         root = Path(tmp)
-        context = root / "frontend"
-        shutil.copytree(source, context, ignore=shutil.ignore_patterns("node_modules", ".next"))
         sources = dependencies.Sources(section.pypi_url, section.npm_url)
-        deps = dependencies.fetch(context, root / "deps", sources, lambda line: None)
-        dependencies.place(deps, context)
+        deps = dependencies.fetch(app.context, root / "deps", sources, lambda line: None)
+        context = stage_context(app, deps, root / "frontend")  # as a build stages it
         subprocess.run(
             ["node", "tools/pnpm/bin/pnpm.cjs", "install", "--offline", "--frozen-lockfile",
              "--store-dir", "pnpm-store"],

@@ -28,21 +28,27 @@ LAB_ENV = "GOVERNANCE_TEST_IMAGE_LAB"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Each command in its own process, as the suite has always run them; the worker's own tests
-    (test_cli_worker.py) turn it on and compare. The run's image lab is placed here, before any
-    pytest-xdist worker starts, so that every worker inherits the same one."""
-    os.environ["GOVERNANCE_CLI_WORKER"] = "off"
+    """Commands run as an operator's do, through the CLI's resident worker (the default), which the
+    run's first command starts in a runtime directory of the run's own; test_cli_worker.py compares
+    its answers with a command's own process. The image lab and that directory are placed here,
+    before any pytest-xdist worker starts, so that every worker inherits the same ones."""
     if not hasattr(config, "workerinput"):
+        os.environ["GOVERNANCE_CLI_WORKER"] = "auto"
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="gw-")  # short: a socket's path
         os.environ[LAB_ENV] = tempfile.mkdtemp(prefix="governance-lab-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput") and LAB_ENV in os.environ:
+    if hasattr(config, "workerinput"):
+        return
+    if LAB_ENV in os.environ:
         from tests.services import close_image_lab
 
         lab = Path(os.environ.pop(LAB_ENV))
         close_image_lab(lab)
         shutil.rmtree(lab, ignore_errors=True)
+    run_governance("worker", "stop")
+    shutil.rmtree(os.environ["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
 def run_governance(
@@ -60,10 +66,15 @@ def run_governance(
 
 
 def dagster_materialize(
-    dagster_home: Path, selection: str, estate: Path | None = None, timeout_s: float = 600
+    dagster_home: Path,
+    selection: str,
+    estate: Path | None = None,
+    timeout_s: float = 600,
+    run_config: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`dagster asset materialize` as an operator or a cron job runs it: each step in its own
-    process (the multiprocess executor), on the persistent instance in `dagster_home`."""
+    process (the multiprocess executor), on the persistent instance in `dagster_home`; `run_config`
+    is the run's config as JSON."""
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     if DATABASE_URL_ENV in env:  # as scripts/dev.sh hands the shared database to Dagster
         env[DAGSTER_STORAGE_URL_ENV] = dagster_storage(env[DATABASE_URL_ENV])
@@ -71,9 +82,10 @@ def dagster_materialize(
     if estate is not None:
         env["GOVERNANCE_ESTATE"] = str(estate)
     dagster = str(Path(sys.executable).parent / "dagster")
+    config = ["--config-json", run_config] if run_config else []
     return subprocess.run(
         [dagster, "asset", "materialize", "-m", "pipelines.definitions", "-a", "defs",
-         "--select", selection],
+         "--select", selection, *config],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -100,7 +100,7 @@ def test_commands_answer_exactly_as_in_their_own_process(clean_csv: Path, tmp_pa
         ["--help"],
     ]
     for argv in cases[:4]:  # the stores are created once, with their own messages
-        governance(*argv, worker=False)
+        governance(*argv)
     before = served()
     for argv in cases:
         alone = governance(*argv, worker=False)

@@ -155,6 +155,7 @@ def test_unexpected_errors_exit_3_with_one_line_and_debug_shows_the_traceback(
         raise KeyError("run_id")
 
     monkeypatch.setattr(governance.models.aliases, "describe", broken)
+    monkeypatch.setenv("GOVERNANCE_CLI_WORKER", "off")  # here, where the listing is broken
     for argv, traceback_shown in ((["models", "list"], False), (["--debug", "models", "list"], True)):
         monkeypatch.setattr("sys.argv", ["governance", *argv])
         with pytest.raises(SystemExit) as exited:

@@ -13,6 +13,7 @@ import dagster as dg
 
 from governance.config import Estate, load_estate
 from pipelines.datasets import dataset_definitions
+from pipelines.executor import governed_multiprocess_executor
 from pipelines.housekeeping import housekeeping
 from pipelines.images import image_definitions
 from pipelines.models import model_definitions, retrain_job
@@ -37,27 +38,6 @@ ESTATE_FILE = Path(
 # dg.Failure(allow_retries=False) and fail at once.
 TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
-
-# Each step runs in its own process (as in the UI). By default it is forked from a server that
-# imported the heavy libraries once per run (pipelines/preload.py) instead of in every step;
-# `execution: {config: {start_method: spawn}}` in a run's config starts each step afresh.
-START_METHODS = {"forkserver": {"preload_modules": ["pipelines.preload"]}, "spawn": {}}
-
-
-def _start_method(config: dict[str, str]) -> dict[str, object]:
-    method = config["start_method"]
-    return {"start_method": {method: START_METHODS[method]}}
-
-
-EXECUTOR = dg.multiprocess_executor.configured(
-    _start_method,
-    config_schema={
-        "start_method": dg.Field(
-            dg.Enum("StartMethod", [dg.EnumValue(method) for method in START_METHODS]),
-            default_value="forkserver",
-        )
-    },
 )
 
 
@@ -97,7 +77,7 @@ def build_definitions(estate: Estate) -> dg.Definitions:
             *alert_sensors(estate.alerts),
             *[r.sensor for r in releases],
         ],
-        executor=EXECUTOR,
+        executor=governed_multiprocess_executor,
         resources={
             "datasets": DatasetStoreResource(),
             "expectations": ExpectationsResource(),

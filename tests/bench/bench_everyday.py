@@ -27,7 +27,7 @@ from tests.conftest import REPO, repository_estate_data, write_estate
 from tests.services import free_port
 
 RELEASE = "penguin_service"
-SPAWN = "execution:\n  config:\n    start_method: spawn\n"
+SPAWN = "execution:\n  config:\n    start_method:\n      spawn: {}\n"
 
 
 OWN_PROCESS = {"GOVERNANCE_CLI_WORKER": "off"}

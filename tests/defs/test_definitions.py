@@ -13,8 +13,10 @@ import dagster as dg
 import pytest
 
 import governance
+from governance.warm import HEAVY_MODULES
 from pipelines.definitions import defs
-from tests.conftest import REPO
+from pipelines.executor import preload_modules
+from tests.conftest import REPO, dagster_materialize
 
 HEAVY = (
     "great_expectations",
@@ -240,3 +242,25 @@ def test_the_local_instance_purges_tick_history(tmp_path: Path) -> None:
         TickStatus.FAILURE: 90,
     }
     assert set(schedules.values()) == {90}
+
+
+def test_each_run_preloads_the_libraries_its_steps_use() -> None:
+    """The forkserver imports a heavy library (GX, MLflow, DVC) once for the steps of a run that
+    use it, when more than one does; a step alone with it imports it itself."""
+    repo = defs.get_repository_def()
+    everything = repo.get_job("__ASSET_JOB")
+    heavy = {module for modules in HEAVY_MODULES.values() for module in modules}
+    assert set(preload_modules(everything)) == {"pipelines.preload", *heavy}
+    assert preload_modules(repo.get_job("heal_penguin_service")) == ["pipelines.preload"]  # one step
+    frontend = everything.get_subset(asset_selection={dg.AssetKey("frontend")})  # and its checks
+    assert preload_modules(frontend) == ["pipelines.preload"]
+    model = preload_modules(everything.get_subset(asset_selection={dg.AssetKey("penguin_classifier")}))
+    assert "mlflow.sklearn" in model and "great_expectations" not in model  # the model and its gate
+
+
+def test_a_run_can_start_each_step_afresh(tmp_path: Path) -> None:
+    """A run's config still chooses Dagster's own start methods: spawn, not the forkserver."""
+    spawn = json.dumps({"execution": {"config": {"start_method": {"spawn": {}}}}})
+    result = dagster_materialize(tmp_path / "dagster", "penguins_raw", run_config=spawn)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RUN_SUCCESS" in result.stderr

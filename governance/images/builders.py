@@ -7,6 +7,7 @@ which is what tells a reviewer whether a build was slow because something real c
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from governance.errors import PermanentError, TransientError
-from governance.images.containers import ContainerStorage, is_transient_output
+from governance.images.containers import ContainerStorage, is_transient_output, run_streaming
 
 Progress = Callable[[str], None]
 
@@ -122,9 +123,16 @@ class BuildahBuilder:
             command += ["--build-arg", f"{name}={value}"]
         command += ["--iidfile", str(id_file), "-f", str(request.dockerfile), "-t", request.tag]
         clock = StepClock(self._STEP, self._CACHED, progress)
-        self.storage.run(
-            [*command, str(request.context)], what=f"build of {request.tag}", on_line=clock.line
-        )
+        env = self.storage.environment()
+        with tempfile.TemporaryDirectory(dir=env["TMPDIR"]) as scratch:
+            if request.no_cache:  # nor a RUN --mount=type=cache's content: under an empty $TMPDIR
+                env["TMPDIR"] = scratch
+            run_streaming(
+                [*command, str(request.context)],
+                what=f"build of {request.tag}",
+                env=env,
+                on_line=clock.line,
+            )
         return clock.finish(id_file.read_text().strip().removeprefix("sha256:"))
 
     def push(self, image_id: str, destination: str, progress: Progress) -> str:

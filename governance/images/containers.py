@@ -85,8 +85,11 @@ class ContainerStorage:
                 partial = conf / f".{name}.{os.getpid()}.partial"
                 partial.write_text(text)
                 partial.replace(conf / name)
+        # buildah keeps RUN --mount=type=cache directories under $TMPDIR: with the storage, too
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
         return {
             **os.environ,
+            "TMPDIR": str(self.root / "tmp"),
             "CONTAINERS_STORAGE_CONF": str(conf / "storage.conf"),
             "CONTAINERS_REGISTRIES_CONF": str(conf / "registries.conf"),
             "CONTAINERS_CONF": str(conf / "containers.conf"),

@@ -302,6 +302,37 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert "unreachable" in refused.stderr.splitlines()[-1]
 
 
+def test_a_cache_mount_carries_over_to_the_next_build_but_not_into_a_no_cache_one(
+    first_build: ImageBuild, tmp_path: Path
+) -> None:
+    """What a RUN step keeps in a cache mount (a compiler's cache: Next's .next/cache) is there for
+    the next build of the storage, never in the image, and a --no-cache build starts without it."""
+    from governance.images.builders import BuildRequest
+
+    estate = write_estate(repository_estate_data(), tmp_path / "estate")
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG EDIT\n"
+        f"RUN --mount=type=cache,id={uuid.uuid4().hex},target=/cache,sharing=locked \\\n"
+        "    echo $EDIT >> /cache/builds && cp /cache/builds /builds\n"
+    )
+    builder = _workspace(estate).builder()
+    storage = _workspace(estate).storage
+
+    def builds_seen(edit: str, no_cache: bool = False) -> list[str]:
+        args = {"BASE_IMAGE": first_build.bases["BASE_IMAGE"], "EDIT": edit}
+        request = BuildRequest(context, context / "Dockerfile", "cache-probe:latest", args, no_cache)
+        image = builder.build(request, lambda line: None).image_id
+        shown = storage.run(["podman", "run", "--rm", image, "cat", "/builds"], what="probe")
+        return shown.split()
+
+    assert builds_seen("one") == ["one"]
+    assert builds_seen("two") == ["one", "two"]
+    assert builds_seen("three", no_cache=True) == ["three"]
+    assert builds_seen("four") == ["one", "two", "four"]  # the storage's cache, kept
+
+
 def test_nothing_inside_a_build_reaches_the_network(first_build: ImageBuild, tmp_path: Path) -> None:
     """RUN steps get no network at all (the fetch step brought everything), so a Dockerfile that
     tries to download fails at once, as a permanent error naming the step."""

@@ -206,7 +206,8 @@ def _materialize_all_from_the_ui(
     tour.page.get_by_role("button", name="Materialize all").click()
     run_id = webserver.run_id(tour.launched_run_prefix())
     tour.shot("materialize-all-launched")
-    assert webserver.wait_for_run(run_id, 420) == "SUCCESS"
+    # the estate's two cold image builds run beside the other workers' (CI measured 414 s)
+    assert webserver.wait_for_run(run_id, 900) == "SUCCESS"
     assert tour.open(f"{webserver.base_url}/asset-groups") == 200
     tour.shot("estate-materialized")
 

@@ -47,8 +47,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lab = Path(os.environ.pop(LAB_ENV))
         close_image_lab(lab)
         shutil.rmtree(lab, ignore_errors=True)
-    run_governance("worker", "stop")
-    shutil.rmtree(os.environ["XDG_RUNTIME_DIR"], ignore_errors=True)
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    if any(runtime.iterdir()):  # a command ran and started the worker (a stop would start one)
+        run_governance("worker", "stop")
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 def run_governance(

@@ -37,17 +37,28 @@ _MOUNT_FIX = (
     "manifests no longer match; copy the lockfile and manifests first and mount only what they key"
 )
 _INSTALLS = {
-    # command prefix -> what makes it frozen (any of), or None when the command is frozen by nature
+    # command words -> what makes it frozen (any of), or None when the command is frozen by nature
     ("npm", "ci"): None,
     ("npm", "install"): (),
     ("npm", "i"): (),
+    ("npm", "add"): (),
     ("pnpm", "install"): ("--frozen-lockfile", "--offline"),
     ("pnpm", "i"): ("--frozen-lockfile", "--offline"),
+    ("pnpm", "add"): (),
     ("yarn", "install"): ("--frozen-lockfile", "--immutable"),
+    ("yarn",): ("--frozen-lockfile", "--immutable"),  # bare `yarn` installs
+    ("yarn", "add"): (),
     ("uv", "sync"): ("--frozen", "--locked"),
+    ("uv", "pip", "sync"): None,
+    ("uv", "pip", "install"): ("-r", "--requirement", "--require-hashes", "--no-deps"),
     ("pip", "install"): ("-r", "--requirement", "--require-hashes", "--no-deps"),
     ("poetry", "install"): ("--no-update",),
 }
+# What runs the command after it: `env NAME=value`, `sudo -u app`, `npx pnpm`, `python3 -m pip`…
+_WRAPPERS = {"env", "sudo", "exec", "command", "nice", "nohup", "time", "npx", "corepack"}
+_WRAPPER_VALUES = {"-u", "-g", "-C", "-n", "--user", "--group"}  # a wrapper option's own value
+_SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+_SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")"}
 
 
 @dataclass(frozen=True)
@@ -284,13 +295,13 @@ def _mounts_whole_context(ins: _Instruction) -> bool:
 def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
     findings = []
     mounted = _mounts_whole_context(ins)
-    for command in re.split(r"&&|\|\||;", ins.args):
-        words = [w for w in _words(ins, command) if not w.startswith("--mount")]
-        words = words[2:] if words[:2] in (["python", "-m"], ["python3", "-m"]) else words
-        for (tool, verb), frozen_by in _INSTALLS.items():
-            if words[:2] != [tool, verb]:
+    for words in _commands(ins):
+        for command, frozen_by in _INSTALLS.items():
+            if tuple(words[: len(command)]) != command:
                 continue
-            install = f"`{tool} {verb}`"
+            if len(command) == 1 and any(not w.startswith("-") for w in words[1:]):
+                continue  # `yarn build`, not a bare `yarn`
+            install = f"`{' '.join(command)}`"
             if frozen_by is not None and not any(flag in words for flag in frozen_by):
                 fix = " or ".join(frozen_by) or "use npm ci"
                 message = f"{install} may re-resolve: install exactly the lockfile ({fix})"
@@ -302,6 +313,70 @@ def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:
                 message = f"{install} runs with the whole build context bind-mounted: {_MOUNT_FIX}"
                 findings.append(Finding("dependency-layer", "error", ins.line, message))
     return findings
+
+
+def _commands(ins: _Instruction) -> list[list[str]]:
+    """The simple commands a RUN runs, each as the words of the tool it invokes: exec form or
+    shell form, split at `&&`, `||`, `;` and pipes outside quotes, into `sh -c` strings, and
+    through whatever runs a tool (an assignment, `env`, `sudo`, `python3 -m`, a path, a version
+    suffix): however it is spelled, an install is judged."""
+    try:
+        exec_form = json.loads(ins.args)
+    except ValueError:
+        exec_form = None
+    if isinstance(exec_form, list) and all(isinstance(w, str) for w in exec_form):
+        return _simple_commands(ins, [exec_form])
+    words = _shell_tokens(ins, ins.args)
+    while words and words[0].startswith("--"):  # RUN's own flags: --mount, --network, --security
+        words = words[1:]
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word in _SEPARATORS:
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return _simple_commands(ins, commands)
+
+
+def _simple_commands(ins: _Instruction, commands: list[list[str]]) -> list[list[str]]:
+    found: list[list[str]] = []
+    for command in commands:
+        words = _tool_words(command)
+        if len(words) >= 3 and words[0] in _SHELLS and re.fullmatch(r"-[a-z]*c[a-z]*", words[1]):
+            found += _commands(_Instruction(ins.line, "RUN", words[2]))
+        elif words:
+            found.append(words)
+    return found
+
+
+def _tool_words(words: list[str]) -> list[str]:
+    """`words` from the tool they run, its name without path or version (`/opt/venv/bin/pip3.11`
+    is `pip`, `pnpm@9` is `pnpm`)."""
+    words = list(words)
+    while words:
+        tool = re.sub(r"(@[\w.^~-]+|[\d.]+)$", "", os.path.basename(words[0]))
+        if re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):  # NAME=value before the command
+            words = words[1:]
+        elif tool in _WRAPPERS:
+            words = words[1:]
+            while words and (words[0].startswith("-") or "=" in words[0]):
+                words = words[2:] if words[0] in _WRAPPER_VALUES else words[1:]
+        elif tool == "python" and words[1:2] == ["-m"]:
+            words = words[2:]
+        else:
+            return [tool, *words[1:]]
+    return []
+
+
+def _shell_tokens(ins: _Instruction, text: str) -> list[str]:
+    """Shell words with the control operators as words of their own, quotes respected."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars="();<>|&")
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        return list(lexer)
+    except ValueError as exc:
+        raise PermanentError(f"line {ins.line}: {ins.keyword} cannot be parsed ({exc})") from None
 
 
 def _parse(text: str) -> list[_Instruction]:

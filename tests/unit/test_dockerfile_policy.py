@@ -65,11 +65,38 @@ def test_the_naive_dockerfile_breaks_every_rule() -> None:
         ("python -m pip install --no-index -r requirements.txt", True),
         ("pip install requests", False),
         ("yarn install --immutable", True),
+        ("uv pip install --require-hashes -r requirements.txt", True),
+        ("uv pip sync requirements.txt", True),
+        ("yarn build", True),  # not an install
+        # however the tool is reached, an install that may re-resolve is one
+        ("uv pip install requests", False),
+        ("/opt/venv/bin/pip install requests", False),
+        ("pip3.11 install requests", False),
+        ("python3.11 -m pip install requests", False),
+        ("PIP_NO_CACHE_DIR=1 pip install requests", False),
+        ("env -i PATH=/usr/bin sudo -u app pip install requests", False),
+        ("--network=none pip install requests", False),
+        ('["pip", "install", "requests"]', False),
+        ("sh -c 'cd /app && npm install'", False),
+        ('bash -lc true; bash -ec "pnpm install"', False),
+        ("echo start | npx pnpm@9 install", False),
+        ("corepack pnpm add left-pad", False),
+        ("yarn", False),
+        ("yarn --frozen-lockfile", True),
+        ("npm add left-pad", False),
+        ("cd /app && pip install requests", False),
+        ("true || (pip install requests)", False),
     ],
 )
 def test_frozen_installs(run: str, frozen: bool) -> None:
     text = f"FROM scratch\nRUN {run}\nUSER app\n"
     assert (("frozen-lockfile", "error", 2) not in rules(text)) is frozen
+
+
+def test_a_quoted_operator_is_part_of_its_word() -> None:
+    """`&&` inside a quoted argument neither splits the command nor breaks its parse."""
+    text = 'FROM scratch\nRUN echo "a && pip install requests" && npm ci\nUSER app\n'
+    assert rules(text) == []
 
 
 def test_base_from_a_build_arg_without_default_is_a_warning() -> None:

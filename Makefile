@@ -17,8 +17,8 @@ lint: setup
 
 # Two workers (pytest-xdist), a module each at a time: the suite waits on builds, servers and runs
 # for half its time, which the other worker fills. They share one image lab (tests/conftest.py).
-# Modules start in collection order, so the two end-to-end tests (the longest) start first
-# (xdist's default would start the modules with the most tests first, and these last).
+# Modules marked `runs_for` start first, longest first, then the rest in collection order
+# (tests/conftest.py; xdist's default would start the modules with the most tests first).
 test: setup lint
 	uv run --frozen pytest --numprocesses 2 --dist loadscope --no-loadscope-reorder
 

@@ -18,6 +18,8 @@ from governance.services import Services
 from tests.conftest import REPO, dagster_materialize, run_governance
 from tests.services import free_port, postgres_server, process_group, sqlite_files, wait_http
 
+pytestmark = pytest.mark.runs_for(280)
+
 
 @pytest.fixture(params=["embedded", "shared database"])
 def stores(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:

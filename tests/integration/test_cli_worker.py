@@ -24,6 +24,8 @@ from governance.services import Settings
 from tests.conftest import REPO, run_governance
 from tests.services import LineageBackend
 
+pytestmark = pytest.mark.runs_for(160)
+
 
 def governance(
     *args: str, worker: bool = True, cwd: Path = REPO, env: dict[str, str] | None = None

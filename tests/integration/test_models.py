@@ -24,6 +24,8 @@ from pipelines.definitions import build_definitions
 from pipelines.resources import MlflowResource
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 
+pytestmark = pytest.mark.runs_for(155)
+
 MODEL = dg.AssetKey("penguin_classifier")
 GATE = dg.AssetCheckKey(MODEL, "meets_promotion_policy")
 NAME = "penguin-classifier"

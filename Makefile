@@ -18,13 +18,14 @@ lint: setup
 	uv run --frozen ruff check governance pipelines tests examples
 	uv run --frozen mypy
 
-# Three workers (pytest-xdist) on two cores, a module each at a time: with two, the cores stood idle
-# 16% of the run while both workers waited on builds, servers and runs (process accounting). They
-# share one image lab (tests/conftest.py).
+# Two workers (pytest-xdist), a module each at a time: the suite waits on builds, servers and runs
+# for half its time, which the other worker fills. They share one image lab (tests/conftest.py).
+# (Three ran 4% faster but starved the longest modules: the season passed its 600 s, and the
+# platform image's webserver missed its smoke test's 30 s.)
 # Modules marked `runs_for` start first, longest first, then the rest in collection order
 # (tests/conftest.py; xdist's default would start the modules with the most tests first).
 test: setup lint
-	uv run --frozen pytest --numprocesses 3 --dist loadscope --no-loadscope-reorder
+	uv run --frozen pytest --numprocesses 2 --dist loadscope --no-loadscope-reorder
 
 # The README's tour: the browser test's screenshots, taken again into docs/tour.
 tour: setup

@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules marked `runs_for(seconds)` first, longest first; the rest in collection order.
     pytest-xdist hands each worker a module at a time in this order: the longest one started last
-    would end the run alone on one worker while the other idles (CI measured 120 s of that)."""
+    would end the run alone on one worker while the other idles (a full run here had 120 s of that)."""
     expected: dict[str, float] = {}
     for item in items:
         marker = item.get_closest_marker("runs_for")

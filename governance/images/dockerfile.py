@@ -59,6 +59,7 @@ _WRAPPERS = {"env", "sudo", "exec", "command", "nice", "nohup", "time", "npx", "
 _WRAPPER_VALUES = {"-u", "-g", "-C", "-n", "--user", "--group"}  # a wrapper option's own value
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 _SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")"}
+_RUN_FLAGS = re.compile(r"^\s*(?:--\S+\s+)*")  # RUN's own: --mount, --network, --security
 
 
 @dataclass(frozen=True)
@@ -320,16 +321,15 @@ def _commands(ins: _Instruction) -> list[list[str]]:
     shell form, split at `&&`, `||`, `;` and pipes outside quotes, into `sh -c` strings, and
     through whatever runs a tool (an assignment, `env`, `sudo`, `python3 -m`, a path, a version
     suffix): however it is spelled, an install is judged."""
+    text = _RUN_FLAGS.sub("", ins.args)
     try:
-        exec_form = json.loads(ins.args)
+        exec_form = json.loads(text)
     except ValueError:
         exec_form = None
     if isinstance(exec_form, list) and all(isinstance(w, str) for w in exec_form):
         return _simple_commands(ins, [exec_form])
-    words = _shell_tokens(ins, ins.args)
-    while words and words[0].startswith("--"):  # RUN's own flags: --mount, --network, --security
-        words = words[1:]
     commands: list[list[str]] = [[]]
+    words = _shell_tokens(ins, text)
     for word in words:
         if word in _SEPARATORS:
             commands.append([])

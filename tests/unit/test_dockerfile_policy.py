@@ -77,6 +77,7 @@ def test_the_naive_dockerfile_breaks_every_rule() -> None:
         ("env -i PATH=/usr/bin sudo -u app pip install requests", False),
         ("--network=none pip install requests", False),
         ('["pip", "install", "requests"]', False),
+        ('--mount=type=cache,target=/root/.cache ["pip", "install", "requests"]', False),
         ("sh -c 'cd /app && npm install'", False),
         ('bash -lc true; bash -ec "pnpm install"', False),
         ("echo start | npx pnpm@9 install", False),

@@ -1,6 +1,7 @@
 """The CLI's resident worker: a command run by it is the command run in its own process (output,
 exit code, environment, working directory, signals), and a worker is only ever used for the code
-it has loaded. The rest of the suite runs commands with the worker off (tests/conftest.py)."""
+it has loaded. The rest of the suite runs its commands through the worker too, an operator's
+default (tests/conftest.py); this module has a worker of its own."""
 
 from __future__ import annotations
 

@@ -206,6 +206,7 @@ def _materialize_all_from_the_ui(
     tour.page.get_by_role("button", name="Materialize all").click()
     run_id = webserver.run_id(tour.launched_run_prefix())
     tour.shot("materialize-all-launched")
+    tour.step_away()
     # the estate's two cold image builds run beside the other workers' (CI measured 414 s)
     assert webserver.wait_for_run(run_id, 900) == "SUCCESS"
     assert tour.open(f"{webserver.base_url}/asset-groups") == 200
@@ -312,6 +313,7 @@ def _materialize_all_from_the_ui(
     tour.page.get_by_role("button", name="Materialize all").first.click()
     retrain = webserver.run_id(tour.launched_run_prefix())
     tour.shot("retrain-job")
+    tour.step_away()
     assert webserver.wait_for_run(retrain, 300) == "SUCCESS"
     assert served(service) == ("green", "penguin-classifier/2")
     # The lineage explorer shows both trainings' versions of the model side by side.
@@ -372,6 +374,7 @@ def _approve_from_the_ui(webserver: Webserver, home: Path, tour: Tour, estate_fi
     assert tour.open(f"{webserver.base_url}/assets/{service.name}") == 200
     tour.page.get_by_role("button", name=re.compile(r"\bMaterialize$")).click()
     release = webserver.run_id(tour.launched_run_prefix())
+    tour.step_away()
     assert webserver.wait_for_run(release, 300) == "SUCCESS"
     assert served(service) == ("green", "penguin-classifier/2")
     assert tour.open(f"{webserver.base_url}/assets/{service.name}") == 200

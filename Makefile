@@ -18,14 +18,12 @@ lint: setup
 	uv run --frozen ruff check governance pipelines tests examples
 	uv run --frozen mypy
 
-# Two workers (pytest-xdist), a module each at a time: the suite waits on builds, servers and runs
-# for half its time, which the other worker fills. They share one image lab (tests/conftest.py).
-# (Three ran 4% faster but starved the longest modules: the season passed its 600 s, and the
-# platform image's webserver missed its smoke test's 30 s.)
-# Modules marked `runs_for` start first, longest first, then the rest in collection order
-# (tests/conftest.py; xdist's default would start the modules with the most tests first).
+# Three workers (pytest-xdist), a module each at a time, sharing one image lab (tests/conftest.py).
+# The long modules (marked `runs_for`: builds, servers, runs) start first, longest first, and at most
+# one per core runs at a time (tests/lanes.py): a third beside two ran the season past its timeout.
+# The short modules come last, on all three: with two workers they left a core idle at the end.
 test: setup lint
-	uv run --frozen pytest --numprocesses 2 --dist loadscope --no-loadscope-reorder
+	uv run --frozen pytest --numprocesses 3 --dist loadscope --no-loadscope-reorder
 
 # The README's tour: the browser test's screenshots, taken again into docs/tour.
 tour: setup

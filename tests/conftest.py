@@ -18,6 +18,7 @@ import yaml
 from governance.config import DatasetSpec, Estate, load_estate
 from governance.home import DATABASE_URL_ENV
 from governance.shared_database import DAGSTER_STORAGE_URL_ENV, dagster_storage
+from tests.lanes import Lanes, lanes_for
 
 REPO = Path(__file__).resolve().parent.parent
 ESTATE_FILE = REPO / "governance.yaml"
@@ -25,6 +26,7 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 
 LAB_ENV = "GOVERNANCE_TEST_IMAGE_LAB"
+LANES = pytest.StashKey[Lanes]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +51,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         expected[module] = max(expected.get(module, 0.0), float(marker.args[0]) if marker else 0.0)
     order = {id(item): index for index, item in enumerate(items)}
     items.sort(key=lambda item: (-expected[item.nodeid.split("::")[0]], order[id(item)]))
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # around pytest-timeout's: a wait is no test's
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A long module waits for a lane (tests/lanes.py) before its first test."""
+    if LANES not in item.config.stash:
+        item.config.stash[LANES] = lanes_for(Path(os.environ[LAB_ENV]))
+    item.config.stash[LANES].enter(
+        item.nodeid.split("::")[0], long=item.get_closest_marker("runs_for") is not None
+    )
+    yield
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -40,6 +40,10 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[LAB_ENV] = tempfile.mkdtemp(prefix="governance-lab-")
 
 
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules marked `runs_for(seconds)` first, longest first; the rest in collection order.
     pytest-xdist hands each worker a module at a time in this order: the longest one started last
@@ -47,20 +51,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     expected: dict[str, float] = {}
     for item in items:
         marker = item.get_closest_marker("runs_for")
-        module = item.nodeid.split("::")[0]
+        module = _module(item)
         expected[module] = max(expected.get(module, 0.0), float(marker.args[0]) if marker else 0.0)
     order = {id(item): index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (-expected[item.nodeid.split("::")[0]], order[id(item)]))
+    items.sort(key=lambda item: (-expected[_module(item)], order[id(item)]))
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # around pytest-timeout's: a wait is no test's
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """A long module waits for a lane (tests/lanes.py) before its first test."""
     if LANES not in item.config.stash:
-        item.config.stash[LANES] = lanes_for(Path(os.environ[LAB_ENV]))
-    item.config.stash[LANES].enter(
-        item.nodeid.split("::")[0], long=item.get_closest_marker("runs_for") is not None
-    )
+        long_modules = {  # in the order above (a dict keeps it), of the tests selected to run
+            _module(other): None for other in item.session.items if other.get_closest_marker("runs_for")
+        }
+        item.config.stash[LANES] = lanes_for(Path(os.environ[LAB_ENV]), list(long_modules))
+    item.config.stash[LANES].enter(_module(item))
     yield
 
 

@@ -59,7 +59,8 @@ _WRAPPERS = {"env", "sudo", "exec", "command", "nice", "nohup", "time", "npx", "
 _WRAPPER_VALUES = {"-u", "-g", "-C", "-n", "--user", "--group"}  # a wrapper option's own value
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 _SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")"}
-_RUN_FLAGS = re.compile(r"^\s*(?:--\S+\s+)*")  # RUN's own: --mount, --network, --security
+# RUN's own flags (--mount, --network, --security), a quoted value's spaces included
+_RUN_FLAGS = re.compile(r"""^\s*(?:--(?:[^\s"']|"[^"]*"|'[^']*')+\s+)*""")
 
 
 @dataclass(frozen=True)

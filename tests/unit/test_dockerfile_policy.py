@@ -78,6 +78,8 @@ def test_the_naive_dockerfile_breaks_every_rule() -> None:
         ("--network=none pip install requests", False),
         ('["pip", "install", "requests"]', False),
         ('--mount=type=cache,target=/root/.cache ["pip", "install", "requests"]', False),
+        ('--mount=type=secret,id="a b" pip install requests', False),
+        ("--mount=type=bind,source='my dir',target=/w npm ci", True),
         ("sh -c 'cd /app && npm install'", False),
         ('bash -lc true; bash -ec "pnpm install"', False),
         ("echo start | npx pnpm@9 install", False),

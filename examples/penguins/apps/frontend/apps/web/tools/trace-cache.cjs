@@ -37,7 +37,8 @@ const objects = (value) => value !== null && typeof value === "object" && !Array
 function readStore(file, key) {
   try {
     const { key: madeUnder, analyses } = JSON.parse(fs.readFileSync(file, "utf8"));
-    return madeUnder === key && objects(analyses) && Object.values(analyses).every(objects) ? analyses : {};
+    const wellFormed = objects(analyses) && Object.values(analyses).every(objects);
+    return madeUnder === key && wellFormed ? analyses : {};
   } catch {
     return {};
   }
@@ -93,7 +94,8 @@ function save(file, key, store, analysisCache, read) {
     const sum = read.get(name);
     if (!name.includes(MODULES) || !sum) continue;
     const { deps, imports, assets, isESM } = analysis;
-    store[name] = { ...store[name], [sum]: { deps: [...deps], imports: [...imports], assets: [...assets], isESM } };
+    const stored = { deps: [...deps], imports: [...imports], assets: [...assets], isESM };
+    store[name] = { ...store[name], [sum]: stored };
     added += 1;
   }
   for (const name of Object.keys(store)) if (!fs.existsSync(name)) delete store[name];
@@ -122,7 +124,7 @@ function once(readlink) {
 }
 
 /** nodeFileTrace reusing analyses across builds, asking each readlink once. Traces whose caller
- * keeps its own cache, or reads files nft's way (so their content is not seen here), pass through. */
+ * keeps its own cache, or reads files nft's way (their content unseen here), pass through. */
 function cachedTrace(trace, directory, key, log = console.log) {
   return async function nodeFileTrace(files, options = {}) {
     if (options.cache || !options.readFile) return trace(files, options);
@@ -140,7 +142,8 @@ function cachedTrace(trace, directory, key, log = console.log) {
     try {
       const kept = save(file, key, store, analysisCache, read);
       if (kept > 0) {
-        log(`   Trace cache: ${reused.size} file analyses reused, ${analysisCache.size - reused.size} made`);
+        const made = analysisCache.size - reused.size;
+        log(`   Trace cache: ${reused.size} file analyses reused, ${made} made`);
       }
     } catch (error) {
       log(`   Trace cache: not saved (${error.message})`);
@@ -154,14 +157,17 @@ function dependencies(root) {
   const { version } = require(require.resolve("next/package.json", { paths: [root] }));
   for (let directory = root; ; directory = path.dirname(directory)) {
     const lockfile = path.join(directory, "pnpm-lock.yaml");
-    if (fs.existsSync(lockfile)) return `next ${version}, lockfile ${sha256(fs.readFileSync(lockfile))}`;
+    if (fs.existsSync(lockfile)) {
+      return `next ${version}, lockfile ${sha256(fs.readFileSync(lockfile))}`;
+    }
     if (path.dirname(directory) === directory) return `next ${version}, no lockfile`;
   }
 }
 
 /** Wraps the nft that Next requires, in place: its exports are configurable getters, so modules
- * that loaded it earlier see the wrap too. Without Next installed here, does nothing. */
-function install(root = process.cwd()) {
+ * that loaded it earlier see the wrap too. Without Next installed for the app in `root`, does
+ * nothing. */
+function install(root) {
   let nft;
   let key;
   try {

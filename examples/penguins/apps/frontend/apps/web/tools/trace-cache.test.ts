@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { readFile, readlink } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -105,7 +113,8 @@ describe("the trace cache", () => {
   it("traces as usual when its store is unreadable", async () => {
     const first = await trace();
     const [store] = readdirSync(join(root, "cache"));
-    writeFileSync(join(root, "cache", store), '{"key": "next 15.5.29, lockfile 1", "analyses": [1]}');
+    const malformed = { key: "next 15.5.29, lockfile 1", analyses: [1] };
+    writeFileSync(join(root, "cache", store), JSON.stringify(malformed));
     expect(await trace()).toEqual(first);
     expect(made).toEqual([3, 3]);
     expect(JSON.parse(readFileSync(join(root, "cache", store), "utf8")).analyses).toHaveProperty(

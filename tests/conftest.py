@@ -18,7 +18,7 @@ import yaml
 from governance.config import DatasetSpec, Estate, load_estate
 from governance.home import DATABASE_URL_ENV
 from governance.shared_database import DAGSTER_STORAGE_URL_ENV, dagster_storage
-from tests.lanes import LANE_COUNT, Lanes, lanes_for, record_long_modules
+from tests.lanes import LANE_COUNT, Lanes, LaneScheduling, lanes_for, record_long_modules
 
 REPO = Path(__file__).resolve().parent.parent
 ESTATE_FILE = REPO / "governance.yaml"
@@ -55,15 +55,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         expected[module] = max(expected.get(module, 0.0), float(marker.args[0]) if marker else 0.0)
     order = {id(item): index for index, item in enumerate(items)}
     items.sort(key=lambda item: (-expected[_module(item)], order[id(item)]))
-    record_long_modules(Path(os.environ[LAB_ENV]), {m for m, s in expected.items() if s})
+    long_modules = {module for module, seconds in expected.items() if seconds}
+    record_long_modules(Path(os.environ[LAB_ENV]), long_modules)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadscope` (make test's), with its long modules handed out only to free lanes."""
     if config.getvalue("dist") != "loadscope":
         return None
-    from tests.lanes import LaneScheduling
-
     return LaneScheduling(config, log, Path(os.environ[LAB_ENV]), LANE_COUNT)
 
 

@@ -4,10 +4,12 @@ pytest-xdist workers, and they start longest first.
 A long module (marked `runs_for`) builds images, serves and launches runs, and keeps about a core
 busy; three of them on two cores ran the season past its timeout. The short modules are single
 Python processes waiting on their subprocesses, and two workers left a core idle for most of the
-suite's last eight minutes. So the suite runs a worker more than the cores, and a worker whose next
-module is long waits, before the module's first test (outside its timeout), until a lane is free
-and every longer module has started: the workers come up in no particular order, and the first
-one up must not take a lane from a longer module whose worker comes up a second later.
+suite's last eight minutes. So the suite runs a worker more than the cores; the scheduler below hands a
+worker a long module only while a lane is free, and a short one otherwise. A worker whose next
+module is long still waits, before the module's first test (outside its timeout), until a lane is
+free and every longer module has started: the workers come up in no particular order, and the
+first one up must not take a lane from a longer module whose worker comes up a second later; and
+once the short modules are all handed out, a long one goes to the next worker that asks.
 The lanes are lock files in the session's directory, and each start leaves a file there.
 """
 

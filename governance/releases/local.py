@@ -269,19 +269,25 @@ def container_name(directory: Path, release: str, color: str) -> str:
 
 def accepting_workers(master: int, port: int) -> list[int]:
     """The master's worker processes that can still accept a connection on the port: those that
-    hold its listening socket. A worker told to quit retitles itself "shutting down" before it
-    closes that socket, so on a busy machine its title alone would call it gone too early."""
+    hold its listening socket. Their titles would not do: a worker a reload has just forked holds
+    the socket before it titles itself "worker process"."""
     listening = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    workers = []
-    for child in _children(master):
-        fds = Path("/proc") / str(child) / "fd"
-        try:
-            held = {os.readlink(fds / fd) for fd in os.listdir(fds)}
-        except OSError:
-            continue  # exited meanwhile (a descriptor closing as it is read counts the same)
-        if held & listening:
-            workers.append(child)
-    return workers
+    return [child for child in _children(master) if _descriptors(child) & listening]
+
+
+def _descriptors(pid: int) -> set[str]:
+    """What the process's open descriptors point at; a descriptor closed while they are read is
+    left out, never the process (a worker that closed a connection meanwhile still accepts)."""
+    fds = Path("/proc") / str(pid) / "fd"
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return set()  # exited meanwhile
+    held = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(fds / name))
+    return held
 
 
 def _listening_inodes(port: int) -> set[str]:

@@ -22,7 +22,6 @@ from governance.locks import file_lock
 from governance.probes import Probe, probe_url
 from governance.releases.candidate import Candidate
 
-NGINX_START_S = 10.0  # for the master and its first worker
 NGINX_CONF = """\
 # Written by the governance platform for release {release}; the upstream is in upstream.conf.
 worker_processes 1;
@@ -156,24 +155,11 @@ class LocalTarget:
             if accepting and not accepting & old:
                 return
             if time.monotonic() > deadline:
-                state = "still had workers of the previous configuration accepting connections"
-                raise self._nginx_failed(
-                    state if accepting else "had no worker accepting connections", timeout_s
+                raise TransientError(
+                    f"nginx for {self.spec.name} still had workers of the previous configuration "
+                    f"accepting connections after {timeout_s:.0f} s (see {self.nginx_dir / 'error.log'})"
                 )
             time.sleep(0.02)
-
-    def _nginx_failed(self, state: str, timeout_s: float) -> TransientError:
-        """The error log's last lines say why: a worker that cannot start logs its reason, then
-        the master that it cannot be respawned."""
-        log = self.nginx_dir / "error.log"
-        try:
-            last = "; ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
-        except OSError:
-            last = ""
-        return TransientError(
-            f"nginx for {self.spec.name} {state} after {timeout_s:.0f} s: "
-            f"{last or '(nothing logged)'} (see {log})"
-        )
 
     def probe(self, color: str | None, path: str, body: Any = None, timeout_s: float = 5.0) -> Probe:
         base = self.service_url if color is None else f"http://127.0.0.1:{self._ports[color]}"
@@ -241,13 +227,12 @@ class LocalTarget:
         self._nginx()  # daemonizes; the service outlives the run that started it
         # Until its first worker holds the socket, a reload would start a second generation
         # that the switch could not tell from the first.
-        deadline = time.monotonic() + NGINX_START_S
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             master = self._nginx_pid()
             if master is not None and accepting_workers(master, self.spec.local.service_port):
                 return
             time.sleep(0.02)
-        raise self._nginx_failed("had no worker accepting connections", NGINX_START_S)
 
     def _nginx(self, *args: str) -> None:
         command = [

@@ -27,4 +27,8 @@ if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version | cut -d' ' -f2)" != "$
   python3 -m pip install -q "uv==$UV_VERSION"
 fi
 
-uv sync --frozen --quiet
+# With bytecode: uv installs none by default, and where PYTHONDONTWRITEBYTECODE is set (this kind of
+# machine sets it) none is ever cached, so every process compiled what it imported: importing
+# mlflow, Great Expectations, scikit-learn and pandas took 15.7 CPU-s instead of 6.6 s, in each of
+# the suite's ~1,000 processes and each run step. Once on a fresh machine (29 s), then unchanged.
+uv sync --frozen --quiet --compile-bytecode

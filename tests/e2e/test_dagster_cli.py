@@ -18,7 +18,7 @@ from governance.services import Services
 from tests.conftest import REPO, dagster_materialize, run_governance
 from tests.services import free_port, postgres_server, process_group, sqlite_files, wait_http
 
-pytestmark = pytest.mark.runs_for(280)
+pytestmark = pytest.mark.runs_for(165)
 
 
 @pytest.fixture(params=["embedded", "shared database"])

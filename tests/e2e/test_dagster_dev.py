@@ -26,7 +26,7 @@ from tests.services import free_port, podman, process_group, release_container
 
 # The whole tour: two cold image builds, three releases, a retrain and a rollback, taking about
 # 8 minutes alone and more beside the other pytest worker; the suite's 600 s is per ordinary test.
-pytestmark = [pytest.mark.timeout(1500), pytest.mark.runs_for(780)]
+pytestmark = [pytest.mark.timeout(1500), pytest.mark.runs_for(740)]
 
 LOCATION = "governance"
 LOCATIONS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }"

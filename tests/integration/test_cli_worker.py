@@ -25,7 +25,7 @@ from governance.services import Settings
 from tests.conftest import REPO, run_governance
 from tests.services import LineageBackend
 
-pytestmark = pytest.mark.runs_for(160)
+pytestmark = pytest.mark.runs_for(100)
 
 
 def governance(

@@ -24,7 +24,7 @@ from pipelines.definitions import build_definitions
 from pipelines.resources import MlflowResource
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 
-pytestmark = pytest.mark.runs_for(155)
+pytestmark = pytest.mark.runs_for(85)
 
 MODEL = dg.AssetKey("penguin_classifier")
 GATE = dg.AssetCheckKey(MODEL, "meets_promotion_policy")

@@ -34,7 +34,7 @@ from tests.services import LineageBackend, free_port, podman, release_container
 RELEASE = "penguin_service"
 MODEL_SERVER = REPO / "examples/penguins/apps/model-server"
 PENGUINS_CSV = Path(str(resources.files("palmerpenguins").joinpath("data/penguins.csv")))
-pytestmark = [pytest.mark.usefixtures("image_lab"), pytest.mark.runs_for(250)]
+pytestmark = [pytest.mark.usefixtures("image_lab"), pytest.mark.runs_for(260)]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from tests.services import free_port, model_server, podman, release_container
 
 WEB = "penguin_web"
 FRONTEND = REPO / "examples/penguins/apps/frontend"
-pytestmark = [pytest.mark.usefixtures("image_lab"), pytest.mark.runs_for(205)]
+pytestmark = [pytest.mark.usefixtures("image_lab"), pytest.mark.runs_for(130)]
 
 
 @pytest.fixture

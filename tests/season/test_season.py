@@ -26,7 +26,7 @@ from tests.conftest import repository_estate_data, run_governance, write_estate
 from tests.season.fixture import HOME, unpack
 from tests.services import free_port
 
-pytestmark = [pytest.mark.usefixtures("image_lab"), pytest.mark.runs_for(300)]
+pytestmark = [pytest.mark.usefixtures("image_lab"), pytest.mark.runs_for(205)]
 FIRST_TWO_DAYS = ("--heal", "1", "--defect", "2:grams_as_kilograms", "--restart", "2")
 LAST_TWO_DAYS = ("--defect", "3:mislabelled", "--rollback", "4")
 

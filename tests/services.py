@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shlex
 import signal
@@ -18,22 +19,30 @@ from pathlib import Path
 from typing import Any
 
 _HANDED_OUT: set[int] = set()
+# Below Linux's ephemeral range (32768-60999): a port handed out here is not taken meanwhile as
+# the source port of some connection. And not the kernel's `bind(0)`, which gives odd ports only:
+# with an even number of workers, the one to take even ports never got one.
+_PORTS = (20000, 32768)
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on, and never one this process handed out before: the
-    kernel can offer the same port to two binds in a row, and a test's two services (a release's
-    colors) would then be given one port. Each pytest-xdist worker takes its own residue of the
-    port numbers, so two workers are never handed one port before either binds it."""
+    """A loopback port nothing listens on, and never one this process handed out before: a
+    test's two services (a release's colors) must never be given one port. Each pytest-xdist
+    worker takes its own residue of the port numbers, so two workers are never handed one port
+    before either binds it."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     slot = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     while True:
+        port = random.randrange(_PORTS[0] + slot, _PORTS[1], workers)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port % workers == slot and port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use
+        _HANDED_OUT.add(port)
+        return port
 
 
 @contextmanager

@@ -22,6 +22,8 @@ from governance.locks import file_lock
 from governance.probes import Probe, probe_url
 from governance.releases.candidate import Candidate
 
+NGINX_START_S = 10.0  # for its first worker to hold the service's socket
+SWITCH_S = 30.0  # for the workers of the previous configuration to stop accepting
 NGINX_CONF = """\
 # Written by the governance platform for release {release}; the upstream is in upstream.conf.
 worker_processes 1;
@@ -148,18 +150,31 @@ class LocalTarget:
         if master is not None:
             self._await_new_workers(master, port, before)
 
-    def _await_new_workers(self, master: int, port: int, old: set[int], timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
+    def _await_new_workers(self, master: int, port: int, old: set[int]) -> None:
+        deadline = time.monotonic() + SWITCH_S
         while True:
             accepting = set(accepting_workers(master, port))
             if accepting and not accepting & old:
                 return
             if time.monotonic() > deadline:
-                raise TransientError(
-                    f"nginx for {self.spec.name} still had workers of the previous configuration "
-                    f"accepting connections after {timeout_s:.0f} s (see {self.nginx_dir / 'error.log'})"
+                state = (
+                    "still had workers of the previous configuration accepting connections"
+                    if accepting
+                    else "had no worker accepting connections"
                 )
+                waited = f"after {SWITCH_S:.0f} s: {self._error_log_tail()}"
+                raise TransientError(f"nginx for {self.spec.name} {state} {waited}")
             time.sleep(0.02)
+
+    def _error_log_tail(self) -> str:
+        """nginx's last words: a worker that cannot start logs why, then the master that it
+        cannot respawn it."""
+        log = self.nginx_dir / "error.log"
+        try:
+            last = log.read_text(errors="replace").strip().splitlines()[-3:]
+        except OSError:
+            last = []
+        return f"{'; '.join(last) or 'nothing logged'} (see {log})"
 
     def probe(self, color: str | None, path: str, body: Any = None, timeout_s: float = 5.0) -> Probe:
         base = self.service_url if color is None else f"http://127.0.0.1:{self._ports[color]}"
@@ -227,7 +242,7 @@ class LocalTarget:
         self._nginx()  # daemonizes; the service outlives the run that started it
         # Until its first worker holds the socket, a reload would start a second generation
         # that the switch could not tell from the first.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + NGINX_START_S
         while time.monotonic() < deadline:
             master = self._nginx_pid()
             if master is not None and accepting_workers(master, self.spec.local.service_port):

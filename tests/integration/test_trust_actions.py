@@ -24,8 +24,9 @@ from governance.audit.store import AuditTrail, SqliteAuditLog
 from governance.config import DatasetSpec
 from governance.datasets.lifecycle import publish
 from governance.datasets.versioning import DatasetStore
-from governance.errors import AuditUnavailable
+from governance.errors import AuditUnavailable, TransientError
 from governance.home import GovernanceHome
+from governance.releases import local
 from governance.releases.local import LocalTarget, accepting_workers
 from tests.conftest import materialize_groups, repository_estate_data, run_governance, write_estate
 from tests.services import free_port
@@ -190,16 +191,22 @@ class ColorServer:
         self.server.server_close()
 
 
-def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tmp_path: Path) -> None:
+def _service_only(tmp_path: Path) -> tuple[LocalTarget, dict[str, int]]:
+    """A local target on free ports, of which only the service (nginx) is exercised: no container
+    storage is needed for a switch."""
     ports = {"service_port": free_port(), "blue_port": free_port(), "green_port": free_port()}
     data = repository_estate_data()
     data["releases"]["penguin_service"]["local"] = ports
     spec = write_estate(data, tmp_path / "estate").release("penguin_service")
-    servers = [ColorServer("blue", ports["blue_port"]), ColorServer("green", ports["green_port"])]
-    # Only the service is exercised: no container storage is needed for a switch.
     target = LocalTarget(
         spec, tmp_path / "release", storage=None, model_dir=lambda c: tmp_path, upstreams={}
     )  # type: ignore[arg-type]
+    return target, ports
+
+
+def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tmp_path: Path) -> None:
+    target, ports = _service_only(tmp_path)
+    servers = [ColorServer("blue", ports["blue_port"]), ColorServer("green", ports["green_port"])]
     port = ports["service_port"]
     try:
         # Each round from a stopped nginx: a switch that starts it races the first worker's start.
@@ -224,6 +231,28 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
             target._nginx("-s", "quit")
         for server in servers:
             server.close()
+
+
+def test_an_nginx_whose_worker_cannot_start_fails_the_switch_with_its_reason(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The master starts, its worker exits at once (here: a working directory that is not there):
+    the switch fails saying so, in nginx's own words, not blaming workers of the previous
+    configuration as it did."""
+    monkeypatch.setattr(local, "NGINX_START_S", 1.0)
+    monkeypatch.setattr(local, "SWITCH_S", 2.0)
+    broken = local.NGINX_CONF.replace(
+        "worker_processes 1;", "worker_processes 1;\nworking_directory /nonexistent;"
+    )
+    monkeypatch.setattr(local, "NGINX_CONF", broken)
+    target, _ = _service_only(tmp_path)
+    try:
+        with pytest.raises(
+            TransientError, match=r"had no worker accepting connections after 2 s: .*chdir"
+        ):
+            target.switch("blue")
+    finally:
+        target._nginx("-s", "quit")
 
 
 # 10. One source of settings: the variable the CLI honours is the one Dagster's resources honour.

@@ -144,16 +144,17 @@ class LocalTarget:
         partial.write_text(UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color]))
         partial.replace(upstream)
         master = self._nginx_pid()
-        port = self.spec.local.service_port
-        before = set(accepting_workers(master, port)) if master else set()
+        # A reload keeps the listening socket: the workers change, not it, so it is looked up once.
+        listening = listening_sockets(self.spec.local.service_port)
+        before = set(accepting_workers(master, listening)) if master else set()
         self._nginx("-s", "reload")
         if master is not None:
-            self._await_new_workers(master, port, before)
+            self._await_new_workers(master, listening, before)
 
-    def _await_new_workers(self, master: int, port: int, old: set[int]) -> None:
+    def _await_new_workers(self, master: int, listening: set[str], old: set[int]) -> None:
         deadline = time.monotonic() + SWITCH_S
         while True:
-            accepting = set(accepting_workers(master, port))
+            accepting = set(accepting_workers(master, listening))
             if accepting and not accepting & old:
                 return
             if time.monotonic() > deadline:
@@ -243,9 +244,11 @@ class LocalTarget:
         # Until its first worker holds the socket, a reload would start a second generation
         # that the switch could not tell from the first.
         deadline = time.monotonic() + NGINX_START_S
+        listening: set[str] = set()
         while time.monotonic() < deadline:
             master = self._nginx_pid()
-            if master is not None and accepting_workers(master, self.spec.local.service_port):
+            listening = listening or listening_sockets(self.spec.local.service_port)
+            if master is not None and accepting_workers(master, listening):
                 return
             time.sleep(0.02)
 
@@ -282,11 +285,10 @@ def container_name(directory: Path, release: str, color: str) -> str:
     return f"governance-{release}-{color}-{home}"
 
 
-def accepting_workers(master: int, port: int) -> list[int]:
-    """The master's worker processes that can still accept a connection on the port: those that
-    hold its listening socket. Their titles would not do: a worker a reload has just forked holds
-    the socket before it titles itself "worker process"."""
-    listening = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+def accepting_workers(master: int, listening: set[str]) -> list[int]:
+    """The master's worker processes that can still accept a connection: those that hold one of
+    its `listening` sockets (`listening_sockets`). Their titles would not do: a worker a reload has
+    just forked holds the socket before it titles itself "worker process"."""
     return [child for child in _children(master) if _descriptors(child) & listening]
 
 
@@ -305,8 +307,9 @@ def _descriptors(pid: int) -> set[str]:
     return held
 
 
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
+def listening_sockets(port: int) -> set[str]:
+    """The port's listening sockets, as a process's descriptor links name them."""
+    sockets = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -316,8 +319,8 @@ def _listening_inodes(port: int) -> set[str]:
             # "sl local_address rem_address st … inode": the address ends in ":PORT" (hex).
             fields = line.split()
             if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    return inodes
+                sockets.add(f"socket:[{fields[9]}]")
+    return sockets
 
 
 def _children(pid: int) -> list[int]:

@@ -27,7 +27,7 @@ from governance.datasets.versioning import DatasetStore
 from governance.errors import AuditUnavailable, TransientError
 from governance.home import GovernanceHome
 from governance.releases import local
-from governance.releases.local import LocalTarget, accepting_workers
+from governance.releases.local import LocalTarget, accepting_workers, listening_sockets
 from tests.conftest import materialize_groups, repository_estate_data, run_governance, write_estate
 from tests.services import free_port
 
@@ -213,11 +213,11 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
         for _ in range(20):
             for color in ["blue", "green", "blue"]:
                 master = target._nginx_pid()
-                before = set(accepting_workers(master, port)) if master else set()
+                before = set(accepting_workers(master, listening_sockets(port))) if master else set()
                 target.switch(color)
                 master = target._nginx_pid()
                 assert master is not None
-                after = set(accepting_workers(master, port))
+                after = set(accepting_workers(master, listening_sockets(port)))
                 # One generation (the configuration has one worker), none of the previous one.
                 assert len(after) == 1 and not after & before, (before, after)
                 answers = {target.probe(None, "/version").body["color"] for _ in range(10)}

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from governance.config import load_estate
-from governance.releases.local import LocalTarget, accepting_workers
+from governance.releases.local import LocalTarget, accepting_workers, listening_sockets
 from tests.conftest import ESTATE_FILE
 from tests.release_evidence import RELEASE, candidate
 
@@ -62,7 +62,8 @@ def test_a_worker_busy_with_other_descriptors_still_counts_as_accepting() -> Non
     try:
         assert worker.stdout is not None
         port = int(worker.stdout.readline())
-        seen = [worker.pid in accepting_workers(os.getpid(), port) for _ in range(100)]
+        listening = listening_sockets(port)
+        seen = [worker.pid in accepting_workers(os.getpid(), listening) for _ in range(100)]
     finally:
         worker.kill()
         worker.wait()

@@ -324,6 +324,9 @@ def listening_sockets(port: int) -> set[str]:
 
 
 def _children(pid: int) -> list[int]:
+    """Every process whose parent is `pid`. Not the kernel's /proc/PID/task/TID/children, one
+    read instead of this scan: it may skip a child while an earlier one exits, as old workers do
+    during a switch, and a skipped old worker would end the switch while it still accepts."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -111,19 +111,20 @@ def fetch(context: Path, cache: Path, sources: Sources, progress: Callable[[str]
 
 def place(dependencies: Dependencies, context: Path) -> None:
     """Hard-link the fetched files into a build context (same files, same layer cache key); the
-    directories are made anew, the empty ones too."""
-    for source in dependencies.path.rglob("*"):
-        dest = context / source.relative_to(dependencies.path)
-        if source.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        if source.name == ".complete":
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, dest)
-        except OSError:
-            shutil.copy2(source, dest)
+    directories are made anew, the empty ones too. Plain strings, not paths: a pnpm store is some
+    ten thousand files, linked again for every build."""
+    root = str(dependencies.path)
+    for directory, _, files in os.walk(root, followlinks=True):
+        target = os.path.join(context, os.path.relpath(directory, root))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            if directory == root and name == ".complete":
+                continue
+            source, dest = os.path.join(directory, name), os.path.join(target, name)
+            try:
+                os.link(source, dest)
+            except OSError:
+                shutil.copy2(source, dest)
 
 
 def _package_files(target: Path, kind: str) -> list[Path]:

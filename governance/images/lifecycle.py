@@ -43,7 +43,7 @@ RETRY = Backoff(attempts=3, base_delay=1.0, max_delay=8.0)
 BUSY = Backoff(attempts=8, base_delay=5.0, max_delay=30.0)  # waits for a busy machine: 155 s
 _MACHINE_CHECKS = ("load",)
 # Generated or host-specific files never belong in a build context.
-_GENERATED = ("node_modules", "dist", ".next", ".venv", "__pycache__", ".pytest_cache")
+_GENERATED = ("node_modules", "dist", ".next", "next-env.d.ts", ".venv", "__pycache__", ".pytest_cache")
 _NOT_CONTEXT = shutil.ignore_patterns(*_GENERATED, "*.pyc")
 
 
@@ -441,14 +441,19 @@ class BuildRecords:
 
 def code_version(app: AppImageSpec) -> str:
     """Every file of the context (source, lockfile, Dockerfile): change one and the image is stale.
-    Runs at every code-location load, so generated trees (node_modules, .venv) are never entered."""
+    Runs at every code-location load, so generated trees (node_modules, .venv) are never entered,
+    and what a developer's tools generate (next-env.d.ts) is not the app's code."""
     files = []
     for source in app.sources:
         if source.is_file():
             files.append(source)
         for directory, subdirectories, names in os.walk(source):
             subdirectories[:] = sorted(d for d in subdirectories if d not in _GENERATED)
-            files += [Path(directory) / name for name in sorted(names) if not name.endswith(".pyc")]
+            files += [
+                Path(directory) / name
+                for name in sorted(names)
+                if name not in _GENERATED and not name.endswith(".pyc")
+            ]
     return fingerprint(*[part for p in files for part in (str(p.relative_to(app.context)), p)])
 
 

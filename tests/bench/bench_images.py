@@ -68,7 +68,9 @@ def _relock_pnpm(context: Path) -> None:
     from governance.images.dependencies import npm_package, pnpm_version
 
     workspace = context / "pnpm-workspace.yaml"
-    workspace.write_text(workspace.read_text().replace("typescript: 5.9.3", "typescript: 5.9.2"))
+    workspace.write_text(
+        workspace.read_text().replace('"@types/node": 24.19.4', '"@types/node": 24.19.2')
+    )
     pnpm = npm_package("pnpm", pnpm_version(context), context.parent / "tools", NPM)
     subprocess.run(
         ["node", str(pnpm / "bin/pnpm.cjs"), "install", "--lockfile-only", "--registry", NPM],

@@ -167,7 +167,7 @@ def _add_dependency(ctx: Path) -> None:
 
 def _bump_catalog(ctx: Path) -> None:
     workspace = ctx / "pnpm-workspace.yaml"
-    workspace.write_text(workspace.read_text().replace("next: 15.5.29", "next: 15.5.28"))
+    workspace.write_text(workspace.read_text().replace("next: 16.5.0", "next: 16.4.6"))
 
 
 def _move_shared_package(ctx: Path) -> None:
@@ -183,7 +183,7 @@ def _move_shared_package(ctx: Path) -> None:
         ),
         (
             _bump_catalog,
-            "pnpm-workspace.yaml: next: default catalog asks '15.5.28', the lockfile has '15.5.29'",
+            "pnpm-workspace.yaml: next: default catalog asks '16.4.6', the lockfile has '16.5.0'",
         ),
         (
             _move_shared_package,
@@ -258,6 +258,21 @@ def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple
         what="node --version",
     )
     assert pinned is not None and version.split()[-1] == f"v{pinned.version}"
+
+
+def test_a_failing_workspace_test_fails_the_frontend_build_naming_it(  # type: ignore[no-untyped-def]
+    image_lab: tuple[str, Path], app_copy
+) -> None:
+    """The workspace's tests run beside `next build` in one step: one failing test fails the
+    build, whatever the build beside it does, and the error names the package and script."""
+
+    def break_a_test(ctx: Path) -> None:
+        test = ctx / "packages/ui/src/measurements.test.ts"
+        test.write_text(test.read_text().replace("toEqual(", "not.toEqual(", 1))
+
+    estate, spec = app_copy(break_a_test, app="frontend")
+    with pytest.raises(PermanentError, match=r"(?s)build of .* failed.*@penguins/ui@1\.0\.0 test"):
+        build_image(spec, _workspace(estate))
 
 
 def test_cli_preflight_build_and_test(first_build: ImageBuild) -> None:

@@ -193,6 +193,7 @@ def measure(root: Path, registry: str, app: str, quick: bool) -> tuple[Rows, str
     rows["cold"] = {name: build(name) for name in contexts}
     if not quick:
         rows["no-cache"] = {name: build(name, no_cache=True) for name in contexts}
+        print("no-cache, the layered build's slowest steps:", *slowest["layered"], sep="\n  ")
     edits: dict[str, list[float]] = {name: [] for name in contexts}
     for edit in range(SOURCE_EDITS):  # the median of a few: one rebuild varies by seconds here
         for name, context in contexts.items():

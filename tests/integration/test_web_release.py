@@ -90,6 +90,9 @@ def test_web_release_serves_predictions_rolls_back_heals_and_refuses(
         html = page(estate)
         assert answer(html) == ("Adelie", "penguin-classifier/1"), html[-2000:]
         assert "Which penguin is it?" in html
+        # The image holds the static files beside the server: the page's scripts load (a 404 raises).
+        scripts = re.findall(r'src="(/_next/static/[^"]+\.js)"', html)
+        assert scripts and all(page(estate, script) for script in scripts)
         assert version(estate) | {"image": ""} == {
             "app": "penguins-web",
             "color": "blue",

@@ -209,7 +209,7 @@ def test_an_app_built_from_part_of_a_repository_stages_and_fingerprints_only_tha
         "deploy/docker/Dockerfile": "FROM scratch\n",
         "src/app.py": "print(1)\n",
         "src/__pycache__/app.cpython-311.pyc": "",
-        "src/next-env.d.ts": "/// <reference types=\"next\" />\n",  # what `next dev` generates
+        "src/next-env.d.ts": '/// <reference types="next" />\n',  # what `next dev` generates
         "tests/test_app.py": "assert True\n",
     }.items():
         (repository / name).parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from governance.config import ReleaseSpec
 from governance.errors import GovernanceError, PermanentError, TransientError
@@ -22,7 +22,7 @@ from governance.locks import file_lock
 from governance.probes import Probe, probe_url
 from governance.releases.candidate import Candidate
 
-NGINX_START_S = 10.0  # for its first worker to hold the service's socket
+NGINX_START_S = 10.0  # for its first worker to start
 SWITCH_S = 30.0  # for the workers of the previous configuration to stop accepting
 NGINX_CONF = """\
 # Written by the governance platform for release {release}; the upstream is in upstream.conf.
@@ -138,34 +138,38 @@ class LocalTarget:
         """Rewrite the upstream and reload; return only once every worker that accepts connections
         runs the new configuration. nginx starts new workers before it tells the old ones to quit,
         so until then a new connection can still reach the previous color."""
-        self._ensure_nginx(color)
+        master = self._ensure_nginx(color)
         upstream = self.nginx_dir / "upstream.conf"
         partial = upstream.with_suffix(".partial")
         partial.write_text(UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color]))
         partial.replace(upstream)
-        master = self._nginx_pid()
         # A reload keeps the listening socket: the workers change, not it, so it is looked up once.
         listening = listening_sockets(self.spec.local.service_port)
-        before = set(accepting_workers(master, listening)) if master else set()
+        before = set(accepting_workers(master, listening))
         self._nginx("-s", "reload")
-        if master is not None:
-            self._await_new_workers(master, listening, before)
+        self._await_new_workers(master, listening, before)
 
     def _await_new_workers(self, master: int, listening: set[str], old: set[int]) -> None:
+        """Until every worker holding the socket is a new one that has started: a new worker holds
+        it from its fork, and may still exit without ever accepting (a start-up that fails)."""
         deadline = time.monotonic() + SWITCH_S
         while True:
             accepting = set(accepting_workers(master, listening))
-            if accepting and not accepting & old:
+            if accepting and not accepting & old and all(map(_started, accepting)):
                 return
             if time.monotonic() > deadline:
-                state = (
+                self._fail(
                     "still had workers of the previous configuration accepting connections"
-                    if accepting
-                    else "had no worker accepting connections"
+                    if accepting & old
+                    else "had no worker accepting connections",
+                    SWITCH_S,
                 )
-                waited = f"after {SWITCH_S:.0f} s: {self._error_log_tail()}"
-                raise TransientError(f"nginx for {self.spec.name} {state} {waited}")
             time.sleep(0.02)
+
+    def _fail(self, state: str, waited_s: float) -> NoReturn:
+        raise TransientError(
+            f"nginx for {self.spec.name} {state} after {waited_s:.0f} s: {self._error_log_tail()}"
+        )
 
     def _error_log_tail(self) -> str:
         """nginx's last words: a worker that cannot start logs why, then the master that it
@@ -224,9 +228,13 @@ class LocalTarget:
     def _nginx_running(self) -> bool:
         return self._nginx_pid() is not None
 
-    def _ensure_nginx(self, color: str) -> None:
-        if self._nginx_running():
-            return
+    def _ensure_nginx(self, color: str) -> int:
+        """The master's pid, starting nginx if it is not running. Never unknown: `nginx` returns
+        before its daemon writes the pid file, and a switch that went on without the pid could
+        not tell which workers serve (CI once saw one return with no worker serving)."""
+        running = self._nginx_pid()
+        if running is not None:
+            return running
         temp = self.nginx_dir / "tmp"
         for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (temp / name).mkdir(parents=True, exist_ok=True)
@@ -241,16 +249,17 @@ class LocalTarget:
             UPSTREAM.format(color=color, release=self.spec.name, port=self._ports[color])
         )
         self._nginx()  # daemonizes; the service outlives the run that started it
-        # Until its first worker holds the socket, a reload would start a second generation
-        # that the switch could not tell from the first.
+        # Until its first worker has started, a reload would start a second generation that the
+        # switch could not tell from the first; a worker that cannot start fails the switch here.
         deadline = time.monotonic() + NGINX_START_S
         listening: set[str] = set()
         while time.monotonic() < deadline:
             master = self._nginx_pid()
             listening = listening or listening_sockets(self.spec.local.service_port)
-            if master is not None and accepting_workers(master, listening):
-                return
+            if master is not None and any(map(_started, accepting_workers(master, listening))):
+                return master
             time.sleep(0.02)
+        self._fail("had no worker accepting connections", NGINX_START_S)
 
     def _nginx(self, *args: str) -> None:
         command = [
@@ -290,6 +299,17 @@ def accepting_workers(master: int, listening: set[str]) -> list[int]:
     its `listening` sockets (`listening_sockets`). Their titles would not do: a worker a reload has
     just forked holds the socket before it titles itself "worker process"."""
     return [child for child in _children(master) if _descriptors(child) & listening]
+
+
+def _started(worker: int) -> bool:
+    """nginx titles a worker "worker process" once its start-up (user, working directory, modules)
+    has succeeded; until then it holds the socket but may exit without accepting. A worker that is
+    shutting down is titled otherwise, and no longer holds the socket."""
+    try:
+        title = (Path("/proc") / str(worker) / "cmdline").read_bytes()
+    except OSError:
+        return False  # exited meanwhile
+    return title.split(b"\0", 1)[0].rstrip() == b"nginx: worker process"
 
 
 def _descriptors(pid: int) -> set[str]:

@@ -233,24 +233,32 @@ def test_a_switch_returns_only_once_old_workers_stopped_accepting(home: Path, tm
             server.close()
 
 
+@pytest.mark.parametrize("when", ["start", "reload"])
 def test_an_nginx_whose_worker_cannot_start_fails_the_switch_with_its_reason(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:
-    """The master starts, its worker exits at once (here: a working directory that is not there):
-    the switch fails saying so, in nginx's own words, not blaming workers of the previous
-    configuration as it did."""
+    """The master starts or reloads, its new worker exits at once (here: a working directory that
+    is not there): the switch fails saying so, in nginx's own words. CI once saw this switch
+    pass under load: a worker holds the service's socket from its fork until it exits, never
+    accepting, and a switch that had not yet read the new master's pid did not wait at all."""
     monkeypatch.setattr(local, "NGINX_START_S", 1.0)
     monkeypatch.setattr(local, "SWITCH_S", 2.0)
-    broken = local.NGINX_CONF.replace(
-        "worker_processes 1;", "worker_processes 1;\nworking_directory /nonexistent;"
-    )
-    monkeypatch.setattr(local, "NGINX_CONF", broken)
+    broken = "worker_processes 1;\nworking_directory /nonexistent;"
     target, _ = _service_only(tmp_path)
     try:
-        with pytest.raises(
-            TransientError, match=r"had no worker accepting connections after 2 s: .*chdir"
-        ):
+        if when == "reload":
             target.switch("blue")
+            conf = target.nginx_dir / "nginx.conf"
+            conf.write_text(conf.read_text().replace("worker_processes 1;", broken))
+        else:
+            monkeypatch.setattr(
+                local, "NGINX_CONF", local.NGINX_CONF.replace("worker_processes 1;", broken)
+            )
+        waited = {"start": 1, "reload": 2}[when]
+        with pytest.raises(
+            TransientError, match=rf"had no worker accepting connections after {waited} s: .*chdir"
+        ):
+            target.switch("green")
     finally:
         target._nginx("-s", "quit")
 

@@ -30,6 +30,7 @@ from tests.conftest import materialize_groups, repository_estate_data, write_est
 from tests.services import LineageBackend, free_port
 
 SECRET = "alert-hook-s3cr3t"
+WINDOW_S = 3600.0  # deduplication: longer than any run between ticks; ended by turning the ledger back
 
 
 @pytest.fixture
@@ -46,9 +47,6 @@ def texts(receiver: LineageBackend, count: int, timeout_s: float = 20) -> list[s
     while len(receiver.received) < count and time.monotonic() < deadline:
         time.sleep(0.05)
     return [str(message["text"]) for message in receiver.received]
-
-
-WINDOW_S = 3600.0
 
 
 def estate_with(tmp_path: Path, **alerts: float) -> Estate:

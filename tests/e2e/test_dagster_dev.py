@@ -34,6 +34,9 @@ RUN_TAGS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key v
 RUNS = "{ runsOrError(limit: 20) { ... on Runs { results { runId } } } }"
 JOBS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+FAILURES = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
+  ... on ExecutionStepFailureEvent { stepKey error { message } }
+  ... on RunFailureEvent { message } } } } }"""
 JOB_RUNS = """
 query($job: String!) {
   runsOrError(filter: {pipelineName: $job}) { ... on Runs { results { runId tags { key value } } } }
@@ -97,6 +100,20 @@ class Webserver:
             time.sleep(1)
             status = self.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
         return status
+
+    def wait_for_success(self, run_id: str, timeout_s: float) -> None:
+        """Fails with the steps' own errors: a bare "FAILURE" from a 7-minute run tells nothing."""
+        status = self.wait_for_run(run_id, timeout_s)
+        if status != "SUCCESS":
+            events = self.query(FAILURES, id=run_id)["logsForRun"].get("events", [])
+            reasons = [
+                f"{event['stepKey']}: {event['error']['message']}"
+                if "stepKey" in event
+                else event["message"]
+                for event in events
+                if event
+            ]
+            raise AssertionError(f"run {run_id} ended {status}:\n" + "\n".join(reasons))
 
     def wait_for_location(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -208,7 +225,7 @@ def _materialize_all_from_the_ui(
     tour.shot("materialize-all-launched")
     tour.step_away()
     # the estate's two cold image builds run beside the other workers' (CI measured 414 s)
-    assert webserver.wait_for_run(run_id, 900) == "SUCCESS"
+    webserver.wait_for_success(run_id, 900)
     assert tour.open(f"{webserver.base_url}/asset-groups") == 200
     tour.shot("estate-materialized")
 
@@ -314,7 +331,7 @@ def _materialize_all_from_the_ui(
     retrain = webserver.run_id(tour.launched_run_prefix())
     tour.shot("retrain-job")
     tour.step_away()
-    assert webserver.wait_for_run(retrain, 300) == "SUCCESS"
+    webserver.wait_for_success(retrain, 300)
     assert served(service) == ("green", "penguin-classifier/2")
     # The lineage explorer shows both trainings' versions of the model side by side.
     assert tour.open(links["penguin_classifier.lineage_explorer"]) == 200
@@ -327,7 +344,7 @@ def _materialize_all_from_the_ui(
     assert tour.open(f"{jobs}/rollback_{service.name}/playground") == 200
     tour.page.get_by_role("button", name="Launch Run").click()
     rollback = tour.launched_run_id()
-    assert webserver.wait_for_run(rollback, 120) == "SUCCESS"
+    webserver.wait_for_success(rollback, 120)
     tour.shot("rollback-run")
     assert served(service) == ("blue", "penguin-classifier/1")
 
@@ -375,7 +392,7 @@ def _approve_from_the_ui(webserver: Webserver, home: Path, tour: Tour, estate_fi
     tour.page.get_by_role("button", name=re.compile(r"\bMaterialize$")).click()
     release = webserver.run_id(tour.launched_run_prefix())
     tour.step_away()
-    assert webserver.wait_for_run(release, 300) == "SUCCESS"
+    webserver.wait_for_success(release, 300)
     assert served(service) == ("green", "penguin-classifier/2")
     assert tour.open(f"{webserver.base_url}/assets/{service.name}") == 200
     tour.page.get_by_text("approved by alice").first.wait_for()
@@ -449,7 +466,7 @@ def _heal_through_a_run_the_sensor_asks_for(webserver: Webserver, home: Path, es
     assert len(failing) == 1, f"the sensor asked for {len(failing)} runs of {job} after 2 failures"
     ((run_id, tags),) = failing
     assert tags["dagster/sensor_name"] == job and tags[OBSERVED_TAG].startswith("needs action: ")
-    assert webserver.wait_for_run(run_id, 180) == "SUCCESS"
+    webserver.wait_for_success(run_id, 180)
     assert served(service) == (color, model)
     governance = {"GOVERNANCE_HOME": str(home), "GOVERNANCE_ESTATE": str(estate_file)}
     shown = run_governance(

@@ -370,6 +370,9 @@ class SmokeSpec(_Strict):
     path: str = Field(pattern=r"^/", description="e.g. /predict, or a page with its query")
     body: dict[str, list[dict[str, str | int | float]]] | None = None
     expect: str | None = Field(default=None, min_length=1)
+    # A fresh color's first answer loads its code, and a page asks its own services before it
+    # answers: a release must outwait those calls' timeouts, or it refuses an app that works.
+    timeout_s: float = Field(default=30.0, gt=0)
 
 
 class ReleaseSpec(_Strict):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from governance.audit.store import AuditTrail
-from governance.config import ReleaseSpec
+from governance.config import ReleaseSpec, SmokeSpec
 from governance.errors import AuditUnavailable, PermanentError
 from governance.notify.alerts import Alert, Alerts
 from governance.probes import Probe
@@ -277,24 +277,10 @@ class Controller:
         ready = self.target.probe(color, "/readyz")
         if not ready.ok:
             return ready
-        answered = self._smoke_request(color)
+        answered = smoke_request(self.target, self.spec.smoke, color)
         if not answered.ok:
             return answered
         return Probe(True, 200, f"/readyz answered 200; {answered.detail}")
-
-    def _smoke_request(self, color: str | None) -> Probe:
-        """The release's smoke request on one color, or through the service (None)."""
-        smoke = self.spec.smoke
-        answer = self.target.probe(color, smoke.path, body=smoke.body)
-        if not answer.ok:
-            return answer
-        text = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
-        if smoke.expect is not None and smoke.expect not in text:
-            return Probe(
-                False, answer.status, f"{smoke.path} answered without {smoke.expect!r}: {_shown(text)}"
-            )
-        shown = answer.body.get("predictions") if isinstance(answer.body, dict) else None
-        return Probe(True, 200, f"{smoke.path} answered 200" + (f" ({shown})" if shown else ""))
 
     def _verify(self, color: str) -> Probe:
         """Through the service: the new color answers /version, and the smoke request."""
@@ -302,7 +288,7 @@ class Controller:
         while True:
             version = self.target.probe(None, "/version", timeout_s=2)
             if version.ok and isinstance(version.body, dict) and version.body.get("color") == color:
-                answered = self._smoke_request(None)
+                answered = smoke_request(self.target, self.spec.smoke, None)
                 return Probe(
                     answered.ok, answered.status, f"service routes to {color}; {answered.detail}"
                 )
@@ -387,6 +373,20 @@ class Controller:
         state.decide(outcome.decision)
         self.states.save(state)
         return outcome
+
+
+def smoke_request(target: Target, smoke: SmokeSpec, color: str | None) -> Probe:
+    """The release's smoke request on one color, or through the service (None)."""
+    answer = target.probe(color, smoke.path, body=smoke.body, timeout_s=smoke.timeout_s)
+    if not answer.ok:
+        return answer
+    text = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
+    if smoke.expect is not None and smoke.expect not in text:
+        return Probe(
+            False, answer.status, f"{smoke.path} answered without {smoke.expect!r}: {_shown(text)}"
+        )
+    shown = answer.body.get("predictions") if isinstance(answer.body, dict) else None
+    return Probe(True, 200, f"{smoke.path} answered 200" + (f" ({shown})" if shown else ""))
 
 
 def _shown(text: str, limit: int = 240) -> str:

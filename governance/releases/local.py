@@ -22,7 +22,7 @@ from governance.locks import file_lock
 from governance.probes import Probe, probe_url
 from governance.releases.candidate import Candidate
 
-NGINX_START_S = 10.0  # for its first worker to start
+NGINX_START_S = 30.0  # for its first worker to start (milliseconds, unless the machine is loaded)
 SWITCH_S = 30.0  # for the workers of the previous configuration to stop accepting
 NGINX_CONF = """\
 # Written by the governance platform for release {release}; the upstream is in upstream.conf.

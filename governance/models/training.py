@@ -93,7 +93,11 @@ def train_and_register(
                 "trainer": spec.trainer.function,
             }
         )
-        mlflow.log_input(_tracked_dataset(frame, spec, dataset_source, dataset_md5), context="training")
+        dataset = _tracked_dataset(frame, spec, dataset_source, dataset_md5)
+        registry.call(
+            f"record {spec.dataset} as the training input",
+            lambda: mlflow.log_input(dataset, context="training"),
+        )
         model = load_callable(spec.trainer)(x_train, y_train, params=dict(spec.params), seed=spec.seed)
         metrics = classification_metrics(list(y_test), list(model.predict(x_test)))
         mlflow.log_metrics(metrics)

@@ -1,6 +1,6 @@
 """MLflow tracking and registry behind one small class.
 
-Three MLflow behaviours are tamed here:
+Four MLflow behaviours are tamed here:
 - its HTTP client retries for minutes by default; the platform bounds each request and retries with
   its own backoff, so an unreachable server is a clear, quick TransientError;
 - sqlite without a busy timeout raises "database is locked" under concurrent writers (mlflow#6490);

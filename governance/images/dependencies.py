@@ -3,7 +3,9 @@
 A build must not reach the network, so everything its install needs is fetched here first (a
 wheelhouse for uv/pip apps, a pnpm store plus the pinned pnpm for pnpm apps), checked against the
 lockfile's hashes, and kept in a cache keyed by the lockfile's digest and the recipe: a lockfile
-that didn't change costs no fetch. The build copies the result from its context.
+that didn't change costs no fetch. The build reads the result in place, as the named build context
+`deps` (`COPY --from=deps`, `RUN --mount=type=bind,from=deps`); an entry is never changed once
+complete, so builds share it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import platform
 import shutil
 import sys
@@ -31,6 +32,7 @@ from governance.locks import file_lock
 # The interpreter and glibc of Debian's python3 per suite: wheels are fetched for the base, not the host.
 DEBIAN_PYTHON = {"bookworm": ("3.11", "2_36"), "trixie": ("3.13", "2_41")}
 _RECIPE = 1  # bump when what a fetch produces changes
+CONTEXT = "deps"  # the named build context a Dockerfile reads the fetched files from
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Dependencies:
     lockfile: Path
     lockfile_digest: str  # sha256:… of the lockfile's bytes
     key: str
-    path: Path  # what the build context receives
+    path: Path  # the build's named context CONTEXT
     fetched: bool  # False when the cache already held this lockfile's dependencies
     seconds: float
     packages: int
@@ -107,24 +109,6 @@ def fetch(context: Path, cache: Path, sources: Sources, progress: Callable[[str]
     return Dependencies(
         kind, lockfile, digest, key, target, fetched, time.monotonic() - started, packages
     )
-
-
-def place(dependencies: Dependencies, context: Path) -> None:
-    """Hard-link the fetched files into a build context (same files, same layer cache key); the
-    directories are made anew, the empty ones too. Plain strings, not paths: a pnpm store is some
-    ten thousand files, linked again for every build."""
-    root = str(dependencies.path)
-    for directory, _, files in os.walk(root, followlinks=True):
-        target = os.path.join(context, os.path.relpath(directory, root))
-        os.makedirs(target, exist_ok=True)
-        for name in files:
-            if directory == root and name == ".complete":
-                continue
-            source, dest = os.path.join(directory, name), os.path.join(target, name)
-            try:
-                os.link(source, dest)
-            except OSError:
-                shutil.copy2(source, dest)
 
 
 def _package_files(target: Path, kind: str) -> list[Path]:

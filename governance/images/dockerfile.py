@@ -5,6 +5,8 @@
   builder that does not hash mounts reuses an install the manifests no longer match (copy the
   lockfile first, install, then copy the source);
 - `frozen-lockfile`: an install that may re-resolve instead of installing exactly the lockfile;
+- `dependency-cache`: the fetched dependencies (the named context `deps`, the lockfile's cache
+  entry itself, shared by every build of that lockfile) mounted so that a step could write to them;
 - `unpinned-base`: a base image by moving tag instead of `@sha256:` digest;
 - `root-user`: the final stage runs as root;
 - `secret-in-env`: a credential baked into the image through ENV or ARG.
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from governance.errors import PermanentError
+from governance.images.dependencies import CONTEXT
 
 _SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?)", re.I
@@ -92,7 +95,11 @@ def lint(path: Path, build_args: Mapping[str, str] | None = None) -> list[Findin
         own = lint_text(text, build_args)
     except PermanentError as exc:
         raise PermanentError(f"{path}: {exc}") from None
-    return sorted([*own, *hadolint(path)], key=lambda f: (f.line, f.rule))
+    # hadolint knows a Dockerfile's stages, not the named context every build is given (`deps`,
+    # the fetched dependencies): its "not a stage" warning on a copy from that context is noise.
+    given = {i.line for i in _parse(text) if f"--from={CONTEXT}" in i.args.split()}
+    found = [f for f in hadolint(path) if not (f.rule == "hadolint:DL3022" and f.line in given)]
+    return sorted([*own, *found], key=lambda f: (f.line, f.rule))
 
 
 def hadolint(path: Path) -> list[Finding]:
@@ -161,6 +168,8 @@ def lint_text(text: str, build_args: Mapping[str, str] | None = None) -> list[Fi
             stage_users[list(stage_users)[-1]] = user
         elif ins.keyword == "RUN":
             findings += _installs(ins, whole_source_copied)
+            if CONTEXT not in stage_users:  # not a stage of that name
+                findings += _writable_dependencies(ins)
     if user is None or not user:
         findings.append(Finding("root-user", "error", instructions[-1].line,
                                 "the final stage's USER is set at build time: it cannot be proven "
@@ -277,21 +286,45 @@ def _whole_context(source: str) -> bool:
     return os.path.normpath(source.lstrip("/") or ".") in (".", "*")
 
 
+def _mounts(ins: _Instruction) -> list[dict[str, str]]:
+    """The options of each `RUN --mount` (a bare option, such as `rw`, maps to "")."""
+    mounts = []
+    for word in _words(ins, ins.args):
+        if word.startswith("--mount="):
+            options = (option.partition("=") for option in word.removeprefix("--mount=").split(","))
+            mounts.append({key: value for key, _, value in options})
+    return mounts
+
+
 def _mounts_whole_context(ins: _Instruction) -> bool:
     """A `RUN --mount` of type bind (the default type) from the build context (no `from=`) whose
     source is the context's root (the default source)."""
-    for word in _words(ins, ins.args):
-        if not word.startswith("--mount="):
-            continue
-        options: dict[str, str] = {}
-        for option in word.removeprefix("--mount=").split(","):
-            key, _, value = option.partition("=")
-            options[key] = value
-        source = options.get("source", options.get("src", "."))
-        bind = options.get("type", "bind") == "bind" and "from" not in options
-        if bind and _whole_context(source):
-            return True
-    return False
+    return any(
+        options.get("type", "bind") == "bind"
+        and "from" not in options
+        and _whole_context(options.get("source", options.get("src", ".")))
+        for options in _mounts(ins)
+    )
+
+
+def _writable_dependencies(ins: _Instruction) -> list[Finding]:
+    """A mount of the fetched dependencies that is not a read-only bind: buildah mounts a named
+    context in place, so a `rw` bind (or a cache mount based on it) writes into the cache entry."""
+    return [
+        Finding(
+            "dependency-cache",
+            "error",
+            ins.line,
+            f"RUN --mount from={CONTEXT} lets the step write to the fetched dependencies, which are "
+            "the lockfile's cache entry shared by every build of it: mount them type=bind, read-only",
+        )
+        for options in _mounts(ins)
+        if options.get("from") == CONTEXT
+        and (
+            options.get("type", "bind") != "bind"
+            or any(options.get(flag, "false") != "false" for flag in ("rw", "readwrite"))
+        )
+    ]
 
 
 def _installs(ins: _Instruction, whole_source_copied: bool) -> list[Finding]:

@@ -328,13 +328,18 @@ def _build_image(
     # and move the `:build` tag, under the first (two runs, or homes sharing a storage).
     with file_lock(workspace.root / "locks" / f"build-{app.name}.lock"):
         with phases.phase("context"):
-            context = stage_context(app, deps, workspace.root / "contexts" / app.name)
+            context = stage_context(app, workspace.root / "contexts" / app.name)
+        request = BuildRequest(
+            context,
+            context / app.dockerfile,
+            tag,
+            build_args,
+            no_cache,
+            contexts={dependencies.CONTEXT: deps.path},
+        )
         with phases.phase("build"):
             outcome = with_retries(
-                lambda: builder.build(
-                    BuildRequest(context, context / app.dockerfile, tag, build_args, no_cache),
-                    progress,
-                ),
+                lambda: builder.build(request, progress),
                 what=f"build of {app.name}",
                 backoff=RETRY,
             )
@@ -503,9 +508,9 @@ def _bases_present(app: AppImageSpec, workspace: ImageWorkspace) -> bool:
         return False
 
 
-def stage_context(app: AppImageSpec, deps: dependencies.Dependencies, context: Path) -> Path:
-    """The app's source plus its fetched dependencies. Files keep their times and the dependencies
-    are hard links to the cache, so unchanged inputs keep their layer cache keys."""
+def stage_context(app: AppImageSpec, context: Path) -> Path:
+    """The app's sources, nothing else (its dependencies are the named context `deps`). Files keep
+    their times, so unchanged inputs keep their layer cache keys."""
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir(parents=True)
     for source in app.sources:
@@ -515,5 +520,4 @@ def stage_context(app: AppImageSpec, deps: dependencies.Dependencies, context: P
         else:
             staged.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, staged)
-    dependencies.place(deps, context)
     return context

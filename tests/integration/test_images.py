@@ -371,3 +371,69 @@ def test_nothing_inside_a_build_reaches_the_network(first_build: ImageBuild, tmp
     )
     with pytest.raises(PermanentError, match=r"(?s)name resolution.*building at STEP \"RUN python3"):
         builder.build(request, lambda line: None)
+
+
+def test_a_build_cannot_change_the_dependencies_it_is_given(  # type: ignore[no-untyped-def]
+    first_build: ImageBuild, tmp_path: Path, app_copy
+) -> None:
+    """The fetched dependencies are the lockfile's cache entry itself, shared by every build of
+    that lockfile and mounted in place: a step that writes to the read-only bind fails and the entry
+    is as it was; a Dockerfile that mounts them writable (which buildah would write through) is
+    refused by the policy before any build."""
+    from governance.images.builders import BuildRequest
+
+    estate = write_estate(repository_estate_data(), tmp_path / "estate")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "requirements.txt").write_text("fetched\n")
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN --mount=type=bind,from=deps,target=/deps "
+        "echo changed > /deps/requirements.txt && touch /deps/new\n"
+    )
+    request = BuildRequest(
+        context,
+        context / "Dockerfile",
+        "write-probe:latest",
+        {"BASE_IMAGE": first_build.bases["BASE_IMAGE"]},
+        contexts={dependencies.CONTEXT: deps},
+    )
+    with pytest.raises(PermanentError, match=r"(?s)Read-only file system.*building at STEP"):
+        _workspace(estate).builder().build(request, lambda line: None)
+    assert [p.name for p in deps.iterdir()] == ["requirements.txt"]
+    assert (deps / "requirements.txt").read_text() == "fetched\n"
+
+    def mount_writable(ctx: Path) -> None:
+        dockerfile = ctx / "Dockerfile"
+        mount = "from=deps,source=wheelhouse,target=/wheelhouse"
+        dockerfile.write_text(dockerfile.read_text().replace(mount, f"{mount},rw"))
+
+    estate, spec = app_copy(mount_writable)
+    with pytest.raises(PermanentError, match=r"dependency-cache.*mount them type=bind, read-only"):
+        build_image(spec, _workspace(estate))
+
+
+def test_a_docker_engine_refuses_a_build_that_needs_named_contexts(
+    image_lab: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The Docker SDK's build API has no named build contexts, through which fetched dependencies
+    reach every app's build: such a build is refused before it starts, naming the builder that
+    can, rather than failing inside the engine on an image called `deps`."""
+    import os
+
+    from governance.images.builders import BuildRequest, DockerBuilder
+    from governance.images.engine import docker_host, start_engine, stop_engine
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY --from=deps requirements.txt /\n")
+    # podman's API service, a real Docker-compatible engine, on the lab's builder storage.
+    storage = _workspace(write_estate(repository_estate_data(), tmp_path / "estate")).storage
+    start_engine(storage, os.getgid())
+    try:
+        request = BuildRequest(
+            tmp_path, tmp_path / "Dockerfile", "probe:latest", {}, contexts={"deps": tmp_path}
+        )
+        with pytest.raises(PermanentError, match=r"cannot pass named build contexts \(deps\)"):
+            DockerBuilder(base_url=docker_host(storage)).build(request, lambda line: None)
+    finally:
+        stop_engine(storage)

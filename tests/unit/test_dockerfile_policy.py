@@ -203,3 +203,43 @@ def test_installs_that_depend_on_the_whole_source(lines: list[str], flagged: boo
     """Copied or bind-mounted, the whole context as an install's input is the same defect."""
     text = "FROM scratch AS deps\nFROM scratch\n" + "\n".join(lines) + "\nUSER app\n"
     assert any(rule == "dependency-layer" for rule, _, _ in rules(text)) is flagged
+
+
+def test_a_copy_from_the_dependencies_context_is_not_taken_for_a_missing_stage(
+    tmp_path: Path,
+) -> None:
+    """hadolint knows stages, not the named context `deps` the platform gives every build; a
+    `--from` that names neither is still flagged."""
+    from governance.images.dockerfile import lint
+
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        f"FROM debian@{DIGEST}\nCOPY --from=deps requirements.txt /\nCOPY --from=dep x /\nUSER app\n"
+    )
+    assert [f.line for f in lint(dockerfile) if f.rule == "hadolint:DL3022"] == [3]
+
+
+@pytest.mark.parametrize(
+    ("mount", "flagged"),
+    [
+        ("type=bind,from=deps,source=wheelhouse,target=/w", False),
+        ("from=deps,target=/w,ro", False),
+        ("from=deps,target=/w,rw=false", False),
+        ("type=bind,from=deps,source=wheelhouse,target=/w,rw", True),
+        ("from=deps,target=/w,readwrite", True),
+        ("from=deps,target=/w,rw=true", True),
+        ("type=cache,from=deps,target=/w", True),
+        ("type=bind,from=build,target=/w,rw", False),  # a stage's files: writes are the step's own
+        ("type=bind,source=wheelhouse,target=/w,rw", False),  # the staged context, made per build
+    ],
+)
+def test_a_step_that_could_write_to_the_fetched_dependencies(mount: str, flagged: bool) -> None:
+    """The named context `deps` is the lockfile's cache entry, mounted in place (buildah writes a
+    `rw` bind through to it): only a read-only bind of it passes."""
+    text = f"FROM scratch AS build\nFROM debian@{DIGEST}\nRUN --mount={mount} true\nUSER app\n"
+    assert (("dependency-cache", "error", 3) in rules(text)) is flagged
+
+
+def test_a_stage_named_like_the_dependencies_context_is_a_stage() -> None:
+    text = f"FROM scratch AS deps\nFROM debian@{DIGEST}\nRUN --mount=from=deps,target=/w,rw true\nUSER app\n"
+    assert rules(text) == []

@@ -200,7 +200,6 @@ def test_an_app_built_from_part_of_a_repository_stages_and_fingerprints_only_tha
     """The platform's image is built from the repository, of which `include` names the sources:
     they (and the Dockerfile) are the build context and the code version; nothing else is, so a
     change elsewhere (a test, a note) neither stales the image nor reaches its build."""
-    from governance.images.dependencies import Dependencies
     from governance.images.lifecycle import code_version, stage_context
 
     repository = tmp_path / "repository"
@@ -225,8 +224,7 @@ def test_an_app_built_from_part_of_a_repository_stages_and_fingerprints_only_tha
         repository / "pyproject.toml",
         repository / "src",
     ]
-    empty = Dependencies("wheelhouse", repository / "uv.lock", "", "", tmp_path / "no-deps", False, 0, 0)
-    staged = stage_context(app, empty, tmp_path / "context")
+    staged = stage_context(app, tmp_path / "context")
     assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file()) == [
         "deploy/docker/Dockerfile",
         "pyproject.toml",
@@ -271,25 +269,3 @@ def test_a_pnpm_store_counts_one_package_per_index_file(tmp_path: Path, index: s
         (store / path).parent.mkdir(parents=True, exist_ok=True)
         (store / path).write_text("{}")
     assert len(_package_files(tmp_path, "pnpm-store")) == 2
-
-
-def test_fetched_dependencies_are_placed_as_links_with_their_empty_directories(
-    tmp_path: Path,
-) -> None:
-    """The same files (so the same layer cache key), the store's empty directories too (pnpm
-    expects them), and not the fetch's own completion marker."""
-    from governance.images.dependencies import Dependencies, place
-
-    fetched = tmp_path / "cache" / "pnpm-store-0123"
-    index = fetched / "pnpm-store" / "v10" / "index" / "0a" / "1b2c-react@19.2.9.json"
-    index.parent.mkdir(parents=True)
-    index.write_text("{}")
-    (fetched / "pnpm-store" / "v10" / "tmp").mkdir()
-    (fetched / ".complete").write_text("sha256:0123")
-    context = tmp_path / "context"
-    place(Dependencies("pnpm-store", Path("pnpm-lock.yaml"), "", "0123", fetched, False, 0, 1), context)
-
-    placed = context / index.relative_to(fetched)
-    assert placed.stat().st_ino == index.stat().st_ino
-    assert (context / "pnpm-store" / "v10" / "tmp").is_dir()
-    assert not (context / ".complete").exists()

@@ -5,7 +5,7 @@ Four MLflow behaviours are tamed here:
   its own backoff, so an unreachable server is a clear, quick TransientError;
 - sqlite without a busy timeout raises "database is locked" under concurrent writers (mlflow#6490);
 - version numbers can race on creation (mlflow#22635): a registration is retried, and made
-  idempotent with a registration id tag, so a retry never yields a second version.
+  idempotent with a registration id tag, so a retry never yields a second version;
 - a dataset's row is shared by every run of the experiment that logs it, and the store reads then
   inserts it: two trainings on the same data at once lose a unique-constraint race, so a logged
   input goes through `call` too (a retry finds the row and links it).

@@ -148,6 +148,14 @@ class ContainerStorage:
         )
 
 
+# Terminal escapes (colours, cursor moves, links): tools that colour their output in a container
+# (Vitest, pnpm) would otherwise put them in progress lines, logs and error messages.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# Enough of a failing output to hold a test runner's failure (the test, its assertion, the code)
+# as well as its summary, which alone would not say which test failed.
+_ERROR_LINES = 40
+
+
 def run_streaming(
     command: Sequence[str],
     *,
@@ -176,7 +184,7 @@ def run_streaming(
     watchdog.start()
     try:
         for line in process.stdout:
-            lines.append(line.rstrip("\n"))
+            lines.append(_ESCAPE.sub("", line.rstrip("\n")))
             if on_line is not None:
                 on_line(lines[-1])
         code = process.wait()
@@ -186,7 +194,7 @@ def run_streaming(
         raise TransientError(f"{what}: timed out after {timeout_s:.0f} s")
     output = "\n".join(lines)
     if code != 0:
-        tail = "\n".join(lines[-15:])
+        tail = "\n".join(lines[-_ERROR_LINES:])
         error = TransientError if is_transient_output(tail) else PermanentError
         raise error(f"{what} failed (exit {code}):\n{tail}")
     return output

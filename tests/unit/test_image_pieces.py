@@ -12,7 +12,7 @@ from governance.config import BaseImageSpec
 from governance.errors import ConfigError, PermanentError
 from governance.images.bases import recipe_tag
 from governance.images.builders import BuildahBuilder, DockerBuilder, StepClock
-from governance.images.containers import ContainerStorage, is_transient_output
+from governance.images.containers import ContainerStorage, is_transient_output, run_streaming
 from governance.images.dependencies import _platform_flags
 from governance.images.dockerfile import lint_text
 from tests.conftest import repository_estate_data, write_estate
@@ -78,6 +78,23 @@ def test_docker_engine_steps_parse_the_same_way() -> None:
 )
 def test_failures_are_classified(output: str, transient: bool) -> None:
     assert is_transient_output(output) is transient
+
+
+def test_a_tools_colours_reach_neither_progress_nor_the_error() -> None:
+    """A test runner's failure in a build, as Vitest prints it: the lines stream without their
+    terminal escapes, and the error keeps the failing test, not only the summary after it."""
+    failure = (
+        r"printf '\033[41m FAIL \033[49m \033[46m@penguins/ui\033[49m src/a.test.ts > adds\n'; "
+        r"printf '\033]8;;https://vitest.dev\007docs\033]8;;\007 \033[2K\033[1Gline %s\n' $(seq 30); "
+        "exit 3"
+    )
+    streamed: list[str] = []
+    with pytest.raises(PermanentError) as failed:
+        run_streaming(["sh", "-c", failure], what="build of web", on_line=streamed.append)
+    assert streamed[0] == " FAIL  @penguins/ui src/a.test.ts > adds"
+    assert streamed[1:] == [f"docs line {n}" for n in range(1, 31)]
+    assert str(failed.value).startswith("build of web failed (exit 3):\n FAIL  @penguins/ui src/a")
+    assert "\x1b" not in str(failed.value)
 
 
 def test_base_recipe_tag_changes_only_with_the_recipe() -> None:

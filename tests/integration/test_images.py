@@ -4,6 +4,7 @@ docker-registry, the lockfile-keyed fetch, podman smoke tests, and every failure
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -268,16 +269,24 @@ def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple
 def test_a_failing_workspace_test_fails_the_frontend_build_naming_it(  # type: ignore[no-untyped-def]
     image_lab: tuple[str, Path], app_copy
 ) -> None:
-    """The workspace's tests run beside `next build` in one step: one failing test fails the
-    build, whatever the build beside it does, and the error names the package and script."""
+    """The workspace's tests (one Vitest, a project per package) run beside `next build` in one
+    step: one failing test of a shared package fails the build, whatever the build beside it does,
+    and the error names the test's package and file and the script that ran it, in plain text
+    (Vitest colours its output even here)."""
 
     def break_a_test(ctx: Path) -> None:
         test = ctx / "packages/ui/src/measurements.test.ts"
         test.write_text(test.read_text().replace("toEqual(", "not.toEqual(", 1))
 
     estate, spec = app_copy(break_a_test, app="frontend")
-    with pytest.raises(PermanentError, match=r"(?s)build of .* failed.*@penguins/ui@1\.0\.0 test"):
+    with pytest.raises(PermanentError) as failed:
         build_image(spec, _workspace(estate))
+    assert re.search(
+        r"(?s)build of .* failed.*FAIL +@penguins/ui +src/measurements\.test\.ts"
+        r".*penguins-frontend@1\.0\.0 test: `vitest run`",
+        str(failed.value),
+    ), str(failed.value)
+    assert "\x1b" not in str(failed.value)
 
 
 def test_cli_preflight_build_and_test(first_build: ImageBuild) -> None:

@@ -309,7 +309,8 @@ def _mounts_whole_context(ins: _Instruction) -> bool:
 
 def _writable_dependencies(ins: _Instruction) -> list[Finding]:
     """A mount of the fetched dependencies that is not a read-only bind: buildah mounts a named
-    context in place, so a `rw` bind (or a cache mount based on it) writes into the cache entry."""
+    context in place, so a `rw` bind (or a cache mount based on it) writes into the cache entry.
+    buildah 1.28 takes the `rw` key whatever its value (`rw=false` writes), so the key decides."""
     return [
         Finding(
             "dependency-cache",
@@ -321,8 +322,7 @@ def _writable_dependencies(ins: _Instruction) -> list[Finding]:
         for options in _mounts(ins)
         if options.get("from") == CONTEXT
         and (
-            options.get("type", "bind") != "bind"
-            or any(options.get(flag, "false") != "false" for flag in ("rw", "readwrite"))
+            options.get("type", "bind") != "bind" or any(flag in options for flag in ("rw", "readwrite"))
         )
     ]
 

@@ -224,7 +224,9 @@ def test_a_copy_from_the_dependencies_context_is_not_taken_for_a_missing_stage(
     [
         ("type=bind,from=deps,source=wheelhouse,target=/w", False),
         ("from=deps,target=/w,ro", False),
-        ("from=deps,target=/w,rw=false", False),
+        ("from=deps,target=/w,ro=false", False),  # buildah 1.28: still read-only
+        ("from=deps,target=/w,rw=false", True),  # buildah 1.28 ignores the value: it writes
+        ("from=deps,target=/w,readwrite=0", True),
         ("type=bind,from=deps,source=wheelhouse,target=/w,rw", True),
         ("from=deps,target=/w,readwrite", True),
         ("from=deps,target=/w,rw=true", True),
@@ -235,7 +237,10 @@ def test_a_copy_from_the_dependencies_context_is_not_taken_for_a_missing_stage(
 )
 def test_a_step_that_could_write_to_the_fetched_dependencies(mount: str, flagged: bool) -> None:
     """The named context `deps` is the lockfile's cache entry, mounted in place (buildah writes a
-    `rw` bind through to it): only a read-only bind of it passes."""
+    `rw` bind through to it): only a read-only bind of it passes. buildah 1.28 reads the mount's
+    `rw`/`readwrite` key and `ro`/`readonly` key without their values (measured: `rw=false` wrote
+    into the context's directory, `ro=false` and `readonly=false` failed read-only), so the rule
+    judges the key alone."""
     text = f"FROM scratch AS build\nFROM debian@{DIGEST}\nRUN --mount={mount} true\nUSER app\n"
     assert (("dependency-cache", "error", 3) in rules(text)) is flagged
 

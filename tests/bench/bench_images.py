@@ -46,7 +46,9 @@ COPY . .
 COPY --from=deps . .
 RUN ln -s /workspace/tools/pnpm/bin/pnpm.cjs /usr/local/bin/pnpm \\
  && pnpm install --offline --frozen-lockfile --store-dir /workspace/pnpm-store \\
- && pnpm run test-and-build
+ && pnpm run test-and-build \\
+ && mv apps/web/.next/static apps/web/.next/standalone/apps/web/.next/ \\
+ && mv apps/web/.next/standalone/node_modules apps/web/.next/standalone-modules
 
 """
 
@@ -56,7 +58,8 @@ def _naive_python(context: Path) -> str:
 
 
 def _naive_node(context: Path) -> str:
-    """The naive build stage, then the app's own runtime stage (the same image to run)."""
+    """The naive build stage, its output laid out as the app's build step lays it out, then the
+    app's own runtime stage (the same image to run)."""
     dockerfile = (context / "Dockerfile").read_text()
     return NAIVE_NODE_BUILD + dockerfile[dockerfile.rindex("FROM ${NODE_IMAGE}") :]
 

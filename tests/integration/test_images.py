@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from governance.images.lifecycle import (
     preflight,
 )
 from governance.images.lockfiles import check_lockfile
-from governance.images.registry import manifest_digest
+from governance.images.registry import MANIFEST_TYPES, manifest_digest
 from governance.images.smoke import smoke_test
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 from tests.services import LineageBackend, free_port
@@ -249,10 +250,20 @@ def test_failing_package_registry_is_named_and_transient(tmp_path: Path) -> None
     assert not list((tmp_path / "deps").glob("wheelhouse-*"))  # nothing half-fetched is kept
 
 
-def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple[str, Path]) -> None:
-    estate = write_estate(repository_estate_data(), GovernanceHome.resolve().root / "estate")
-    workspace = _workspace(estate)
-    build = build_image(estate.image("frontend"), workspace)
+@pytest.fixture(scope="module")
+def frontend_build(
+    image_lab: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ImageBuild, ImageWorkspace, Estate]:
+    """The repository's front end, built once for the module."""
+    estate = write_estate(repository_estate_data(), tmp_path_factory.mktemp("estate"))
+    workspace = ImageWorkspace.resolve(estate.images, GovernanceHome(tmp_path_factory.mktemp("home")))
+    return build_image(estate.image("frontend"), workspace), workspace, estate
+
+
+def test_frontend_builds_offline_from_the_pnpm_store_and_serves(
+    frontend_build: tuple[ImageBuild, ImageWorkspace, Estate],
+) -> None:
+    build, workspace, estate = frontend_build
     assert set(build.bases) == {"NODE_IMAGE"}
     assert build.lockfile == "pnpm-lock.yaml" and build.dependency_packages >= 50
     assert smoke_test(build.reference, workspace.storage, health_path="/healthz").ok
@@ -264,6 +275,40 @@ def test_frontend_builds_offline_from_the_pnpm_store_and_serves(image_lab: tuple
         what="node --version",
     )
     assert pinned is not None and version.split()[-1] == f"v{pinned.version}"
+
+
+def test_a_source_only_edit_of_the_frontend_pushes_only_the_apps_own_layer(  # type: ignore[no-untyped-def]
+    frontend_build: tuple[ImageBuild, ImageWorkspace, Estate], image_lab: tuple[str, Path], app_copy
+) -> None:
+    """An edit reruns the tests and the build, whose traced node_modules come out as they were:
+    their layer comes from the cache, and the registry receives only the app's layer."""
+    first, _, _ = frontend_build
+
+    def edit(ctx: Path) -> None:
+        page = ctx / "apps/web/app/page.tsx"
+        page.write_text(f"{page.read_text()}\n// edit {uuid.uuid4()}\n")
+
+    estate, spec = app_copy(edit, app="frontend")
+    build = build_image(spec, _workspace(estate))
+    assert not build.dependencies_fetched
+    rebuilt = [
+        s.instruction for s in build.steps if not s.cached and not s.instruction.startswith("FROM")
+    ]
+    assert len(rebuilt) == 3, rebuilt
+    assert rebuilt[0] == "COPY . ." and "test-and-build" in rebuilt[1]
+    assert rebuilt[2] == "COPY --from=build /workspace/apps/web/.next/standalone/ ./"
+    registry, _ = image_lab
+    before, after = (_layers(registry, b) for b in (first, build))
+    assert len(before) == len(after) and before[:-1] == after[:-1] and before[-1] != after[-1]
+
+
+def _layers(registry: str, build: ImageBuild) -> list[str]:
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{build.repository}/manifests/{build.digest}",
+        headers={"Accept": MANIFEST_TYPES},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return [layer["digest"] for layer in json.load(response)["layers"]]
 
 
 def test_a_failing_workspace_test_fails_the_frontend_build_naming_it(  # type: ignore[no-untyped-def]

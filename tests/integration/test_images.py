@@ -281,7 +281,8 @@ def test_a_source_only_edit_of_the_frontend_pushes_only_the_apps_own_layer(  # t
     frontend_build: tuple[ImageBuild, ImageWorkspace, Estate], image_lab: tuple[str, Path], app_copy
 ) -> None:
     """An edit reruns the tests and the build, whose traced node_modules come out as they were:
-    their layer comes from the cache, and the registry receives only the app's layer."""
+    their layer (most of the output) comes from the cache, and the registry receives only the
+    app's own, smaller layer."""
     first, _, _ = frontend_build
 
     def edit(ctx: Path) -> None:
@@ -297,18 +298,22 @@ def test_a_source_only_edit_of_the_frontend_pushes_only_the_apps_own_layer(  # t
     assert len(rebuilt) == 3, rebuilt
     assert rebuilt[0] == "COPY . ." and "test-and-build" in rebuilt[1]
     assert rebuilt[2] == "COPY --from=build /workspace/apps/web/.next/standalone/ ./"
+    modules = "COPY --from=build /workspace/apps/web/.next/standalone-modules/ ./node_modules/"
+    assert [s.cached for s in build.steps if s.instruction == modules] == [True]
     registry, _ = image_lab
     before, after = (_layers(registry, b) for b in (first, build))
     assert len(before) == len(after) and before[:-1] == after[:-1] and before[-1] != after[-1]
+    assert after[-1][1] < after[-2][1] / 2, after[-2:]  # the app, against the modules
 
 
-def _layers(registry: str, build: ImageBuild) -> list[str]:
+def _layers(registry: str, build: ImageBuild) -> list[tuple[str, int]]:
+    """(digest, compressed size) of each layer of the build's manifest in the registry."""
     request = urllib.request.Request(
         f"http://{registry}/v2/{build.repository}/manifests/{build.digest}",
         headers={"Accept": MANIFEST_TYPES},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
-        return [layer["digest"] for layer in json.load(response)["layers"]]
+        return [(layer["digest"], layer["size"]) for layer in json.load(response)["layers"]]
 
 
 def test_a_failing_workspace_test_fails_the_frontend_build_naming_it(  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from governance import background
 from governance.errors import PermanentError, TransientError
@@ -42,14 +43,21 @@ def manifest_digest(
         raise TransientError(f"registry {registry} unreachable: {getattr(exc, 'reason', exc)}") from None
 
 
-def manifest_size(registry: str, repository: str, digest: str, timeout_s: float = 5.0) -> int:
-    """Bytes a pull transfers: the config and the compressed layers of the manifest."""
+def image_manifest(
+    registry: str, repository: str, digest: str, timeout_s: float = 5.0
+) -> dict[str, Any]:
+    """An image's manifest as the registry serves it: its config and its layers, compressed."""
     request = urllib.request.Request(
         f"http://{registry}/v2/{repository}/manifests/{digest}", headers={"Accept": MANIFEST_TYPES}
     )
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        manifest = json.load(response)
-    return int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
+        return dict(json.load(response))
+
+
+def manifest_size(registry: str, repository: str, digest: str, timeout_s: float = 5.0) -> int:
+    """Bytes a pull transfers: the config and the compressed layers of the manifest."""
+    image = image_manifest(registry, repository, digest, timeout_s)
+    return int(image["config"]["size"]) + sum(int(layer["size"]) for layer in image["layers"])
 
 
 def answering(registry: str, timeout_s: float = 2.0) -> bool:

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ from governance.images.lifecycle import (
     preflight,
 )
 from governance.images.lockfiles import check_lockfile
-from governance.images.registry import MANIFEST_TYPES, manifest_digest
+from governance.images.registry import image_manifest, manifest_digest
 from governance.images.smoke import smoke_test
 from tests.conftest import REPO, repository_estate_data, run_governance, write_estate
 from tests.services import LineageBackend, free_port
@@ -308,12 +307,8 @@ def test_a_source_only_edit_of_the_frontend_pushes_only_the_apps_own_layer(  # t
 
 def _layers(registry: str, build: ImageBuild) -> list[tuple[str, int]]:
     """(digest, compressed size) of each layer of the build's manifest in the registry."""
-    request = urllib.request.Request(
-        f"http://{registry}/v2/{build.repository}/manifests/{build.digest}",
-        headers={"Accept": MANIFEST_TYPES},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return [(layer["digest"], layer["size"]) for layer in json.load(response)["layers"]]
+    layers = image_manifest(registry, build.repository, build.digest)["layers"]
+    return [(layer["digest"], layer["size"]) for layer in layers]
 
 
 def test_a_failing_workspace_test_fails_the_frontend_build_naming_it(  # type: ignore[no-untyped-def]
